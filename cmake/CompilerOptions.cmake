@@ -1,0 +1,16 @@
+# Warnings and code generation flags shared by every chatrec target.
+add_library(chatrec_options INTERFACE)
+target_compile_options(chatrec_options INTERFACE -Wall -Wextra -Wno-missing-field-initializers)
+if(CHATREC_WERROR)
+  target_compile_options(chatrec_options INTERFACE -Werror)
+endif()
+if(CHATREC_NATIVE)
+  target_compile_options(chatrec_options INTERFACE -march=native)
+else()
+  # A portable build still gets AVX2/FMA kernels through function-level target attributes.
+endif()
+if(CHATREC_SANITIZE)
+  target_compile_options(chatrec_options INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer
+                                                   -fno-sanitize-recover=undefined)
+  target_link_options(chatrec_options INTERFACE -fsanitize=address,undefined)
+endif()

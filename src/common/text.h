@@ -1,0 +1,20 @@
+#pragma once
+// Text helpers shared by the loaders and the title matcher.
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace chatrec::text {
+
+// Latin-1 bytes to UTF-8 (MovieLens u.item is Latin-1).
+std::string latin1_to_utf8(std::string_view in);
+// True if the bytes are valid UTF-8.
+bool is_valid_utf8(std::string_view in);
+std::vector<std::string> split(std::string_view s, char sep);
+std::string_view trim(std::string_view s);
+std::string to_lower(std::string_view s);
+bool iequals(std::string_view a, std::string_view b);
+bool starts_with_icase(std::string_view s, std::string_view prefix);
+std::string join(const std::vector<std::string>& parts, std::string_view sep);
+
+}  // namespace chatrec::text

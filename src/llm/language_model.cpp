@@ -1,0 +1,39 @@
+#include "llm/language_model.h"
+
+#include <cstdlib>
+#include <filesystem>
+
+#include "llm/mock_model.h"
+#include "llm/openai/openai_client.h"
+#include "llm/runtime/builtin_model.h"
+
+namespace chatrec::llm {
+
+const char* to_string(LlmError::Kind kind) {
+  switch (kind) {
+    case LlmError::Kind::kTimeout: return "timeout";
+    case LlmError::Kind::kTransport: return "transport";
+    case LlmError::Kind::kHttp: return "http";
+    case LlmError::Kind::kBadResponse: return "bad_response";
+    case LlmError::Kind::kUnsupported: return "unsupported";
+    case LlmError::Kind::kContextOverflow: return "context_overflow";
+    case LlmError::Kind::kModel: return "model";
+  }
+  return "unknown";
+}
+
+std::unique_ptr<LanguageModel> open_language_model(const std::string& spec) {
+  if (spec == "mock") return std::make_unique<MockModel>();
+  if (spec == "builtin" || spec.rfind("builtin:", 0) == 0) {
+    std::string path = spec.size() > 8 ? spec.substr(8) : runtime::default_model_path().string();
+    return runtime::open_builtin_model(path, runtime::BuiltinOptions{});
+  }
+  if (spec.rfind("openai:", 0) == 0) {
+    return openai::open_openai_model(openai::OpenAIConfig::from_env(spec.substr(7)));
+  }
+  if (std::filesystem::exists(spec)) return runtime::open_builtin_model(spec, runtime::BuiltinOptions{});
+  throw LlmError(LlmError::Kind::kUnsupported,
+                 "unknown LLM spec '" + spec + "' (use builtin, builtin:FILE.gguf, openai:URL or mock)");
+}
+
+}  // namespace chatrec::llm

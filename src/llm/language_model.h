@@ -1,0 +1,92 @@
+#pragma once
+// The one interface every LLM backend implements: chatrec's built-in GGUF runtime, any OpenAI-compatible
+// endpoint, and the scripted mock used by parsing/prompting unit tests.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace chatrec::llm {
+
+struct Message {
+  std::string role;  // "system", "user" or "assistant"
+  std::string content;
+};
+
+struct GenerationOptions {
+  int max_tokens = 256;
+  float temperature = 0.0f;  // 0 = greedy
+  float top_p = 1.0f;
+  int top_k = 0;  // 0 = no top-k cut
+  std::uint64_t seed = 2023;
+  std::vector<std::string> stop;
+  // Streaming: called with each new piece of text; return false to stop early.
+  std::function<bool(std::string_view)> on_text;
+  // Constrained decoding: when non-empty the output is exactly one of these strings. The built-in runtime
+  // enforces it with a token trie; remote backends pick the most likely choice by log-likelihood.
+  std::vector<std::string> choices;
+};
+
+struct Usage {
+  std::int64_t prompt_tokens = 0;
+  std::int64_t completion_tokens = 0;
+};
+
+struct Completion {
+  std::string text;
+  std::string finish_reason;  // "stop", "length", "choice"
+  Usage usage;
+};
+
+// Log-probability of one continuation after a prompt: the sum over its tokens, and how many tokens it has
+// (so callers can length-normalise).
+struct Likelihood {
+  double logprob = 0.0;
+  int tokens = 0;
+};
+
+// Why a backend call failed. Callers degrade to the classic ranking and record the kind.
+class LlmError : public std::runtime_error {
+ public:
+  enum class Kind { kTimeout, kTransport, kHttp, kBadResponse, kUnsupported, kContextOverflow, kModel };
+  LlmError(Kind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
+  Kind kind() const { return kind_; }
+
+ private:
+  Kind kind_;
+};
+const char* to_string(LlmError::Kind kind);
+
+class LanguageModel {
+ public:
+  virtual ~LanguageModel() = default;
+
+  virtual std::string name() const = 0;
+  virtual int context_size() const = 0;
+  virtual int count_tokens(std::string_view text) = 0;
+
+  // Chat completion with the model's own chat template.
+  virtual Completion chat(const std::vector<Message>& messages, const GenerationOptions& options) = 0;
+
+  // log p(continuation | prompt) for each continuation, where the prompt is `messages` rendered with the
+  // chat template and an open assistant turn, and the continuation is the start of the assistant's reply.
+  virtual std::vector<Likelihood> loglikelihood(const std::vector<Message>& messages,
+                                                const std::vector<std::string>& continuations) = 0;
+
+  // One L2-normalised vector per text.
+  virtual std::vector<std::vector<float>> embed(const std::vector<std::string>& texts) = 0;
+  virtual int embedding_size() const = 0;
+
+  // Tokens used since construction (both directions), for reports and metrics.
+  virtual Usage total_usage() const = 0;
+};
+
+// Opens a backend from a spec:
+//   "builtin" (the default model file from the model cache), "builtin:/path/model.gguf",
+//   "openai:http://host:port/v1" (model and key from CHATREC_OPENAI_MODEL / OPENAI_API_KEY), "mock".
+std::unique_ptr<LanguageModel> open_language_model(const std::string& spec);
+
+}  // namespace chatrec::llm
