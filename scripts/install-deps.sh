@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# Installs every build and run-time dependency of chatrec from Debian 12 packages.
+set -euo pipefail
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+PACKAGES=(
+  build-essential cmake ninja-build pkg-config git python3 python3-pip unzip curl ca-certificates
+  libeigen3-dev libopenblas-dev libfaiss-dev libomp-dev
+  libsqlitecpp-dev libsqlite3-dev libpqxx-dev postgresql
+  libcpp-httplib-dev libssl-dev zlib1g-dev libcurl4-openssl-dev
+  nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libpcre2-dev
+  libgtest-dev libgmock-dev libbenchmark-dev clang-format
+)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#PACKAGES[@]} packages present"
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Sets up what the tests need (packages, data, the SmolLM2 model file), builds, and runs the test suite.
+# Tests labelled "postgres" run when CHATREC_PG_URL points at a server (.ci/run starts one).
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+"$ROOT/scripts/install-deps.sh"
+export CHATREC_DATA_DIR="$("$ROOT/scripts/fetch-data.sh" | tail -1)"
+"$ROOT/scripts/fetch-model.sh" >/dev/null
+"$ROOT/scripts/build.sh"
+cd "${CHATREC_BUILD_DIR:-$ROOT/build}"
+ctest --output-on-failure -j "${CHATREC_TEST_JOBS:-2}" --timeout 900 "$@"
