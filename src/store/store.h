@@ -5,12 +5,23 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "data/dataset.h"
 
 namespace chatrec::store {
+
+// Every failure of a store call (bad URL, connection, constraint, unknown conversation, invalid JSON, ...).
+// When a write call throws, nothing of it was written.
+class StoreError : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+// Highest schema version this binary knows; schema_version() equals it after migrate().
+int latest_schema_version();
 
 struct StoredInteraction {
   std::string user_id;
@@ -85,7 +96,12 @@ class Store {
   virtual std::optional<ModelRecord> latest_model(const std::string& name) = 0;
 };
 
-// "sqlite:PATH" (or a plain path), "postgresql://..." / "postgres://..." (libpqxx connection string).
+// "sqlite:PATH" (or a plain path), "postgresql://..." / "postgres://..." / "host=... dbname=..." (libpq
+// connection string). Pending migrations are applied on open, so the returned store is ready to use.
+// Throws StoreError naming the URL (password masked) on a bad URL or a failed connection.
 std::unique_ptr<Store> open_store(const std::string& url);
+
+// 128 random bits as 32 lowercase hex digits (conversation ids).
+std::string random_id();
 
 }  // namespace chatrec::store
