@@ -1,0 +1,197 @@
+// `chatrec eval`: runs one protocol of docs/protocols.md on one model or all, optionally with an
+// LLM stage served by a hook (cli/eval_hooks.h), and writes a JSON report plus a table.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <iostream>
+
+#include "cli/command.h"
+#include "cli/eval_hooks.h"
+#include "common/error.h"
+#include "common/text.h"
+#include "data/loaders.h"
+#include "eval/protocols.h"
+#include "eval/report.h"
+
+namespace chatrec::cli {
+namespace {
+
+struct EvalArgs {
+  std::string protocol;
+  std::string model;
+  std::uint64_t seed = 2023;
+  std::size_t users = 0;
+  std::size_t negatives = 9;
+  std::string data_dir;
+  std::string out;
+  std::vector<std::string> params;
+  double validation_fraction = 0.1;
+  int threads = 0;
+  LlmEvalOptions llm;
+};
+
+// "--param k=v" applies to every model; "--param mf.k=v" only to mf.
+recommend::Params params_for(const std::string& model, const std::vector<std::string>& raw) {
+  recommend::Params out;
+  for (const auto& kv : raw) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos || eq == 0)
+      throw InputError("--param", 0, kv, "expected key=value");
+    std::string key = kv.substr(0, eq), value = kv.substr(eq + 1);
+    auto dot = key.find('.');
+    if (dot != std::string::npos) {
+      if (key.substr(0, dot) != model) continue;
+      key = key.substr(dot + 1);
+    }
+    out[key] = value;
+  }
+  return out;
+}
+
+template <typename Stage>
+const EvalHookFactory<Stage>& require_hook(const std::string& name, const char* what) {
+  if (const auto* f = find_eval_hook<Stage>(name)) return *f;
+  auto names = eval_hook_names<Stage>();
+  throw std::runtime_error(fmt::format(
+      "no {} named '{}' is registered in this build (available: {}); the LLM stages come from "
+      "chat/ and "
+      "instruct/",
+      what, name, names.empty() ? std::string("none") : fmt::format("{}", fmt::join(names, ", "))));
+}
+
+template <typename Stage>
+eval::StageFactory<Stage> bind(const EvalHookFactory<Stage>& hook, const LlmEvalOptions& llm) {
+  return [&hook, llm](const data::Dataset& ds, const data::InteractionMatrix& train,
+                      const recommend::Recommender& base) { return hook(ds, train, base, llm); };
+}
+
+void run_eval(const EvalArgs& a) {
+  static const std::vector<std::string> kProtocols = {"ml100k-topk", "ml100k-rating",
+                                                      "ml100k-folds", "games-seq"};
+  if (std::find(kProtocols.begin(), kProtocols.end(), a.protocol) == kProtocols.end()) {
+    throw InputError("--protocol", 0, a.protocol,
+                     "unknown protocol (ml100k-topk, ml100k-rating, ml100k-folds, games-seq)");
+  }
+  if (a.negatives == 0) throw InputError("--negatives", 0, "negatives", "must be at least 1");
+  std::vector<std::string> models;
+  if (a.model == "all") {
+    models = eval::models_for_protocol(a.protocol);
+  } else {
+    for (const auto& m : text::split(a.model, ',')) {
+      if (!m.empty()) models.push_back(m);
+    }
+  }
+  if (models.empty()) throw InputError("--model", 0, a.model, "no model to evaluate");
+  const bool llm = !a.llm.llm_spec.empty() || !a.llm.ranker.empty();
+  if (a.protocol == "ml100k-folds" && llm) {
+    throw InputError("--llm", 0, a.llm.llm_spec,
+                     "ml100k-folds evaluates classic rating models only");
+  }
+
+  eval::ProtocolOptions o;
+  o.seed = a.seed;
+  o.users = a.users;
+  o.negatives = a.negatives;
+  o.validation_fraction = a.validation_fraction;
+  o.threads = a.threads;
+  o.keep_going = models.size() > 1;
+  std::filesystem::path data_dir = a.data_dir;
+  o.folds_dir = (data_dir / "ml-100k").string();
+  auto make = [&](const std::string& name) {
+    return recommend::make_recommender(name, params_for(name, a.params));
+  };
+
+  auto t_load = std::chrono::steady_clock::now();
+  data::Dataset ds = data::load_named(a.protocol == "games-seq" ? "games" : "ml-100k", data_dir);
+  spdlog::info("loaded {}: {} users, {} items, {} interactions in {:.1f} s", ds.name(),
+               ds.num_users(), ds.num_items(), ds.interactions().size(),
+               std::chrono::duration<double>(std::chrono::steady_clock::now() - t_load).count());
+
+  eval::Report report;
+  if (a.protocol == "ml100k-topk") {
+    eval::StageFactory<eval::TopkReranker> stage;
+    if (llm) {
+      o.stage_name = "chatrec";
+      stage = bind(require_hook<eval::TopkReranker>("chatrec", "top-k reranker"), a.llm);
+    }
+    report = eval::run_topk(ds, models, make, o, stage);
+  } else if (a.protocol == "ml100k-rating") {
+    eval::StageFactory<eval::RatingPredictor> stage;
+    if (llm) {
+      o.stage_name = "chatrec";
+      stage = bind(require_hook<eval::RatingPredictor>("chatrec", "rating predictor"), a.llm);
+    }
+    report = eval::run_rating(ds, models, make, o, stage);
+  } else if (a.protocol == "ml100k-folds") {
+    report = eval::run_folds(ds, models, make, o);
+  } else {
+    eval::StageFactory<eval::CandidateRanker> stage;
+    if (llm) {
+      std::string name = a.llm.ranker.empty() ? "instruct" : a.llm.ranker;
+      o.stage_name = name;
+      stage = bind(require_hook<eval::CandidateRanker>(name, "candidate ranker"), a.llm);
+    }
+    report = eval::run_games_seq(ds, models, make, o, stage);
+  }
+  report.model = a.model;
+  if (!a.llm.llm_spec.empty()) {
+    auto [backend, file] = eval::describe_llm_spec(
+        a.llm.llm_spec,
+        (std::filesystem::path(default_model_dir()) / "SmolLM2-135M-Instruct.Q4_1.gguf").string());
+    report.llm_backend = backend;
+    report.llm_model_file = file;
+    report.config["llm"] = {{"spec", a.llm.llm_spec}, {"rerank", a.llm.rerank_mode},
+                            {"ranker", a.llm.ranker}, {"hint_top1", a.llm.hint_top1},
+                            {"fusion", a.llm.fusion}, {"search", a.llm.search}};
+  }
+  if (!a.params.empty()) report.config["param_overrides"] = a.params;
+  std::string out = a.out.empty() ? eval::default_report_path(report) : a.out;
+  eval::write_report(report, out);
+  std::cout << eval::format_table(report) << "report: " << out << "\n";
+}
+
+}  // namespace
+
+static Registration eval_registration(30, [](CLI::App& root) {
+  auto args = std::make_shared<EvalArgs>();
+  auto* cmd = root.add_subcommand("eval", "Evaluate models under a protocol of docs/protocols.md");
+  cmd->add_option("--protocol", args->protocol,
+                  "ml100k-topk | ml100k-rating | ml100k-folds | games-seq")
+      ->required();
+  cmd->add_option("--model", args->model, "Model name, comma-separated names, or 'all'")
+      ->required();
+  cmd->add_option("--seed", args->seed, "Random seed of splits, samples and negatives")
+      ->capture_default_str();
+  cmd->add_option(
+      "--users", args->users,
+      "Evaluate a seeded sample of N users/cases (default: all; 200 / 500 with an LLM stage)");
+  cmd->add_option("--negatives", args->negatives, "games-seq negatives per case (9 or 99)")
+      ->capture_default_str();
+  args->data_dir = default_data_dir();
+  cmd->add_option("--data-dir", args->data_dir, "Directory holding ml-100k/ and amazon-games/")
+      ->capture_default_str();
+  cmd->add_option("--out", args->out,
+                  "Report file (default reports/<protocol>-<model>-seed<N>.json)");
+  cmd->add_option("--param", args->params,
+                  "Hyper-parameter key=value (or model.key=value), repeatable");
+  cmd->add_option("--valid-fraction", args->validation_fraction,
+                  "Share of training interactions offered to models as validation")
+      ->capture_default_str();
+  cmd->add_option("--threads", args->threads, "Threads (0 = all cores)")->capture_default_str();
+  cmd->add_option("--llm", args->llm.llm_spec,
+                  "LLM backend spec (builtin[:file.gguf], openai:URL, mock)");
+  cmd->add_option("--rerank", args->llm.rerank_mode, "Chat-Rec reranking: generate | score");
+  cmd->add_flag("--hint-top1", args->llm.hint_top1, "Tell the LLM the base model's top candidate");
+  cmd->add_flag("--fusion", args->llm.fusion, "Fuse LLM and base scores");
+  cmd->add_option("--ranker", args->llm.ranker, "games-seq LLM ranker (e.g. instruct)");
+  cmd->add_flag("--search", args->llm.search, "Personalised-search variant of the ranker");
+  cmd->callback([args] {
+    args->llm.seed = args->seed;
+    args->llm.data_dir = args->data_dir;
+    run_eval(*args);
+  });
+});
+
+}  // namespace chatrec::cli
