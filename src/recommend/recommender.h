@@ -70,6 +70,8 @@ class Recommender {
   // model's state. A wrong or truncated file is a clear error.
   void save(const std::string& path) const;
   static std::unique_ptr<Recommender> load(const std::string& path);
+  // As load(), but a file holding another model than `expected_name` is an error (empty = any model).
+  static std::unique_ptr<Recommender> load(const std::string& path, const std::string& expected_name);
 
   const data::InteractionMatrix* train_matrix() const { return train_; }
   std::size_t num_items() const { return num_items_; }

@@ -1,0 +1,83 @@
+#include "recommend/ease.h"
+
+#include <fmt/format.h>
+
+#include "recommend/detail.h"
+
+namespace chatrec::recommend {
+
+EaseRecommender::EaseRecommender(const Params& params) {
+  detail::ParamReader r("ease", params);
+  lambda_ = r.real("lambda", 300.0, 0.0, 1e9);
+  max_items_ = r.integer("max_items", 12000, 1, 1 << 20);
+  r.finish();
+}
+
+Params EaseRecommender::params() const {
+  return {{"lambda", detail::fmt_param(lambda_)}, {"max_items", std::to_string(max_items_)}};
+}
+
+void EaseRecommender::fit(const data::InteractionMatrix& train, const FitOptions& options) {
+  const auto n = static_cast<Eigen::Index>(train.num_items());
+  if (n > max_items_) {
+    throw std::invalid_argument(fmt::format(
+        "ease: {} items exceed max_items={} (the item-item matrix needs {:.1f} GiB); raise max_items or use "
+        "itemknn",
+        n, max_items_, static_cast<double>(n) * static_cast<double>(n) * 12.0 / (1ULL << 30)));
+  }
+  remember(train);
+  auto progress = detail::maybe_progress(options, "ease", 3, "step");
+  const int threads = detail::thread_count(options);
+  Eigen::MatrixXd gram = Eigen::MatrixXd::Zero(n, n);
+#pragma omp parallel for schedule(dynamic, 16) num_threads(threads)
+  for (Eigen::Index i = 0; i < n; ++i) {
+    auto col = gram.col(i);
+    for (auto u : train.users_of(static_cast<ItemIndex>(i))) {
+      for (auto j : train.items_of(u)) col(j) += 1.0;
+    }
+  }
+  gram.diagonal().array() += lambda_;
+  if (progress) progress->advance();
+  Eigen::LLT<Eigen::MatrixXd> llt(gram);
+  if (llt.info() != Eigen::Success) throw std::runtime_error("ease: the regularised Gram matrix is not positive definite; raise lambda");
+  gram.setIdentity();
+  llt.solveInPlace(gram);  // gram now holds P
+  if (progress) progress->advance();
+  weights_.resize(n, n);
+  for (Eigen::Index j = 0; j < n; ++j) {
+    const double d = gram(j, j);
+    weights_.col(j) = (-gram.col(j) / d).cast<float>();
+    weights_(j, j) = 0.0f;
+  }
+  if (progress) {
+    progress->advance();
+    progress->set_postfix(fmt::format("{} items, lambda {}", n, lambda_));
+  }
+}
+
+void EaseRecommender::score_items(std::span<const ItemIndex> history, std::span<float> out) const {
+  // P is symmetric so B's row h equals column h scaled; rows are strided in column-major storage, so
+  // accumulate B^T columns: score_j = sum_h B(h, j).
+  Eigen::Map<Eigen::VectorXf> s(out.data(), static_cast<Eigen::Index>(out.size()));
+  s.setZero();
+  const auto n = weights_.rows();
+  for (Eigen::Index j = 0; j < n; ++j) {
+    const float* col = weights_.col(j).data();
+    float acc = 0.0f;
+    for (auto h : history) acc += col[h];
+    s(j) = acc;
+  }
+}
+
+void EaseRecommender::score(UserIndex user, std::span<float> out) const { score_items(train_->items_of(user), out); }
+
+void EaseRecommender::save_state(std::ostream& out) const { detail::write_matrix(out, weights_); }
+
+void EaseRecommender::load_state(std::istream& in) {
+  weights_ = detail::read_matrix<Eigen::MatrixXf>(in, "ease weights");
+  if (weights_.rows() != static_cast<Eigen::Index>(num_items_) || weights_.cols() != weights_.rows()) {
+    throw std::runtime_error("model file is corrupt (ease weights size)");
+  }
+}
+
+}  // namespace chatrec::recommend
