@@ -1,0 +1,284 @@
+#include "llm/runtime/builtin_model.h"
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdlib>
+#include <mutex>
+#include <thread>
+
+#include "llm/runtime/chat_template.h"
+#include "llm/runtime/gguf.h"
+#include "llm/runtime/model.h"
+#include "llm/runtime/sampler.h"
+#include "llm/runtime/tokenizer.h"
+
+namespace chatrec::llm::runtime {
+namespace {
+
+constexpr int kBatch = 256;  // prompt tokens per forward pass: bounds activation memory
+
+// Bytes at the end of `s` that start an incomplete UTF-8 sequence (held back while streaming).
+std::size_t incomplete_utf8_tail(const std::string& s) {
+  for (std::size_t back = 1; back <= std::min<std::size_t>(3, s.size()); ++back) {
+    const auto c = static_cast<unsigned char>(s[s.size() - back]);
+    if ((c & 0xC0) == 0x80) continue;  // continuation byte: keep looking for the lead byte
+    const std::size_t need = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC0 ? 2 : 1;
+    return need > back ? back : 0;
+  }
+  return 0;
+}
+
+class BuiltinModel final : public LanguageModel {
+ public:
+  BuiltinModel(const std::filesystem::path& path, const BuiltinOptions& options)
+      : model_(GgufFile::open(path)), tokenizer_(model_.file()), template_(ChatTemplate::detect(model_.file(), tokenizer_)) {
+    threads_ = options.threads > 0 ? options.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    const int ctx = options.context > 0 ? options.context : std::min(model_.config().n_ctx_train, 4096);
+    model_.init_cache(ctx);
+    name_ = "builtin:" + path.filename().string();
+    if (tokenizer_.n_vocab() > model_.config().n_vocab) {
+      throw LlmError(LlmError::Kind::kModel, path.string() + ": vocabulary larger than the embedding matrix");
+    }
+  }
+
+  std::string name() const override { return name_; }
+  int context_size() const override { return model_.cache_size(); }
+  int embedding_size() const override { return model_.config().n_embd; }
+  int count_tokens(std::string_view text) override { return static_cast<int>(tokenizer_.encode(text, false).size()); }
+  Usage total_usage() const override { return Usage{prompt_tokens_.load(), completion_tokens_.load()}; }
+
+  Completion chat(const std::vector<Message>& messages, const GenerationOptions& options) override {
+    std::lock_guard lock(mutex_);
+    const std::vector<int> prompt = template_.render(tokenizer_, messages, true);
+    check_fits(prompt.size(), "prompt");
+    std::vector<float> logits = prefill(prompt);
+    prompt_tokens_ += static_cast<std::int64_t>(prompt.size());
+    Completion result;
+    result.usage.prompt_tokens = static_cast<std::int64_t>(prompt.size());
+    Sampler sampler(SamplingParams{options.temperature, options.top_k, options.top_p, options.seed});
+    if (!options.choices.empty()) {
+      generate_choice(options, sampler, logits, result);
+    } else {
+      generate_free(options, sampler, logits, result);
+    }
+    completion_tokens_ += result.usage.completion_tokens;
+    return result;
+  }
+
+  std::vector<Likelihood> loglikelihood(const std::vector<Message>& messages, const std::vector<std::string>& continuations) override {
+    std::lock_guard lock(mutex_);
+    const std::vector<int> prompt = template_.render(tokenizer_, messages, true);
+    check_fits(prompt.size(), "prompt");
+    const std::vector<float> prompt_logits = prefill(prompt);
+    prompt_tokens_ += static_cast<std::int64_t>(prompt.size());
+    const int n_vocab = model_.config().n_vocab;
+    std::vector<Likelihood> out;
+    std::vector<float> logits;
+    for (const std::string& c : continuations) {
+      const std::vector<int> ids = tokenizer_.encode(c, false);
+      Likelihood l;
+      l.tokens = static_cast<int>(ids.size());
+      if (ids.empty()) {
+        out.push_back(l);
+        continue;
+      }
+      check_fits(prompt.size() + ids.size() - 1, "prompt plus continuation");
+      prompt_tokens_ += static_cast<std::int64_t>(ids.size());
+      l.logprob = log_softmax_at(prompt_logits, ids[0]);
+      if (ids.size() > 1) {
+        // Every continuation starts from the prompt's cache: positions after it are simply overwritten.
+        cached_.resize(prompt.size());
+        const std::span<const int> rest(ids.data(), ids.size() - 1);
+        model_.forward(rest, static_cast<int>(prompt.size()), ForwardOutput::kAllLogits, logits, threads_);
+        cached_.insert(cached_.end(), rest.begin(), rest.end());
+        for (std::size_t i = 1; i < ids.size(); ++i) {
+          l.logprob += log_softmax_at(std::span<const float>(logits).subspan((i - 1) * static_cast<std::size_t>(n_vocab), static_cast<std::size_t>(n_vocab)), ids[i]);
+        }
+      }
+      out.push_back(l);
+    }
+    return out;
+  }
+
+  std::vector<std::vector<float>> embed(const std::vector<std::string>& texts) override {
+    std::lock_guard lock(mutex_);
+    const int E = model_.config().n_embd;
+    std::vector<std::vector<float>> out;
+    std::vector<float> hidden;
+    for (const std::string& text : texts) {
+      std::vector<int> tokens;
+      if (tokenizer_.add_bos() && tokenizer_.bos() >= 0) tokens.push_back(tokenizer_.bos());
+      const auto ids = tokenizer_.encode(text, false);
+      tokens.insert(tokens.end(), ids.begin(), ids.end());
+      if (tokens.empty()) tokens.push_back(tokenizer_.eos() >= 0 ? tokenizer_.eos() : 0);
+      if (tokens.size() > static_cast<std::size_t>(model_.cache_size())) tokens.resize(static_cast<std::size_t>(model_.cache_size()));
+      prompt_tokens_ += static_cast<std::int64_t>(tokens.size());
+      std::vector<double> sum(static_cast<std::size_t>(E), 0.0);
+      cached_.clear();
+      for (std::size_t s = 0; s < tokens.size(); s += kBatch) {
+        const std::size_t e = std::min(tokens.size(), s + kBatch);
+        model_.forward(std::span<const int>(tokens).subspan(s, e - s), static_cast<int>(s), ForwardOutput::kHidden, hidden, threads_);
+        cached_.insert(cached_.end(), tokens.begin() + static_cast<std::ptrdiff_t>(s), tokens.begin() + static_cast<std::ptrdiff_t>(e));
+        for (std::size_t i = 0; i < hidden.size(); ++i) sum[i % static_cast<std::size_t>(E)] += hidden[i];
+      }
+      std::vector<float> v(static_cast<std::size_t>(E));
+      double norm = 0.0;
+      for (int i = 0; i < E; ++i) {
+        v[static_cast<std::size_t>(i)] = static_cast<float>(sum[static_cast<std::size_t>(i)] / static_cast<double>(tokens.size()));
+        norm += static_cast<double>(v[static_cast<std::size_t>(i)]) * v[static_cast<std::size_t>(i)];
+      }
+      const float inv = norm > 0.0 ? static_cast<float>(1.0 / std::sqrt(norm)) : 0.0f;
+      for (float& x : v) x *= inv;
+      out.push_back(std::move(v));
+    }
+    return out;
+  }
+
+ private:
+  void check_fits(std::size_t tokens, const char* what) const {
+    if (tokens >= static_cast<std::size_t>(model_.cache_size())) {
+      throw LlmError(LlmError::Kind::kContextOverflow, std::string(what) + " has " + std::to_string(tokens) + " tokens; the context holds " +
+                                                           std::to_string(model_.cache_size()));
+    }
+  }
+
+  // Brings the KV cache to exactly `tokens` (reusing the longest common prefix with what it holds) and returns
+  // the logits after the last token.
+  std::vector<float> prefill(const std::vector<int>& tokens) {
+    std::size_t common = static_cast<std::size_t>(std::mismatch(cached_.begin(), cached_.end(), tokens.begin(), tokens.end()).first - cached_.begin());
+    if (common >= tokens.size()) common = tokens.size() - 1;  // the last token must run to produce logits
+    cached_.resize(common);
+    std::vector<float> logits;
+    for (std::size_t s = common; s < tokens.size(); s += kBatch) {
+      const std::size_t e = std::min(tokens.size(), s + kBatch);
+      model_.forward(std::span<const int>(tokens).subspan(s, e - s), static_cast<int>(s),
+                     e == tokens.size() ? ForwardOutput::kLastLogits : ForwardOutput::kNone, logits, threads_);
+      cached_.insert(cached_.end(), tokens.begin() + static_cast<std::ptrdiff_t>(s), tokens.begin() + static_cast<std::ptrdiff_t>(e));
+    }
+    return logits;
+  }
+
+  void step(int token, std::vector<float>& logits) {
+    const int pos = static_cast<int>(cached_.size());
+    model_.forward(std::span<const int>(&token, 1), pos, ForwardOutput::kLastLogits, logits, threads_);
+    cached_.push_back(token);
+  }
+
+  void generate_free(const GenerationOptions& options, Sampler& sampler, std::vector<float>& logits, Completion& result) {
+    std::string text;
+    std::size_t emitted = 0;
+    std::size_t max_stop = 0;
+    for (const auto& s : options.stop) max_stop = std::max(max_stop, s.size());
+    result.finish_reason = "length";
+    bool done = false;
+    auto emit = [&](std::size_t end) {
+      if (end > emitted && options.on_text) {
+        if (!options.on_text(std::string_view(text).substr(emitted, end - emitted))) done = true;
+      }
+      emitted = std::max(emitted, end);
+    };
+    for (int i = 0; i < options.max_tokens && !done; ++i) {
+      if (cached_.size() >= static_cast<std::size_t>(model_.cache_size())) break;
+      const int token = sampler.sample(logits);
+      if (tokenizer_.is_eog(token)) {
+        result.finish_reason = "stop";
+        break;
+      }
+      ++result.usage.completion_tokens;
+      text += tokenizer_.decode(token);
+      // Earliest stop sequence in the newly reachable part of the text.
+      std::size_t stop_at = std::string::npos;
+      const std::size_t from = emitted > max_stop ? emitted - max_stop : 0;
+      for (const auto& s : options.stop) {
+        if (s.empty()) continue;
+        stop_at = std::min(stop_at, text.find(s, from));
+      }
+      if (stop_at != std::string::npos) {
+        text.resize(stop_at);
+        result.finish_reason = "stop";
+        break;
+      }
+      // Hold back what could still become a stop sequence or is an incomplete UTF-8 character.
+      std::size_t hold = incomplete_utf8_tail(text);
+      for (const auto& s : options.stop) {
+        for (std::size_t k = std::min(s.size() - 1, text.size()); k > hold; --k) {
+          if (text.compare(text.size() - k, k, s, 0, k) == 0) {
+            hold = k;
+            break;
+          }
+        }
+      }
+      emit(text.size() - hold);
+      if (done) {
+        result.finish_reason = "stop";
+        break;
+      }
+      if (i + 1 < options.max_tokens) step(token, logits);
+    }
+    if (!done) emit(text.size());
+    result.text = std::move(text);
+  }
+
+  void generate_choice(const GenerationOptions& options, Sampler& sampler, std::vector<float>& logits, Completion& result) {
+    std::vector<std::vector<int>> sequences;
+    for (const auto& c : options.choices) sequences.push_back(tokenizer_.encode(c, false));
+    const ChoiceTrie trie(sequences);
+    std::vector<int> eog;
+    for (int t = 0; t < tokenizer_.n_vocab(); ++t) {
+      if (tokenizer_.is_eog(t)) eog.push_back(t);
+    }
+    int node = ChoiceTrie::kRoot;
+    while (true) {
+      std::vector<int> allowed = trie.allowed(node);
+      if (trie.choice_at(node) >= 0) allowed.insert(allowed.end(), eog.begin(), eog.end());
+      if (allowed.empty() || cached_.size() >= static_cast<std::size_t>(model_.cache_size())) break;
+      const int token = sampler.sample(logits, allowed);
+      if (tokenizer_.is_eog(token) && trie.next(node, token) < 0) break;
+      node = trie.next(node, token);
+      ++result.usage.completion_tokens;
+      if (trie.is_leaf(node)) break;
+      step(token, logits);
+    }
+    int choice = trie.choice_at(node);
+    if (choice < 0) choice = 0;  // only when the context ran out mid-choice
+    result.text = options.choices[static_cast<std::size_t>(choice)];
+    result.finish_reason = "choice";
+    if (options.on_text) options.on_text(result.text);
+  }
+
+  Model model_;
+  Tokenizer tokenizer_;
+  ChatTemplate template_;
+  int threads_ = 1;
+  std::string name_;
+  std::mutex mutex_;
+  std::vector<int> cached_;  // the tokens whose keys/values are in the KV cache, in order
+  std::atomic<std::int64_t> prompt_tokens_{0};
+  std::atomic<std::int64_t> completion_tokens_{0};
+};
+
+}  // namespace
+
+std::unique_ptr<LanguageModel> open_builtin_model(const std::filesystem::path& path, const BuiltinOptions& options) {
+  try {
+    return std::make_unique<BuiltinModel>(path, options);
+  } catch (const GgufError& e) {
+    throw LlmError(LlmError::Kind::kModel, e.what());
+  }
+}
+
+std::filesystem::path default_model_path() {
+  if (const char* m = std::getenv("CHATREC_MODEL"); m && *m) return m;
+  std::filesystem::path dir;
+  if (const char* d = std::getenv("CHATREC_MODEL_DIR"); d && *d) {
+    dir = d;
+  } else if (const char* home = std::getenv("HOME"); home && *home) {
+    dir = std::filesystem::path(home) / ".cache" / "chatrec" / "models";
+  } else {
+    dir = "models";
+  }
+  return dir / "SmolLM2-135M-Instruct.Q4_1.gguf";
+}
+
+}  // namespace chatrec::llm::runtime

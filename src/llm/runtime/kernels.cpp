@@ -1,0 +1,366 @@
+#include "llm/runtime/kernels.h"
+
+#include <immintrin.h>
+#include <omp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstring>
+#include <stdexcept>
+#include <vector>
+
+namespace chatrec::llm::runtime {
+namespace {
+
+// ---- activation formats -------------------------------------------------------------------------------
+
+enum class ActFormat { kF32, kQ8A, kQ8S, kQ8K };
+
+ActFormat act_format(GgmlType type) {
+  switch (type) {
+    case GgmlType::F32:
+    case GgmlType::F16: return ActFormat::kF32;
+    case GgmlType::Q4_0:
+    case GgmlType::Q8_0: return ActFormat::kQ8A;
+    case GgmlType::Q4_1: return ActFormat::kQ8S;
+    case GgmlType::Q4_K:
+    case GgmlType::Q5_K:
+    case GgmlType::Q6_K: return ActFormat::kQ8K;
+    default: throw std::invalid_argument("matmul: unsupported weight type " + type_name(static_cast<std::uint32_t>(type)));
+  }
+}
+
+std::size_t act_row_bytes(ActFormat f, std::int64_t n) {
+  switch (f) {
+    case ActFormat::kF32: return static_cast<std::size_t>(n) * sizeof(float);
+    case ActFormat::kQ8A: return static_cast<std::size_t>(n / kQK) * sizeof(BlockQ8A);
+    case ActFormat::kQ8S: return static_cast<std::size_t>(n / kQK) * sizeof(BlockQ8S);
+    case ActFormat::kQ8K: return static_cast<std::size_t>(n / kQKK) * sizeof(BlockQ8K);
+  }
+  return 0;
+}
+
+void quantize_act(ActFormat f, const float* x, void* dst, std::int64_t n) {
+  switch (f) {
+    case ActFormat::kF32: std::memcpy(dst, x, static_cast<std::size_t>(n) * sizeof(float)); return;
+    case ActFormat::kQ8A: quantize_row_q8a(x, static_cast<BlockQ8A*>(dst), n); return;
+    case ActFormat::kQ8S: quantize_row_q8s(x, static_cast<BlockQ8S*>(dst), n); return;
+    case ActFormat::kQ8K: quantize_row_q8k(x, static_cast<BlockQ8K*>(dst), n); return;
+  }
+}
+
+using RowDot = float (*)(const void* w, const void* a, std::int64_t n);
+
+// ---- scalar kernels -----------------------------------------------------------------------------------
+
+float dot_f32_scalar(const void* w, const void* a, std::int64_t n) {
+  const auto* x = static_cast<const float*>(w);
+  const auto* y = static_cast<const float*>(a);
+  float s = 0.0f;
+  for (std::int64_t i = 0; i < n; ++i) s += x[i] * y[i];
+  return s;
+}
+
+float dot_f16_scalar(const void* w, const void* a, std::int64_t n) {
+  const auto* x = static_cast<const std::uint16_t*>(w);
+  const auto* y = static_cast<const float*>(a);
+  float s = 0.0f;
+  for (std::int64_t i = 0; i < n; ++i) s += fp16_to_fp32(x[i]) * y[i];
+  return s;
+}
+
+float dot_q4_0_scalar(const void* w, const void* a, std::int64_t n) {
+  const auto* x = static_cast<const BlockQ4_0*>(w);
+  const auto* y = static_cast<const BlockQ8A*>(a);
+  float s = 0.0f;
+  for (std::int64_t i = 0; i < n / kQK; ++i) {
+    int sumi = 0;
+    for (int j = 0; j < kQK / 2; ++j) {
+      sumi += ((x[i].qs[j] & 0xF) - 8) * y[i].qs[j] + ((x[i].qs[j] >> 4) - 8) * y[i].qs[j + 16];
+    }
+    s += static_cast<float>(sumi) * fp16_to_fp32(x[i].d) * y[i].d;
+  }
+  return s;
+}
+
+float dot_q4_1_scalar(const void* w, const void* a, std::int64_t n) {
+  const auto* x = static_cast<const BlockQ4_1*>(w);
+  const auto* y = static_cast<const BlockQ8S*>(a);
+  float s = 0.0f;
+  for (std::int64_t i = 0; i < n / kQK; ++i) {
+    int sumi = 0;
+    for (int j = 0; j < kQK / 2; ++j) sumi += (x[i].qs[j] & 0xF) * y[i].qs[j] + (x[i].qs[j] >> 4) * y[i].qs[j + 16];
+    s += static_cast<float>(sumi) * fp16_to_fp32(x[i].d) * y[i].d + fp16_to_fp32(x[i].m) * y[i].s;
+  }
+  return s;
+}
+
+float dot_q8_0_scalar(const void* w, const void* a, std::int64_t n) {
+  const auto* x = static_cast<const BlockQ8_0*>(w);
+  const auto* y = static_cast<const BlockQ8A*>(a);
+  float s = 0.0f;
+  for (std::int64_t i = 0; i < n / kQK; ++i) {
+    int sumi = 0;
+    for (int j = 0; j < kQK; ++j) sumi += x[i].qs[j] * y[i].qs[j];
+    s += static_cast<float>(sumi) * fp16_to_fp32(x[i].d) * y[i].d;
+  }
+  return s;
+}
+
+// K-quants: unpack a super-block's integer quants, then integer dots per sub-block. The minimum terms use the
+// activation's per-16 sums, so they cost nothing per element.
+float dot_q4_k_scalar(const void* w, const void* a, std::int64_t n) {
+  const auto* x = static_cast<const BlockQ4_K*>(w);
+  const auto* y = static_cast<const BlockQ8K*>(a);
+  float s = 0.0f;
+  std::uint8_t q[kQKK];
+  for (std::int64_t i = 0; i < n / kQKK; ++i) {
+    for (int j = 0; j < 4; ++j) {
+      for (int l = 0; l < 32; ++l) {
+        q[64 * j + l] = x[i].qs[32 * j + l] & 0xF;
+        q[64 * j + 32 + l] = x[i].qs[32 * j + l] >> 4;
+      }
+    }
+    int sumi = 0, summ = 0;
+    for (int j = 0; j < 8; ++j) {
+      std::uint8_t sc, m;
+      k_scale_min(j, x[i].scales, sc, m);
+      int dot = 0;
+      for (int l = 0; l < 32; ++l) dot += q[32 * j + l] * y[i].qs[32 * j + l];
+      sumi += sc * dot;
+      summ += m * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
+    }
+    s += y[i].d * (fp16_to_fp32(x[i].d) * static_cast<float>(sumi) - fp16_to_fp32(x[i].dmin) * static_cast<float>(summ));
+  }
+  return s;
+}
+
+float dot_q5_k_scalar(const void* w, const void* a, std::int64_t n) {
+  const auto* x = static_cast<const BlockQ5_K*>(w);
+  const auto* y = static_cast<const BlockQ8K*>(a);
+  float s = 0.0f;
+  std::uint8_t q[kQKK];
+  for (std::int64_t i = 0; i < n / kQKK; ++i) {
+    for (int j = 0; j < 4; ++j) {
+      const int u1 = 1 << (2 * j), u2 = 2 << (2 * j);
+      for (int l = 0; l < 32; ++l) {
+        q[64 * j + l] = static_cast<std::uint8_t>((x[i].qs[32 * j + l] & 0xF) + (x[i].qh[l] & u1 ? 16 : 0));
+        q[64 * j + 32 + l] = static_cast<std::uint8_t>((x[i].qs[32 * j + l] >> 4) + (x[i].qh[l] & u2 ? 16 : 0));
+      }
+    }
+    int sumi = 0, summ = 0;
+    for (int j = 0; j < 8; ++j) {
+      std::uint8_t sc, m;
+      k_scale_min(j, x[i].scales, sc, m);
+      int dot = 0;
+      for (int l = 0; l < 32; ++l) dot += q[32 * j + l] * y[i].qs[32 * j + l];
+      sumi += sc * dot;
+      summ += m * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
+    }
+    s += y[i].d * (fp16_to_fp32(x[i].d) * static_cast<float>(sumi) - fp16_to_fp32(x[i].dmin) * static_cast<float>(summ));
+  }
+  return s;
+}
+
+void unpack_q6_k(const BlockQ6_K& b, std::int8_t* q) {
+  const std::uint8_t* ql = b.ql;
+  const std::uint8_t* qh = b.qh;
+  for (int half = 0; half < 2; ++half, q += 128, ql += 64, qh += 32) {
+    for (int l = 0; l < 32; ++l) {
+      q[l] = static_cast<std::int8_t>(((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32);
+      q[l + 32] = static_cast<std::int8_t>(((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
+      q[l + 64] = static_cast<std::int8_t>(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+      q[l + 96] = static_cast<std::int8_t>(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+    }
+  }
+}
+
+float dot_q6_k_scalar(const void* w, const void* a, std::int64_t n) {
+  const auto* x = static_cast<const BlockQ6_K*>(w);
+  const auto* y = static_cast<const BlockQ8K*>(a);
+  float s = 0.0f;
+  std::int8_t q[kQKK];
+  for (std::int64_t i = 0; i < n / kQKK; ++i) {
+    unpack_q6_k(x[i], q);
+    int sumi = 0;
+    for (int j = 0; j < 16; ++j) {  // scale j covers elements 16j .. 16j+15
+      int dot = 0;
+      for (int l = 0; l < 16; ++l) dot += q[16 * j + l] * y[i].qs[16 * j + l];
+      sumi += x[i].scales[j] * dot;
+    }
+    s += y[i].d * fp16_to_fp32(x[i].d) * static_cast<float>(sumi);
+  }
+  return s;
+}
+
+// ---- AVX2 kernels -------------------------------------------------------------------------------------
+
+#define CHATREC_AVX2 __attribute__((target("avx2,fma")))
+
+CHATREC_AVX2 inline float hsum(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// 32 nibbles: low nibbles of the 16 bytes first, then the high nibbles (the ggml element order).
+CHATREC_AVX2 inline __m256i unpack_nibbles(const std::uint8_t* qs) {
+  const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m256i both = _mm256_set_m128i(_mm_srli_epi16(packed, 4), packed);
+  return _mm256_and_si256(both, _mm256_set1_epi8(0x0F));
+}
+
+// Products of unsigned bytes (< 128) with signed bytes, summed to 8 int32 lanes.
+CHATREC_AVX2 inline __m256i dot_u8_i8(__m256i u, __m256i s) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+}
+CHATREC_AVX2 inline __m256i dot_i8_i8(__m256i x, __m256i y) {
+  return dot_u8_i8(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x));
+}
+
+CHATREC_AVX2 float dot_f32_avx2(const void* w, const void* a, std::int64_t n) {
+  const auto* x = static_cast<const float*>(w);
+  const auto* y = static_cast<const float*>(a);
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  std::int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i), acc0);
+    acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(x + i + 8), _mm256_loadu_ps(y + i + 8), acc1);
+  }
+  float s = hsum(_mm256_add_ps(acc0, acc1));
+  for (; i < n; ++i) s += x[i] * y[i];
+  return s;
+}
+
+CHATREC_AVX2 float dot_q4_0_avx2(const void* w, const void* a, std::int64_t n) {
+  const auto* x = static_cast<const BlockQ4_0*>(w);
+  const auto* y = static_cast<const BlockQ8A*>(a);
+  __m256 acc = _mm256_setzero_ps();
+  const __m256i eight = _mm256_set1_epi8(8);
+  for (std::int64_t i = 0; i < n / kQK; ++i) {
+    const __m256i qx = _mm256_sub_epi8(unpack_nibbles(x[i].qs), eight);
+    const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs));
+    const __m256 d = _mm256_set1_ps(fp16_to_fp32(x[i].d) * y[i].d);
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8_i8(qx, qy)), acc);
+  }
+  return hsum(acc);
+}
+
+CHATREC_AVX2 float dot_q4_1_avx2(const void* w, const void* a, std::int64_t n) {
+  const auto* x = static_cast<const BlockQ4_1*>(w);
+  const auto* y = static_cast<const BlockQ8S*>(a);
+  __m256 acc = _mm256_setzero_ps();
+  float mins = 0.0f;
+  for (std::int64_t i = 0; i < n / kQK; ++i) {
+    const __m256i qx = unpack_nibbles(x[i].qs);
+    const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs));
+    const __m256 d = _mm256_set1_ps(fp16_to_fp32(x[i].d) * y[i].d);
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_u8_i8(qx, qy)), acc);
+    mins += fp16_to_fp32(x[i].m) * y[i].s;
+  }
+  return hsum(acc) + mins;
+}
+
+CHATREC_AVX2 float dot_q8_0_avx2(const void* w, const void* a, std::int64_t n) {
+  const auto* x = static_cast<const BlockQ8_0*>(w);
+  const auto* y = static_cast<const BlockQ8A*>(a);
+  __m256 acc = _mm256_setzero_ps();
+  for (std::int64_t i = 0; i < n / kQK; ++i) {
+    const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs));
+    const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs));
+    const __m256 d = _mm256_set1_ps(fp16_to_fp32(x[i].d) * y[i].d);
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8_i8(qx, qy)), acc);
+  }
+  return hsum(acc);
+}
+
+CHATREC_AVX2 float dot_q6_k_avx2(const void* w, const void* a, std::int64_t n) {
+  const auto* x = static_cast<const BlockQ6_K*>(w);
+  const auto* y = static_cast<const BlockQ8K*>(a);
+  alignas(32) std::int8_t q[kQKK];
+  float s = 0.0f;
+  for (std::int64_t i = 0; i < n / kQKK; ++i) {
+    unpack_q6_k(x[i], q);
+    __m256i sumi = _mm256_setzero_si256();
+    for (int j = 0; j < 8; ++j) {  // 32 elements = two scale groups of 16
+      const __m256i qx = _mm256_load_si256(reinterpret_cast<const __m256i*>(q + 32 * j));
+      const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 32 * j));
+      const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(qx, qx), _mm256_sign_epi8(qy, qx));
+      const __m256i scales = _mm256_set_m128i(_mm_set1_epi16(x[i].scales[2 * j + 1]), _mm_set1_epi16(x[i].scales[2 * j]));
+      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p16, scales));
+    }
+    s += y[i].d * fp16_to_fp32(x[i].d) * hsum(_mm256_cvtepi32_ps(sumi));
+  }
+  return s;
+}
+
+// ---- dispatch -----------------------------------------------------------------------------------------
+
+bool cpu_has_avx2() {
+  static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return has;
+}
+
+std::atomic<KernelIsa>& isa_state() {
+  static std::atomic<KernelIsa> isa{cpu_has_avx2() ? KernelIsa::kAvx2 : KernelIsa::kScalar};
+  return isa;
+}
+
+RowDot row_dot_fn(GgmlType type) {
+  const bool avx2 = isa_state().load(std::memory_order_relaxed) == KernelIsa::kAvx2;
+  switch (type) {
+    case GgmlType::F32: return avx2 ? dot_f32_avx2 : dot_f32_scalar;
+    case GgmlType::F16: return dot_f16_scalar;
+    case GgmlType::Q4_0: return avx2 ? dot_q4_0_avx2 : dot_q4_0_scalar;
+    case GgmlType::Q4_1: return avx2 ? dot_q4_1_avx2 : dot_q4_1_scalar;
+    case GgmlType::Q8_0: return avx2 ? dot_q8_0_avx2 : dot_q8_0_scalar;
+    case GgmlType::Q4_K: return dot_q4_k_scalar;
+    case GgmlType::Q5_K: return dot_q5_k_scalar;
+    case GgmlType::Q6_K: return avx2 ? dot_q6_k_avx2 : dot_q6_k_scalar;
+    default: throw std::invalid_argument("matmul: unsupported weight type " + type_name(static_cast<std::uint32_t>(type)));
+  }
+}
+
+}  // namespace
+
+KernelIsa active_isa() { return isa_state().load(); }
+
+void force_isa(KernelIsa isa) { isa_state().store(isa == KernelIsa::kAvx2 && !cpu_has_avx2() ? KernelIsa::kScalar : isa); }
+
+float row_dot(GgmlType type, const void* row, const float* x, std::int64_t n) {
+  const ActFormat f = act_format(type);
+  std::vector<std::uint8_t> act(act_row_bytes(f, n));
+  quantize_act(f, x, act.data(), n);
+  return row_dot_fn(type)(row, act.data(), n);
+}
+
+void matmul(const WeightMatrix& w, const float* x, int n_tokens, float* y, int threads) {
+  const ActFormat f = act_format(w.type);
+  const RowDot dot = row_dot_fn(w.type);
+  const std::size_t act_bytes = act_row_bytes(f, w.cols);
+  thread_local std::vector<std::uint8_t> act;
+  if (act.size() < act_bytes * static_cast<std::size_t>(n_tokens)) act.resize(act_bytes * static_cast<std::size_t>(n_tokens));
+  std::uint8_t* act_data = act.data();
+  const std::int64_t rows = w.rows;
+  // Rows are handed out in chunks so that each thread streams a contiguous part of the weights; within a chunk
+  // every token reuses the row while it is in L1.
+  const std::int64_t chunk = 16;
+  const std::int64_t n_chunks = (rows + chunk - 1) / chunk;
+  const int nt = std::max(1, threads);
+#pragma omp parallel num_threads(nt) if (nt > 1 && rows * w.cols * n_tokens >= 65536)
+  {
+#pragma omp for schedule(static)
+    for (int t = 0; t < n_tokens; ++t) quantize_act(f, x + static_cast<std::int64_t>(t) * w.cols, act_data + act_bytes * t, w.cols);
+#pragma omp for schedule(static)
+    for (std::int64_t c = 0; c < n_chunks; ++c) {
+      const std::int64_t r_end = std::min(rows, (c + 1) * chunk);
+      for (std::int64_t r = c * chunk; r < r_end; ++r) {
+        const std::uint8_t* row = w.data + static_cast<std::size_t>(r) * w.row_stride;
+        for (int t = 0; t < n_tokens; ++t) y[static_cast<std::int64_t>(t) * rows + r] = dot(row, act_data + act_bytes * t, w.cols);
+      }
+    }
+  }
+}
+
+}  // namespace chatrec::llm::runtime

@@ -1,0 +1,260 @@
+#include "llm/runtime/model.h"
+
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <stdexcept>
+
+namespace chatrec::llm::runtime {
+namespace {
+
+void rms_norm(const float* x, const float* w, float* y, int n, float eps) {
+  double sum = 0.0;
+  for (int i = 0; i < n; ++i) sum += static_cast<double>(x[i]) * x[i];
+  const float scale = 1.0f / std::sqrt(static_cast<float>(sum / n) + eps);
+  for (int i = 0; i < n; ++i) y[i] = x[i] * scale * w[i];
+}
+
+int check_range(const GgufFile& f, const std::string& key, std::int64_t v, std::int64_t lo, std::int64_t hi) {
+  if (v < lo || v > hi) {
+    throw GgufError(f.name() + ": " + key + ": value " + std::to_string(v) + " outside " + std::to_string(lo) + ".." + std::to_string(hi));
+  }
+  return static_cast<int>(v);
+}
+
+}  // namespace
+
+WeightMatrix Model::matrix(const std::string& name, std::int64_t cols, std::int64_t rows, bool required) const {
+  const GgufTensor* t = file_.tensor(name);
+  if (!t) {
+    if (required) throw GgufError(file_.name() + ": missing tensor " + name);
+    return {};
+  }
+  if (!type_traits(static_cast<std::uint32_t>(t->type))) {
+    throw GgufError(file_.name() + ": tensor " + name + ": type " + type_name(static_cast<std::uint32_t>(t->type)) + " is not supported by the runtime");
+  }
+  const std::int64_t t_rows = t->dims.size() > 1 ? t->dims[1] : 1;
+  if (t->dims[0] != cols || t_rows != rows || t->elements() != cols * rows) {
+    throw GgufError(file_.name() + ": tensor " + name + ": shape mismatch, expected [" + std::to_string(cols) + ", " + std::to_string(rows) + "]");
+  }
+  WeightMatrix w;
+  w.type = t->type;
+  w.cols = cols;
+  w.rows = rows;
+  w.data = t->data;
+  w.row_stride = row_bytes(t->type, cols);
+  return w;
+}
+
+std::vector<float> Model::vector(const std::string& name, std::int64_t n, bool required) const {
+  const GgufTensor* t = file_.tensor(name);
+  if (!t) {
+    if (required) throw GgufError(file_.name() + ": missing tensor " + name);
+    return {};
+  }
+  if (t->elements() != n || (t->type != GgmlType::F32 && t->type != GgmlType::F16)) {
+    throw GgufError(file_.name() + ": tensor " + name + ": expected " + std::to_string(n) + " F32/F16 elements");
+  }
+  std::vector<float> v(static_cast<std::size_t>(n));
+  dequantize_row(t->type, t->data, v.data(), n);
+  return v;
+}
+
+Model::Model(GgufFile file) : file_(std::move(file)) {
+  ModelConfig& c = config_;
+  c.arch = file_.get_string("general.architecture");
+  if (c.arch != "llama" && c.arch != "qwen2") {
+    throw GgufError(file_.name() + ": general.architecture: unsupported architecture '" + c.arch + "' (llama and qwen2 are)");
+  }
+  const std::string& a = c.arch;
+  c.n_layer = check_range(file_, a + ".block_count", file_.get_int(a + ".block_count"), 1, 1024);
+  c.n_embd = check_range(file_, a + ".embedding_length", file_.get_int(a + ".embedding_length"), 1, 1 << 16);
+  c.n_ff = check_range(file_, a + ".feed_forward_length", file_.get_int(a + ".feed_forward_length"), 1, 1 << 20);
+  c.n_head = check_range(file_, a + ".attention.head_count", file_.get_int(a + ".attention.head_count"), 1, 4096);
+  c.n_head_kv = check_range(file_, a + ".attention.head_count_kv", file_.get_int(a + ".attention.head_count_kv", c.n_head), 1, c.n_head);
+  if (c.n_head % c.n_head_kv != 0) throw GgufError(file_.name() + ": head_count must be a multiple of head_count_kv");
+  const std::int64_t default_hd = c.n_embd / c.n_head;
+  c.head_dim = check_range(file_, a + ".attention.key_length", file_.get_int(a + ".attention.key_length", default_hd), 2, 1 << 12);
+  if (c.head_dim % 2 != 0) throw GgufError(file_.name() + ": head dimension must be even");
+  c.n_rot = check_range(file_, a + ".rope.dimension_count", file_.get_int(a + ".rope.dimension_count", c.head_dim), 2, c.head_dim);
+  c.n_ctx_train = check_range(file_, a + ".context_length", file_.get_int(a + ".context_length", 2048), 1, 1 << 24);
+  c.rms_eps = static_cast<float>(file_.get_float(a + ".attention.layer_norm_rms_epsilon", 1e-5));
+  c.rope_base = static_cast<float>(file_.get_float(a + ".rope.freq_base", 10000.0));
+  if (!(c.rms_eps > 0.0f) || !(c.rope_base > 0.0f)) throw GgufError(file_.name() + ": rms epsilon and rope base must be positive");
+  c.rope_neox = c.arch == "qwen2";
+
+  const GgufTensor* emb = file_.tensor("token_embd.weight");
+  if (!emb || emb->dims.size() != 2) throw GgufError(file_.name() + ": missing or malformed tensor token_embd.weight");
+  c.n_vocab = static_cast<int>(std::min<std::int64_t>(emb->dims[1], 1 << 24));
+  token_embd_ = matrix("token_embd.weight", c.n_embd, c.n_vocab);
+  output_ = file_.tensor("output.weight") ? matrix("output.weight", c.n_embd, c.n_vocab) : token_embd_;
+  output_norm_ = vector("output_norm.weight", c.n_embd, true);
+  rope_freq_factors_ = vector("rope_freqs.weight", c.n_rot / 2, false);
+
+  const std::int64_t q_dim = static_cast<std::int64_t>(c.n_head) * c.head_dim;
+  const std::int64_t kv_dim = static_cast<std::int64_t>(c.n_head_kv) * c.head_dim;
+  const bool bias = c.arch == "qwen2";
+  for (int i = 0; i < c.n_layer; ++i) {
+    const std::string p = "blk." + std::to_string(i) + ".";
+    Layer l;
+    l.attn_norm = vector(p + "attn_norm.weight", c.n_embd, true);
+    l.ffn_norm = vector(p + "ffn_norm.weight", c.n_embd, true);
+    l.wq = matrix(p + "attn_q.weight", c.n_embd, q_dim);
+    l.wk = matrix(p + "attn_k.weight", c.n_embd, kv_dim);
+    l.wv = matrix(p + "attn_v.weight", c.n_embd, kv_dim);
+    l.wo = matrix(p + "attn_output.weight", q_dim, c.n_embd);
+    l.w_gate = matrix(p + "ffn_gate.weight", c.n_embd, c.n_ff);
+    l.w_up = matrix(p + "ffn_up.weight", c.n_embd, c.n_ff);
+    l.w_down = matrix(p + "ffn_down.weight", c.n_ff, c.n_embd);
+    l.bq = vector(p + "attn_q.bias", q_dim, bias);
+    l.bk = vector(p + "attn_k.bias", kv_dim, bias);
+    l.bv = vector(p + "attn_v.bias", kv_dim, bias);
+    layers_.push_back(std::move(l));
+  }
+}
+
+void Model::init_cache(int n_ctx) {
+  n_ctx_ = std::max(1, n_ctx);
+  const std::size_t per_layer = static_cast<std::size_t>(n_ctx_) * config_.n_head_kv * config_.head_dim;
+  k_cache_.clear();
+  v_cache_.clear();
+  for (int i = 0; i < config_.n_layer; ++i) {
+    k_cache_.push_back(std::make_unique_for_overwrite<float[]>(per_layer));
+    v_cache_.push_back(std::make_unique_for_overwrite<float[]>(per_layer));
+  }
+}
+
+void Model::embed(int token, float* dst) const {
+  if (token < 0 || token >= config_.n_vocab) throw std::out_of_range("token id " + std::to_string(token) + " outside the vocabulary");
+  dequantize_row(token_embd_.type, token_embd_.data + static_cast<std::size_t>(token) * token_embd_.row_stride, dst, config_.n_embd);
+}
+
+void Model::forward(std::span<const int> tokens, int pos, ForwardOutput output, std::vector<float>& out, int threads) {
+  const ModelConfig& c = config_;
+  const int n = static_cast<int>(tokens.size());
+  if (n == 0) throw std::invalid_argument("forward: no tokens");
+  if (pos < 0 || pos + n > n_ctx_) throw std::out_of_range("forward: positions exceed the KV cache");
+  const int nt = threads > 0 ? threads : omp_get_max_threads();
+  const int E = c.n_embd, F = c.n_ff, D = c.head_dim;
+  const int q_dim = c.n_head * D, kv_dim = c.n_head_kv * D;
+  const int group = c.n_head / c.n_head_kv;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+
+  std::vector<float> x(static_cast<std::size_t>(n) * E), xn(x.size()), tmp(x.size());
+  std::vector<float> q(static_cast<std::size_t>(n) * q_dim), k(static_cast<std::size_t>(n) * kv_dim), v(k.size());
+  std::vector<float> attn(q.size());
+  std::vector<float> g(static_cast<std::size_t>(n) * F), u(g.size());
+  for (int t = 0; t < n; ++t) embed(tokens[static_cast<std::size_t>(t)], x.data() + static_cast<std::size_t>(t) * E);
+
+  // RoPE angles per position and rotated pair; the frequency follows the model's base (and per-dimension factors
+  // for Llama 3.1-style long-context scaling).
+  const int half = c.n_rot / 2;
+  std::vector<float> cos_t(static_cast<std::size_t>(n) * half), sin_t(cos_t.size());
+  for (int t = 0; t < n; ++t) {
+    for (int i = 0; i < half; ++i) {
+      double freq = std::pow(static_cast<double>(c.rope_base), -2.0 * i / c.n_rot);
+      if (!rope_freq_factors_.empty()) freq /= rope_freq_factors_[static_cast<std::size_t>(i)];
+      const double theta = (pos + t) * freq;
+      cos_t[static_cast<std::size_t>(t) * half + i] = static_cast<float>(std::cos(theta));
+      sin_t[static_cast<std::size_t>(t) * half + i] = static_cast<float>(std::sin(theta));
+    }
+  }
+  auto rope = [&](float* vec, int t) {
+    const float* cs = cos_t.data() + static_cast<std::size_t>(t) * half;
+    const float* sn = sin_t.data() + static_cast<std::size_t>(t) * half;
+    for (int i = 0; i < half; ++i) {
+      const int a = c.rope_neox ? i : 2 * i;
+      const int b = c.rope_neox ? i + half : 2 * i + 1;
+      const float x0 = vec[a], x1 = vec[b];
+      vec[a] = x0 * cs[i] - x1 * sn[i];
+      vec[b] = x0 * sn[i] + x1 * cs[i];
+    }
+  };
+
+  for (int li = 0; li < c.n_layer; ++li) {
+    Layer& L = layers_[static_cast<std::size_t>(li)];
+    for (int t = 0; t < n; ++t) rms_norm(x.data() + static_cast<std::size_t>(t) * E, L.attn_norm.data(), xn.data() + static_cast<std::size_t>(t) * E, E, c.rms_eps);
+    matmul(L.wq, xn.data(), n, q.data(), nt);
+    matmul(L.wk, xn.data(), n, k.data(), nt);
+    matmul(L.wv, xn.data(), n, v.data(), nt);
+    float* kc = k_cache_[static_cast<std::size_t>(li)].get();
+    float* vc = v_cache_[static_cast<std::size_t>(li)].get();
+    for (int t = 0; t < n; ++t) {
+      float* qt = q.data() + static_cast<std::size_t>(t) * q_dim;
+      float* kt = k.data() + static_cast<std::size_t>(t) * kv_dim;
+      float* vt = v.data() + static_cast<std::size_t>(t) * kv_dim;
+      if (!L.bq.empty()) {
+        for (int i = 0; i < q_dim; ++i) qt[i] += L.bq[static_cast<std::size_t>(i)];
+        for (int i = 0; i < kv_dim; ++i) kt[i] += L.bk[static_cast<std::size_t>(i)];
+        for (int i = 0; i < kv_dim; ++i) vt[i] += L.bv[static_cast<std::size_t>(i)];
+      }
+      for (int h = 0; h < c.n_head; ++h) rope(qt + h * D, t);
+      for (int h = 0; h < c.n_head_kv; ++h) rope(kt + h * D, t);
+      std::copy(kt, kt + kv_dim, kc + static_cast<std::size_t>(pos + t) * kv_dim);
+      std::copy(vt, vt + kv_dim, vc + static_cast<std::size_t>(pos + t) * kv_dim);
+    }
+
+    // Causal attention: token t sees positions 0 .. pos+t.
+#pragma omp parallel num_threads(nt) if (nt > 1 && static_cast<long>(n) * (pos + n) * c.n_head >= 4096)
+    {
+      std::vector<float> scores(static_cast<std::size_t>(pos + n));
+#pragma omp for collapse(2) schedule(static)
+      for (int t = 0; t < n; ++t) {
+        for (int h = 0; h < c.n_head; ++h) {
+          const float* qh = q.data() + static_cast<std::size_t>(t) * q_dim + h * D;
+          const int kvh = h / group;
+          const int len = pos + t + 1;
+          float max_s = -INFINITY;
+          for (int j = 0; j < len; ++j) {
+            const float* kj = kc + static_cast<std::size_t>(j) * kv_dim + kvh * D;
+            float s = 0.0f;
+            for (int d = 0; d < D; ++d) s += qh[d] * kj[d];
+            s *= scale;
+            scores[static_cast<std::size_t>(j)] = s;
+            max_s = std::max(max_s, s);
+          }
+          float sum = 0.0f;
+          for (int j = 0; j < len; ++j) {
+            const float e = std::exp(scores[static_cast<std::size_t>(j)] - max_s);
+            scores[static_cast<std::size_t>(j)] = e;
+            sum += e;
+          }
+          float* o = attn.data() + static_cast<std::size_t>(t) * q_dim + h * D;
+          std::fill(o, o + D, 0.0f);
+          const float inv = 1.0f / sum;
+          for (int j = 0; j < len; ++j) {
+            const float p = scores[static_cast<std::size_t>(j)] * inv;
+            const float* vj = vc + static_cast<std::size_t>(j) * kv_dim + kvh * D;
+            for (int d = 0; d < D; ++d) o[d] += p * vj[d];
+          }
+        }
+      }
+    }
+
+    matmul(L.wo, attn.data(), n, tmp.data(), nt);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] += tmp[i];
+
+    for (int t = 0; t < n; ++t) rms_norm(x.data() + static_cast<std::size_t>(t) * E, L.ffn_norm.data(), xn.data() + static_cast<std::size_t>(t) * E, E, c.rms_eps);
+    matmul(L.w_gate, xn.data(), n, g.data(), nt);
+    matmul(L.w_up, xn.data(), n, u.data(), nt);
+    for (std::size_t i = 0; i < g.size(); ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+    matmul(L.w_down, g.data(), n, tmp.data(), nt);
+    for (std::size_t i = 0; i < x.size(); ++i) x[i] += tmp[i];
+  }
+
+  if (output == ForwardOutput::kNone) return;
+  const int first = output == ForwardOutput::kLastLogits ? n - 1 : 0;
+  const int count = n - first;
+  for (int t = first; t < n; ++t) {
+    rms_norm(x.data() + static_cast<std::size_t>(t) * E, output_norm_.data(), xn.data() + static_cast<std::size_t>(t - first) * E, E, c.rms_eps);
+  }
+  if (output == ForwardOutput::kHidden) {
+    out.assign(xn.begin(), xn.begin() + static_cast<std::ptrdiff_t>(count) * E);
+    return;
+  }
+  out.resize(static_cast<std::size_t>(count) * c.n_vocab);
+  matmul(output_, xn.data(), count, out.data(), nt);
+}
+
+}  // namespace chatrec::llm::runtime

@@ -1,0 +1,76 @@
+#pragma once
+// Decoder-only transformer of the Llama family ("llama": SmolLM2, Llama 3.x; "qwen2": adds q/k/v biases and
+// NeoX-style RoPE) over weights memory-mapped from a GGUF file: RMSNorm, RoPE, grouped-query attention with an
+// F32 KV cache, SwiGLU feed-forward, tied embeddings when output.weight is absent.
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "llm/runtime/gguf.h"
+#include "llm/runtime/kernels.h"
+
+namespace chatrec::llm::runtime {
+
+struct ModelConfig {
+  std::string arch;
+  int n_layer = 0;
+  int n_embd = 0;
+  int n_ff = 0;
+  int n_head = 0;
+  int n_head_kv = 0;
+  int head_dim = 0;
+  int n_rot = 0;  // rotated dimensions per head
+  int n_ctx_train = 0;
+  int n_vocab = 0;
+  float rms_eps = 1e-5f;
+  float rope_base = 10000.0f;
+  bool rope_neox = false;  // rotate (i, i + n_rot/2) pairs instead of adjacent (2i, 2i+1) pairs
+};
+
+enum class ForwardOutput {
+  kNone,        // only fill the KV cache (prompt chunks before the last)
+  kLastLogits,  // logits of the last token: n_vocab floats
+  kAllLogits,   // logits of every token: n_tokens * n_vocab floats
+  kHidden,      // final-norm hidden state of every token: n_tokens * n_embd floats
+};
+
+class Model {
+ public:
+  // Takes ownership of the file (the weights point into its mapping). Throws GgufError on missing tensors or
+  // inconsistent shapes.
+  explicit Model(GgufFile file);
+
+  const ModelConfig& config() const { return config_; }
+  const GgufFile& file() const { return file_; }
+
+  // Allocates a KV cache for n_ctx positions (cleared).
+  void init_cache(int n_ctx);
+  int cache_size() const { return n_ctx_; }
+
+  // Runs `tokens` at positions pos .. pos+n-1; positions before pos must already be in the KV cache (entries at
+  // and after pos are overwritten, which is how a cache is rolled back). pos + n must not exceed cache_size().
+  void forward(std::span<const int> tokens, int pos, ForwardOutput output, std::vector<float>& out, int threads);
+
+ private:
+  struct Layer {
+    std::vector<float> attn_norm, ffn_norm, bq, bk, bv;
+    WeightMatrix wq, wk, wv, wo, w_gate, w_up, w_down;
+  };
+  WeightMatrix matrix(const std::string& name, std::int64_t cols, std::int64_t rows, bool required = true) const;
+  std::vector<float> vector(const std::string& name, std::int64_t n, bool required) const;
+  void embed(int token, float* dst) const;
+
+  GgufFile file_;
+  ModelConfig config_;
+  WeightMatrix token_embd_, output_;
+  std::vector<float> output_norm_;
+  std::vector<float> rope_freq_factors_;
+  std::vector<Layer> layers_;
+  int n_ctx_ = 0;
+  // Per layer: n_ctx * n_head_kv * head_dim floats, left uninitialised so that only used positions take memory.
+  std::vector<std::unique_ptr<float[]>> k_cache_, v_cache_;
+};
+
+}  // namespace chatrec::llm::runtime
