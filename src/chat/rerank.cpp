@@ -1,0 +1,117 @@
+#include "chat/rerank.h"
+
+#include <algorithm>
+#include <numeric>
+
+#include "chat/fusion.h"
+#include "chat/llm_call.h"
+
+namespace chatrec::chat {
+
+namespace {
+
+std::vector<std::size_t> base_order(std::size_t n) {
+  std::vector<std::size_t> v(n);
+  std::iota(v.begin(), v.end(), 0);
+  return v;
+}
+
+void degrade(RerankResult& r, const std::string& why, std::size_t n, std::size_t k) {
+  r.degraded = true;
+  r.llm_used = false;
+  r.notes.push_back(why + "; showing the recommender's own ranking");
+  r.llm_order = base_order(n);
+  r.top = complete_from_base({}, n, k);
+}
+
+void rerank_generate(llm::LanguageModel& lm, const RerankRequest& q, Stats* stats, RerankResult& r) {
+  const std::size_t n = q.candidates.size();
+  std::vector<PromptItem> items;
+  std::vector<ListCandidate> list;
+  for (const auto& c : q.candidates) {
+    items.push_back(c.item);
+    list.push_back({c.id, c.item.title});
+  }
+  const bool hint = q.hint_top1 && q.k > 1 && n > 0;
+  const auto prompt = rerank_prompt(lm, q.context, items, q.k,
+                                    hint ? std::optional<std::string>(items[0].title) : std::nullopt,
+                                    q.max_list_tokens + 8);
+  llm::GenerationOptions options;
+  options.max_tokens = q.max_list_tokens;
+  options.stop = {"\n\n\n"};
+  LlmCallResult call = call_chat(lm, prompt.messages, options, q.timeout_seconds, stats);
+  if (!call.completion) {
+    if (stats) stats->fail(call.failure, "classic_ranking");
+    degrade(r, call.message, n, q.k);
+    return;
+  }
+  Stats parse_stats;
+  ParsedList parsed = parse_ranked_list(call.completion->text, list, hint ? q.k - 1 : q.k, q.in_catalogue, &parse_stats,
+                                        hint ? std::optional<std::size_t>(0) : std::nullopt);
+  if (stats) stats->merge(parse_stats);
+  for (auto& note : parsed.notes) r.notes.push_back("LLM list: " + note);
+  std::vector<std::size_t> picks;
+  if (hint) picks.push_back(0);
+  for (std::size_t p : parsed.picks) picks.push_back(p);
+  if (parsed.picks.empty()) {
+    degrade(r, "the LLM's list named no candidate", n, q.k);
+    return;
+  }
+  const std::size_t wanted = hint ? q.k - 1 : q.k;
+  if (parsed.picks.size() < wanted && stats) {
+    stats->resolutions["filled_from_base"] += static_cast<std::int64_t>(wanted - parsed.picks.size());
+  }
+  r.llm_used = true;
+  r.llm_order = complete_from_base(picks, n, n);
+}
+
+void rerank_score(llm::LanguageModel& lm, const RerankRequest& q, Stats* stats, RerankResult& r) {
+  const std::size_t n = q.candidates.size();
+  std::vector<PromptItem> items;
+  std::vector<std::string> continuations;
+  for (const auto& c : q.candidates) {
+    items.push_back(c.item);
+    continuations.push_back(c.item.title);
+  }
+  const bool hint = q.hint_top1 && n > 1;
+  const auto prompt =
+      score_prompt(lm, q.context, items, hint ? std::optional<std::string>(items[0].title) : std::nullopt, 48);
+  LikelihoodResult call = call_loglikelihood(lm, prompt.messages, continuations, q.timeout_seconds, stats);
+  if (!call.scores) {
+    if (stats) stats->fail(call.failure, "classic_ranking");
+    degrade(r, call.message, n, q.k);
+    return;
+  }
+  r.llm_scores.resize(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto& s = (*call.scores)[i];
+    r.llm_scores[i] = s.tokens > 0 ? s.logprob / s.tokens : -1e9;
+  }
+  std::vector<std::size_t> order = base_order(n);
+  std::stable_sort(order.begin() + (hint ? 1 : 0), order.end(),
+                   [&](std::size_t a, std::size_t b) { return r.llm_scores[a] > r.llm_scores[b]; });
+  r.llm_used = true;
+  r.llm_order = order;
+}
+
+}  // namespace
+
+RerankResult rerank(llm::LanguageModel* lm, const RerankRequest& q, Stats* stats) {
+  RerankResult r;
+  const std::size_t n = q.candidates.size();
+  if (n == 0) return r;
+  if (!lm || q.mode == RerankMode::kNone || n == 1) {
+    r.llm_order = base_order(n);
+    r.top = complete_from_base({}, n, q.k);
+    return r;
+  }
+  if (q.mode == RerankMode::kGenerate) {
+    rerank_generate(*lm, q, stats, r);
+  } else {
+    rerank_score(*lm, q, stats, r);
+  }
+  if (r.llm_used) r.top = fuse_orders(r.llm_order, n, q.fusion_weight, q.k);
+  return r;
+}
+
+}  // namespace chatrec::chat

@@ -1,0 +1,46 @@
+#pragma once
+// Reranking the candidate set to the final top-k with the LLM, in `generate` mode (the LLM writes a list, the
+// parser maps it back) or `score` mode (length-normalised log-likelihood of each candidate's title as the
+// answer; cannot leave the set), optionally fused with the base order. Any LLM failure yields the base order,
+// flagged degraded with a note.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "chat/engine.h"
+#include "chat/list_parser.h"
+#include "chat/prompts.h"
+#include "chat/types.h"
+#include "llm/language_model.h"
+
+namespace chatrec::chat {
+
+struct RerankCandidate {
+  std::string id;
+  PromptItem item;  // title in display form, categories
+};
+
+struct RerankRequest {
+  PromptContext context;
+  std::vector<RerankCandidate> candidates;  // base order, best first
+  std::size_t k = 5;
+  RerankMode mode = RerankMode::kScore;
+  bool hint_top1 = false;
+  double fusion_weight = 1.0;
+  int max_list_tokens = 160;
+  double timeout_seconds = 60.0;
+  CatalogueLookup in_catalogue;  // for out_of_candidates vs not_in_catalogue
+};
+
+struct RerankResult {
+  std::vector<std::size_t> top;        // final top-k, indices into the candidates
+  std::vector<std::size_t> llm_order;  // the LLM's order of all candidates (before fusion)
+  std::vector<double> llm_scores;      // score mode: per candidate
+  bool llm_used = false;               // the LLM's answer shaped the order
+  bool degraded = false;
+  std::vector<std::string> notes;
+};
+
+RerankResult rerank(llm::LanguageModel* lm, const RerankRequest& request, Stats* stats);
+
+}  // namespace chatrec::chat
