@@ -1,0 +1,293 @@
+#include "chat/eval_adapters.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "chat/explain.h"
+#include "chat/rerank.h"
+#include "chat/title_match.h"
+#include "common/progress.h"
+#include "common/random.h"
+#include "common/text.h"
+
+namespace chatrec::chat {
+
+namespace {
+
+PromptItem prompt_item_of(const data::Item& item, float rating) {
+  PromptItem p;
+  p.title = display_title(item.title);
+  for (const auto& c : item.categories) {
+    if (!text::iequals(c, "unknown")) p.categories.push_back(c);
+  }
+  p.rating = rating;
+  return p;
+}
+
+float rating_of(const data::InteractionMatrix& m, data::UserIndex u, data::ItemIndex i) {
+  const auto items = m.items_of(u);
+  const auto pos = std::lower_bound(items.begin(), items.end(), i) - items.begin();
+  if (pos >= static_cast<long>(items.size()) || items[pos] != i) return 0.0f;
+  const float r = m.ratings_of(u)[pos];
+  return std::isnan(r) ? 0.0f : r;
+}
+
+}  // namespace
+
+eval::StageStats to_stage_stats(const Stats& s) {
+  eval::StageStats out;
+  out.prompts = s.llm_calls;
+  out.tokens_in = s.tokens_in;
+  out.tokens_out = s.tokens_out;
+  out.seconds = s.latency_ms / 1000.0;
+  out.failures = s.failures;
+  out.resolutions = s.resolutions;
+  return out;
+}
+
+PromptContext history_context(const data::Dataset& ds, const data::InteractionMatrix& train, data::UserIndex user,
+                              std::size_t max_liked, std::size_t max_disliked) {
+  PromptContext ctx;
+  ctx.domain = "movies";
+  if (user < ds.num_users()) ctx.profile = ds.user(user).attributes;
+  if (user >= train.num_users()) return ctx;
+  const auto& seq = train.sequence(user);
+  for (auto it = seq.rbegin(); it != seq.rend(); ++it) {
+    const float r = rating_of(train, user, *it);
+    const data::Item& item = ds.item(*it);
+    if (!item.domain.empty()) ctx.domain = item.domain;
+    if ((r >= 4.0f || r == 0.0f) && ctx.liked.size() < max_liked) {
+      ctx.liked.push_back(prompt_item_of(item, r));
+    } else if (r > 0 && r <= 2.0f && ctx.disliked.size() < max_disliked) {
+      ctx.disliked.push_back(prompt_item_of(item, r));
+    }
+  }
+  return ctx;
+}
+
+ChatRecReranker::ChatRecReranker(std::shared_ptr<llm::LanguageModel> lm, ChatRecEvalOptions options)
+    : lm_(std::move(lm)), options_(options) {}
+
+std::string ChatRecReranker::name() const {
+  std::string n = std::string("chatrec-") + to_string(options_.mode);
+  if (options_.hint_top1) n += "+hint";
+  if (options_.fusion) n += "+fusion";
+  return n;
+}
+
+std::vector<std::size_t> ChatRecReranker::llm_order(data::UserIndex user, const data::InteractionMatrix& train,
+                                                    const std::vector<recommend::ScoredItem>& candidates,
+                                                    std::size_t k, bool* degraded) {
+  RerankRequest q;
+  q.context = history_context(*ds_, train, user, 10, 3);
+  for (const auto& c : candidates) q.candidates.push_back({ds_->item(c.item).id, prompt_item_of(ds_->item(c.item), 0)});
+  q.k = k;
+  q.mode = options_.mode;
+  q.hint_top1 = options_.hint_top1;
+  q.fusion_weight = 1.0;
+  q.max_list_tokens = options_.max_list_tokens;
+  q.timeout_seconds = options_.timeout_seconds;
+  const data::Dataset* ds = ds_;
+  q.in_catalogue = [ds](std::string_view title) {
+    const std::string key = title_key(title);
+    return std::any_of(ds->items().begin(), ds->items().end(),
+                       [&](const data::Item& i) { return title_key(i.title) == key; });
+  };
+  Stats s;
+  RerankResult r = chat::rerank(lm_.get(), q, &s);
+  {
+    std::lock_guard lock(mutex_);
+    stats_.merge(s);
+  }
+  if (degraded) *degraded = r.degraded;
+  return r.llm_order;
+}
+
+void ChatRecReranker::prepare(const data::Dataset& ds, const data::InteractionMatrix& train,
+                              const recommend::Recommender& base) {
+  ds_ = &ds;
+  train_ = &train;
+  weight_ = 1.0;
+  if (!options_.fusion) return;
+  // Validation users carved out of the training data: 20% of their liked training items are held out, a fresh
+  // base model is trained without them, and the weight is the best NDCG@5 of the fused lists on them.
+  std::vector<data::UserIndex> eligible;
+  for (data::UserIndex u = 0; u < train.num_users(); ++u) {
+    std::size_t liked = 0;
+    for (float r : train.ratings_of(u)) liked += r >= 4.0f;
+    if (liked >= 5) eligible.push_back(u);
+  }
+  Rng rng(options_.seed ^ 0x5eedf00dULL);
+  rng.shuffle(eligible);
+  if (eligible.size() > options_.validation_users) eligible.resize(options_.validation_users);
+  std::sort(eligible.begin(), eligible.end());
+  std::map<data::UserIndex, std::vector<data::ItemIndex>> held;
+  for (data::UserIndex u : eligible) {
+    std::vector<data::ItemIndex> liked;
+    const auto items = train.items_of(u);
+    const auto ratings = train.ratings_of(u);
+    for (std::size_t j = 0; j < items.size(); ++j) {
+      if (ratings[j] >= 4.0f) liked.push_back(items[j]);
+    }
+    rng.shuffle(liked);
+    liked.resize(static_cast<std::size_t>(std::ceil(0.2 * static_cast<double>(liked.size()))));
+    std::sort(liked.begin(), liked.end());
+    held[u] = liked;
+  }
+  std::vector<data::Interaction> kept;
+  for (data::UserIndex u = 0; u < train.num_users(); ++u) {
+    const auto items = train.items_of(u);
+    const auto ratings = train.ratings_of(u);
+    const auto h = held.find(u);
+    for (std::size_t j = 0; j < items.size(); ++j) {
+      if (h != held.end() && std::binary_search(h->second.begin(), h->second.end(), items[j])) continue;
+      data::Interaction in;
+      in.user = u;
+      in.item = items[j];
+      in.rating = ratings[j];
+      kept.push_back(in);
+    }
+  }
+  data::InteractionMatrix reduced(train.num_users(), train.num_items(), kept);
+  auto model = recommend::make_recommender(base.name(), base.params());
+  recommend::FitOptions fit;
+  fit.seed = options_.seed;
+  fit.progress = false;
+  model->fit(reduced, fit);
+  std::vector<ValidationCase> cases;
+  Progress progress("fusion validation", eligible.size(), "users");
+  for (data::UserIndex u : eligible) {
+    recommend::RankOptions ro;
+    ro.k = 20;
+    const auto cands = model->recommend(u, ro);
+    ValidationCase c;
+    c.llm_order = llm_order(u, reduced, cands, 5, nullptr);
+    c.relevant.resize(cands.size());
+    for (std::size_t j = 0; j < cands.size(); ++j) {
+      c.relevant[j] = std::binary_search(held[u].begin(), held[u].end(), cands[j].item);
+    }
+    c.num_relevant = held[u].size();
+    cases.push_back(std::move(c));
+    progress.advance();
+  }
+  progress.finish();
+  fusion_ = choose_fusion_weight(cases, 5);
+  weight_ = fusion_.weight;
+  std::lock_guard lock(mutex_);
+  stats_.resolutions["fusion_weight_x100"] = static_cast<std::int64_t>(std::lround(weight_ * 100));
+  stats_.resolutions["fusion_validation_users"] = static_cast<std::int64_t>(cases.size());
+  stats_.resolutions["fusion_val_ndcg_base_x10000"] = std::lround(fusion_.ndcg_base * 10000);
+  stats_.resolutions["fusion_val_ndcg_llm_x10000"] = std::lround(fusion_.ndcg_llm * 10000);
+  stats_.resolutions["fusion_val_ndcg_chosen_x10000"] = std::lround(fusion_.ndcg_chosen * 10000);
+}
+
+std::vector<data::ItemIndex> ChatRecReranker::rerank(data::UserIndex user,
+                                                     const std::vector<recommend::ScoredItem>& candidates,
+                                                     std::size_t k) {
+  std::vector<data::ItemIndex> out;
+  if (candidates.empty()) return out;
+  std::vector<std::size_t> order;
+  if (options_.fusion && weight_ == 0.0) {
+    order.resize(candidates.size());
+    std::iota(order.begin(), order.end(), 0);  // validation said the LLM does not help: no LLM call
+  } else {
+    order = llm_order(user, *train_, candidates, k, nullptr);
+  }
+  const auto top = fuse_orders(order, candidates.size(), options_.fusion ? weight_ : 1.0, k);
+  for (std::size_t i : top) out.push_back(candidates[i].item);
+  return out;
+}
+
+eval::StageStats ChatRecReranker::stats() const {
+  std::lock_guard lock(mutex_);
+  return to_stage_stats(stats_);
+}
+
+ChatRecRatingPredictor::ChatRecRatingPredictor(std::shared_ptr<llm::LanguageModel> lm, const data::Dataset& ds,
+                                               const data::InteractionMatrix& train,
+                                               const recommend::Recommender& base, ChatRecEvalOptions options)
+    : lm_(std::move(lm)), ds_(ds), train_(train), base_(base), options_(options) {
+  if (!options_.fusion) return;
+  // Weight of the LLM against the base prediction, chosen on ratings of validation users taken from the
+  // training data (the base model has seen them, so the choice leans towards the base: w = 0 is kept unless
+  // the LLM strictly helps).
+  std::vector<data::UserIndex> users;
+  for (data::UserIndex u = 0; u < train.num_users(); ++u) {
+    if (train.items_of(u).size() >= 20) users.push_back(u);
+  }
+  Rng rng(options_.seed ^ 0xfeedULL);
+  rng.shuffle(users);
+  if (users.size() > options_.validation_users) users.resize(options_.validation_users);
+  std::vector<std::tuple<float, float, float>> obs;  // llm, base, truth
+  Progress progress("rating fusion validation", users.size(), "users");
+  for (data::UserIndex u : users) {
+    const auto items = train.items_of(u);
+    const auto ratings = train.ratings_of(u);
+    for (int j = 0; j < 3; ++j) {
+      const std::size_t at = static_cast<std::size_t>(rng.below(items.size()));
+      bool used = false;
+      const float l = llm_prediction(u, items[at], &used);
+      obs.emplace_back(l, base_prediction(u, items[at]), ratings[at]);
+    }
+    progress.advance();
+  }
+  progress.finish();
+  double best_w = 0.0, best_rmse = 1e9;
+  for (int g = 0; g <= 10; ++g) {
+    const double w = g / 10.0;
+    double se = 0;
+    for (const auto& [l, b, t] : obs) {
+      const double p = std::clamp(w * l + (1 - w) * b, 1.0, 5.0);
+      se += (p - t) * (p - t);
+    }
+    const double rmse = obs.empty() ? 0 : std::sqrt(se / obs.size());
+    if (rmse < best_rmse - 1e-12) best_rmse = rmse, best_w = w;
+  }
+  weight_ = best_w;
+  stats_.resolutions["fusion_weight_x100"] = std::lround(weight_ * 100);
+}
+
+float ChatRecRatingPredictor::base_prediction(data::UserIndex user, data::ItemIndex item) const {
+  if (base_.predicts_ratings()) return base_.predict(user, item);
+  // A ranking model: the user's mean rating.
+  const auto r = train_.ratings_of(user);
+  if (r.empty()) return static_cast<float>(train_.global_mean());
+  double s = 0;
+  for (float x : r) s += x;
+  return static_cast<float>(s / r.size());
+}
+
+float ChatRecRatingPredictor::llm_prediction(data::UserIndex user, data::ItemIndex item, bool* used) {
+  // History: the user's latest ratings (a fixed prefix per user, so the runtime's prompt cache is reused).
+  PromptContext ctx;
+  ctx.domain = ds_.item(item).domain.empty() ? "movies" : ds_.item(item).domain;
+  if (user < ds_.num_users()) ctx.profile = ds_.user(user).attributes;
+  const auto& seq = train_.sequence(user);
+  for (auto it = seq.rbegin(); it != seq.rend() && ctx.liked.size() < 12; ++it) {
+    ctx.liked.push_back(prompt_item_of(ds_.item(*it), rating_of(train_, user, *it)));
+  }
+  Stats s;
+  const float fallback = base_prediction(user, item);
+  const float p = predict_rating_llm(lm_.get(), ctx, prompt_item_of(ds_.item(item), 0), fallback,
+                                     options_.timeout_seconds, &s, used);
+  std::lock_guard lock(mutex_);
+  stats_.merge(s);
+  return p;
+}
+
+float ChatRecRatingPredictor::predict(data::UserIndex user, data::ItemIndex item) {
+  bool used = false;
+  const float base = base_prediction(user, item);
+  if (options_.fusion && weight_ == 0.0) return base;
+  const float l = llm_prediction(user, item, &used);
+  const double w = options_.fusion ? weight_ : 1.0;
+  return static_cast<float>(w * l + (1 - w) * base);
+}
+
+eval::StageStats ChatRecRatingPredictor::stats() const {
+  std::lock_guard lock(mutex_);
+  return to_stage_stats(stats_);
+}
+
+}  // namespace chatrec::chat

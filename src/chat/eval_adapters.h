@@ -1,0 +1,83 @@
+#pragma once
+// Chat-Rec as measured by `chatrec eval`: the reranker of protocol A (ml100k-topk) and the rating predictor of
+// protocol B1 (ml100k-rating), built from the same prompts, parser, reranking and fusion as the chat engine.
+#include <memory>
+#include <mutex>
+
+#include "chat/engine.h"
+#include "chat/fusion.h"
+#include "chat/prompts.h"
+#include "eval/rankers.h"
+#include "llm/language_model.h"
+
+namespace chatrec::chat {
+
+struct ChatRecEvalOptions {
+  RerankMode mode = RerankMode::kScore;
+  bool hint_top1 = false;
+  bool fusion = false;
+  std::uint64_t seed = 2023;
+  std::size_t validation_users = 40;  // carved from the training data to choose the fusion weight
+  int max_list_tokens = 120;
+  double timeout_seconds = 60.0;
+  bool progress = true;
+};
+
+// The user's training items as prompt history: latest liked (>= 4) and disliked (<= 2) items with ratings.
+PromptContext history_context(const data::Dataset& ds, const data::InteractionMatrix& train, data::UserIndex user,
+                              std::size_t max_liked, std::size_t max_disliked);
+
+class ChatRecReranker : public eval::TopkReranker {
+ public:
+  ChatRecReranker(std::shared_ptr<llm::LanguageModel> lm, ChatRecEvalOptions options);
+  std::string name() const override;
+  void prepare(const data::Dataset& ds, const data::InteractionMatrix& train,
+               const recommend::Recommender& base) override;
+  std::vector<data::ItemIndex> rerank(data::UserIndex user, const std::vector<recommend::ScoredItem>& candidates,
+                                      std::size_t k) override;
+  eval::StageStats stats() const override;
+  const FusionChoice& fusion_choice() const { return fusion_; }
+
+ private:
+  // The LLM's full order of the candidates (base order on failure).
+  std::vector<std::size_t> llm_order(data::UserIndex user, const data::InteractionMatrix& train,
+                                     const std::vector<recommend::ScoredItem>& candidates, std::size_t k,
+                                     bool* degraded);
+
+  std::shared_ptr<llm::LanguageModel> lm_;
+  ChatRecEvalOptions options_;
+  const data::Dataset* ds_ = nullptr;
+  const data::InteractionMatrix* train_ = nullptr;
+  double weight_ = 1.0;
+  FusionChoice fusion_;
+  mutable std::mutex mutex_;
+  Stats stats_;
+};
+
+class ChatRecRatingPredictor : public eval::RatingPredictor {
+ public:
+  ChatRecRatingPredictor(std::shared_ptr<llm::LanguageModel> lm, const data::Dataset& ds,
+                         const data::InteractionMatrix& train, const recommend::Recommender& base,
+                         ChatRecEvalOptions options);
+  std::string name() const override { return "chatrec"; }
+  float predict(data::UserIndex user, data::ItemIndex item) override;
+  eval::StageStats stats() const override;
+  double weight() const { return weight_; }
+
+ private:
+  float base_prediction(data::UserIndex user, data::ItemIndex item) const;
+  float llm_prediction(data::UserIndex user, data::ItemIndex item, bool* used);
+
+  std::shared_ptr<llm::LanguageModel> lm_;
+  const data::Dataset& ds_;
+  const data::InteractionMatrix& train_;
+  const recommend::Recommender& base_;
+  ChatRecEvalOptions options_;
+  double weight_ = 1.0;  // final = w * LLM + (1 - w) * base
+  mutable std::mutex mutex_;
+  Stats stats_;
+};
+
+eval::StageStats to_stage_stats(const Stats& s);
+
+}  // namespace chatrec::chat
