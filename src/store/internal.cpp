@@ -7,11 +7,13 @@
 
 namespace chatrec::store::detail {
 
-static_assert(std::endian::native == std::endian::little, "embedding encoding assumes a little-endian host");
+static_assert(std::endian::native == std::endian::little,
+              "embedding encoding assumes a little-endian host");
 static_assert(sizeof(float) == 4);
 
 std::int64_t now_seconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch())
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
       .count();
 }
 
@@ -23,7 +25,8 @@ std::map<std::string, std::string> decode_attributes(const std::string& json, co
   try {
     return nlohmann::json::parse(json).get<std::map<std::string, std::string>>();
   } catch (const nlohmann::json::exception& e) {
-    throw StoreError(std::string("stored ") + what + " is not a JSON object of strings: " + e.what());
+    throw StoreError(std::string("stored ") + what +
+                     " is not a JSON object of strings: " + e.what());
   }
 }
 
@@ -35,7 +38,8 @@ std::vector<std::string> decode_categories(const std::string& json) {
   try {
     return nlohmann::json::parse(json).get<std::vector<std::string>>();
   } catch (const nlohmann::json::exception& e) {
-    throw StoreError(std::string("stored item categories are not a JSON array of strings: ") + e.what());
+    throw StoreError(std::string("stored item categories are not a JSON array of strings: ") +
+                     e.what());
   }
 }
 
@@ -45,10 +49,11 @@ std::string encode_vector(const std::vector<float>& vector) {
   return bytes;
 }
 
-std::vector<float> decode_vector(const void* bytes, std::size_t size, int dim, const std::string& where) {
+std::vector<float> decode_vector(const void* bytes, std::size_t size, int dim,
+                                 const std::string& where) {
   if (dim < 0 || size != static_cast<std::size_t>(dim) * sizeof(float)) {
-    throw StoreError("embedding " + where + " is corrupt: " + std::to_string(size) + " bytes for dim " +
-                     std::to_string(dim));
+    throw StoreError("embedding " + where + " is corrupt: " + std::to_string(size) +
+                     " bytes for dim " + std::to_string(dim));
   }
   std::vector<float> vector(static_cast<std::size_t>(dim));
   if (size > 0) std::memcpy(vector.data(), bytes, size);
@@ -65,7 +70,9 @@ static void require_non_empty(const std::string& value, const char* what) {
   if (value.empty()) throw StoreError(std::string(what) + " must not be empty");
 }
 
-void validate(const data::User& user) { require_non_empty(user.id, "user id"); }
+void validate(const data::User& user) {
+  require_non_empty(user.id, "user id");
+}
 
 void validate(const data::Item& item) {
   require_non_empty(item.domain, "item domain");
@@ -81,7 +88,8 @@ void validate(const StoredInteraction& interaction) {
     throw StoreError("interaction kind '" + k + "' is not one of rating, like, dislike, view");
   }
   if (interaction.rating && std::isnan(*interaction.rating)) {
-    throw StoreError("interaction rating is NaN; use no rating (std::nullopt) for implicit feedback");
+    throw StoreError(
+        "interaction rating is NaN; use no rating (std::nullopt) for implicit feedback");
   }
 }
 

@@ -1,6 +1,6 @@
 #pragma once
-// Pieces shared by the engines: the migration list, value encodings and input validation. Keeping them here
-// is what makes both engines store exactly the same thing.
+// Pieces shared by the engines: the migration list, value encodings and input validation. Keeping
+// them here is what makes both engines store exactly the same thing.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -29,7 +29,8 @@ std::vector<std::string> decode_categories(const std::string& json);
 
 // Embeddings are stored as little-endian IEEE-754 floats: bit-exact and readable by any engine.
 std::string encode_vector(const std::vector<float>& vector);
-std::vector<float> decode_vector(const void* bytes, std::size_t size, int dim, const std::string& where);
+std::vector<float> decode_vector(const void* bytes, std::size_t size, int dim,
+                                 const std::string& where);
 
 // Validation throws StoreError before anything is written.
 void require_json(const std::string& json, const char* what);

@@ -6,7 +6,8 @@ namespace chatrec::store::detail {
 const std::vector<Migration>& migrations() {
   static const std::vector<Migration> steps = {
       {1, "core tables",
-       // SQLite: JSON is TEXT guarded by json_valid; rowid gives insertion order for users and items.
+       // SQLite: JSON is TEXT guarded by json_valid; rowid gives insertion order for users and
+       // items.
        R"sql(
 CREATE TABLE users (
   id TEXT PRIMARY KEY NOT NULL,
@@ -129,5 +130,7 @@ CREATE INDEX items_by_seq ON items (domain, seq);
 }  // namespace chatrec::store::detail
 
 namespace chatrec::store {
-int latest_schema_version() { return detail::migrations().back().version; }
+int latest_schema_version() {
+  return detail::migrations().back().version;
+}
 }  // namespace chatrec::store

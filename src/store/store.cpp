@@ -1,8 +1,10 @@
 #include "store/store.h"
 
+#include <algorithm>
 #include <array>
+#include <cctype>
 #include <random>
-#include <regex>
+#include <set>
 
 #include "store/postgres/postgres_store.h"
 #include "store/sqlite/sqlite_store.h"
@@ -10,7 +12,8 @@
 namespace chatrec::store {
 
 std::string random_id() {
-  // random_device reads the kernel's CSPRNG on Linux; ids must not repeat across processes or restarts.
+  // random_device reads the kernel's CSPRNG on Linux; ids must not repeat across processes or
+  // restarts.
   static thread_local std::random_device device;
   static constexpr char kHex[] = "0123456789abcdef";
   std::string id;
@@ -24,27 +27,84 @@ std::string random_id() {
 
 namespace {
 
-bool starts_with(const std::string& s, const char* prefix) { return s.rfind(prefix, 0) == 0; }
+// Hand-written parsing rather than std::regex: gcc 12 -O2 with sanitizers reports false
+// -Wmaybe-uninitialized inside <regex>, and these checks are simple.
+
+bool starts_with(const std::string& s, const char* prefix) {
+  return s.rfind(prefix, 0) == 0;
+}
+
+bool is_space(char c) {
+  return c == ' ' || c == '\t' || c == '\n';
+}
 
 // libpq key=value connection strings start with one of its keywords.
 bool is_libpq_keyword_string(const std::string& url) {
-  static const std::regex keyword_value(
-      R"(^\s*(host|hostaddr|port|dbname|user|password|passfile|connect_timeout|sslmode|service|application_name|options)\s*=)");
-  return std::regex_search(url, keyword_value);
+  static const std::set<std::string> keywords = {
+      "host",    "hostaddr", "port",    "dbname",          "user",    "password",        "passfile",
+      "sslmode", "service",  "options", "connect_timeout", "sslcert", "application_name"};
+  std::size_t i = 0;
+  while (i < url.size() && is_space(url[i])) ++i;
+  const std::size_t word_start = i;
+  while (i < url.size() && (std::islower(static_cast<unsigned char>(url[i])) || url[i] == '_')) ++i;
+  const std::string word = url.substr(word_start, i - word_start);
+  while (i < url.size() && is_space(url[i])) ++i;
+  return i < url.size() && url[i] == '=' && keywords.count(word) > 0;
+}
+
+// "scheme://" with an RFC 3986 scheme.
+bool has_uri_scheme(const std::string& url) {
+  const auto colon = url.find("://");
+  if (colon == std::string::npos || colon == 0) return false;
+  if (!std::isalpha(static_cast<unsigned char>(url[0]))) return false;
+  for (std::size_t i = 1; i < colon; ++i) {
+    const char c = url[i];
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '+' && c != '.' && c != '-')
+      return false;
+  }
+  return true;
 }
 
 }  // namespace
 
 std::string mask_password(const std::string& url) {
-  static const std::regex in_uri(R"(^(postgres(ql)?://[^:/@]*:)[^@]*@)");
-  static const std::regex in_keywords(R"((password\s*=\s*)('[^']*'|\S+))");
-  std::string masked = std::regex_replace(url, in_uri, "$1***@");
-  return std::regex_replace(masked, in_keywords, "$1***");
+  std::string masked = url;
+  if (starts_with(masked, "postgresql://") || starts_with(masked, "postgres://")) {
+    const std::size_t authority = masked.find("://") + 3;
+    const std::size_t authority_end =
+        std::min(masked.find('/', authority), masked.find('?', authority));
+    const std::size_t at = masked.rfind('@', authority_end);
+    if (at != std::string::npos && at >= authority) {
+      const std::size_t colon = masked.find(':', authority);
+      if (colon != std::string::npos && colon < at)
+        masked.replace(colon + 1, at - colon - 1, "***");
+    }
+  }
+  // Keyword form (also password=... in a URI query).
+  for (std::size_t pos = masked.find("password"); pos != std::string::npos;
+       pos = masked.find("password", pos + 1)) {
+    std::size_t i = pos + 8;
+    while (i < masked.size() && is_space(masked[i])) ++i;
+    if (i >= masked.size() || masked[i] != '=') continue;
+    ++i;
+    while (i < masked.size() && is_space(masked[i])) ++i;
+    std::size_t end = i;
+    if (end < masked.size() && masked[end] == '\'') {
+      end = masked.find('\'', end + 1);
+      end = end == std::string::npos ? masked.size() : end + 1;
+    } else {
+      while (end < masked.size() && !is_space(masked[end]) && masked[end] != '&') ++end;
+    }
+    masked.replace(i, end - i, "***");
+  }
+  return masked;
 }
 
 std::unique_ptr<Store> open_store(const std::string& url) {
-  if (url.empty()) throw StoreError("empty store URL; expected sqlite:PATH, a file path or postgresql://...");
-  if (starts_with(url, "postgresql://") || starts_with(url, "postgres://") || is_libpq_keyword_string(url)) {
+  if (url.empty())
+    throw StoreError("empty store URL; expected sqlite:PATH, a file path or postgresql://...");
+  if (starts_with(url, "postgresql://") || starts_with(url, "postgres://") ||
+      is_libpq_keyword_string(url)) {
     return open_postgres_store(url, mask_password(url));
   }
   std::string path = url;
@@ -53,10 +113,10 @@ std::unique_ptr<Store> open_store(const std::string& url) {
   } else if (starts_with(url, "sqlite:")) {
     path = url.substr(7);
   } else {
-    static const std::regex other_scheme(R"(^[A-Za-z][A-Za-z0-9+.-]*://)");
-    if (std::regex_search(url, other_scheme)) {
-      throw StoreError("unsupported store URL '" + mask_password(url) +
-                       "': expected sqlite:PATH, a file path, postgresql://... or host=... dbname=...");
+    if (has_uri_scheme(url)) {
+      throw StoreError(
+          "unsupported store URL '" + mask_password(url) +
+          "': expected sqlite:PATH, a file path, postgresql://... or host=... dbname=...");
     }
   }
   if (path.empty()) throw StoreError("store URL '" + url + "' has an empty SQLite path");

@@ -1,7 +1,7 @@
 #pragma once
-// Persistent storage of users, items (per domain), interactions, conversations and messages, the embedding
-// cache and the trained-model registry. One interface, two engines: SQLite (default, WAL) and PostgreSQL.
-// Every write is a transaction: when a call returns, the data is durable.
+// Persistent storage of users, items (per domain), interactions, conversations and messages, the
+// embedding cache and the trained-model registry. One interface, two engines: SQLite (default, WAL)
+// and PostgreSQL. Every write is a transaction: when a call returns, the data is durable.
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -13,8 +13,8 @@
 
 namespace chatrec::store {
 
-// Every failure of a store call (bad URL, connection, constraint, unknown conversation, invalid JSON, ...).
-// When a write call throws, nothing of it was written.
+// Every failure of a store call (bad URL, connection, constraint, unknown conversation, invalid
+// JSON, ...). When a write call throws, nothing of it was written.
 class StoreError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
@@ -34,7 +34,7 @@ struct StoredInteraction {
 
 struct StoredMessage {
   std::int64_t id = 0;
-  std::string role;          // "user" or "assistant"
+  std::string role;  // "user" or "assistant"
   std::string content;
   std::string payload_json;  // structured part: recommendations, intent, failures ("{}" when none)
   std::int64_t created_at = 0;
@@ -73,7 +73,8 @@ class Store {
   virtual std::vector<data::Item> list_items(const std::string& domain) = 0;
 
   // Interactions: appended; ratings of the same (user, item) keep history but the latest counts.
-  virtual void add_interactions(const std::vector<StoredInteraction>& interactions) = 0;  // one transaction
+  virtual void add_interactions(
+      const std::vector<StoredInteraction>& interactions) = 0;  // one transaction
   virtual std::vector<StoredInteraction> interactions_of(const std::string& user_id) = 0;
   virtual std::vector<StoredInteraction> all_interactions(const std::string& domain) = 0;
 
@@ -82,23 +83,26 @@ class Store {
   virtual std::optional<Conversation> get_conversation(const std::string& id) = 0;
   virtual std::vector<Conversation> conversations_of(const std::string& user_id) = 0;
   // Appends messages and replaces the state atomically.
-  virtual void append_turn(const std::string& conversation_id, const std::vector<StoredMessage>& messages,
+  virtual void append_turn(const std::string& conversation_id,
+                           const std::vector<StoredMessage>& messages,
                            const std::string& new_state_json) = 0;
   virtual std::vector<StoredMessage> messages(const std::string& conversation_id) = 0;
 
   // Embedding cache keyed by (model, text hash).
-  virtual std::optional<std::vector<float>> get_embedding(const std::string& model, const std::string& text_hash) = 0;
-  virtual void put_embeddings(const std::string& model,
-                              const std::vector<std::pair<std::string, std::vector<float>>>& by_hash) = 0;
+  virtual std::optional<std::vector<float>> get_embedding(const std::string& model,
+                                                          const std::string& text_hash) = 0;
+  virtual void put_embeddings(
+      const std::string& model,
+      const std::vector<std::pair<std::string, std::vector<float>>>& by_hash) = 0;
 
   // Trained-model registry.
   virtual void register_model(const ModelRecord& record) = 0;
   virtual std::optional<ModelRecord> latest_model(const std::string& name) = 0;
 };
 
-// "sqlite:PATH" (or a plain path), "postgresql://..." / "postgres://..." / "host=... dbname=..." (libpq
-// connection string). Pending migrations are applied on open, so the returned store is ready to use.
-// Throws StoreError naming the URL (password masked) on a bad URL or a failed connection.
+// "sqlite:PATH" (or a plain path), "postgresql://..." / "postgres://..." / "host=... dbname=..."
+// (libpq connection string). Pending migrations are applied on open, so the returned store is ready
+// to use. Throws StoreError naming the URL (password masked) on a bad URL or a failed connection.
 std::unique_ptr<Store> open_store(const std::string& url);
 
 // 128 random bits as 32 lowercase hex digits (conversation ids).

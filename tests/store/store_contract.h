@@ -2,7 +2,8 @@
 // The behaviour every Store engine must have. One typed suite; store_sqlite_test.cpp and
 // store_postgres_test.cpp instantiate it with their engine. An Engine provides:
 //   bool available(std::string* why)       -- false => the test is skipped (reason in *why)
-//   std::unique_ptr<Store> open()          -- a handle on this test's private database (callable repeatedly)
+//   std::unique_ptr<Store> open()          -- a handle on this test's private database (callable
+//   repeatedly)
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -45,8 +46,9 @@ inline data::Item make_item(std::string domain, std::string id, std::string titl
   return item;
 }
 
-inline StoredInteraction make_interaction(std::string user, std::string item, std::optional<float> rating,
-                                          std::int64_t ts, std::string kind = "rating",
+inline StoredInteraction make_interaction(std::string user, std::string item,
+                                          std::optional<float> rating, std::int64_t ts,
+                                          std::string kind = "rating",
                                           std::string domain = "movies") {
   StoredInteraction i;
   i.user_id = std::move(user);
@@ -98,7 +100,8 @@ TYPED_TEST_P(StoreContract, UsersUpsertGetAndList) {
   auto u = s.get_user("7");
   ASSERT_TRUE(u.has_value());
   EXPECT_EQ(u->id, "7");
-  EXPECT_EQ(u->attributes, (std::map<std::string, std::string>{{"age", "24"}, {"occupation", "technician"}}));
+  EXPECT_EQ(u->attributes,
+            (std::map<std::string, std::string>{{"age", "24"}, {"occupation", "technician"}}));
 
   s.upsert_user({"7", {{"age", "25"}}});  // update replaces the attributes
   EXPECT_EQ(s.get_user("7")->attributes, (std::map<std::string, std::string>{{"age", "25"}}));
@@ -152,14 +155,16 @@ TYPED_TEST_P(StoreContract, ItemsRoundTripUtf8AndUpsert) {
   EXPECT_TRUE(s.list_items("books").empty());
 
   // A bad item anywhere in the batch rejects the whole batch.
-  EXPECT_THROW(s.upsert_items({make_item("movies", "3", "ok"), make_item("movies", "", "no id")}), StoreError);
+  EXPECT_THROW(s.upsert_items({make_item("movies", "3", "ok"), make_item("movies", "", "no id")}),
+               StoreError);
   EXPECT_FALSE(s.get_item("movies", "3").has_value());
 }
 
 TYPED_TEST_P(StoreContract, InteractionsAppendKeepHistoryAndOrder) {
   auto& s = this->store();
   const float odd_rating = 3.7f;  // not representable exactly in decimal: must round-trip bit-exact
-  s.add_interactions({make_interaction("u1", "10", 4.0f, 300), make_interaction("u1", "20", std::nullopt, 100, "view"),
+  s.add_interactions({make_interaction("u1", "10", 4.0f, 300),
+                      make_interaction("u1", "20", std::nullopt, 100, "view"),
                       make_interaction("u2", "10", odd_rating, 200)});
   s.add_interactions({make_interaction("u1", "10", 2.0f, 400),  // re-rating keeps history
                       make_interaction("u1", "g5", std::nullopt, 50, "like", "games")});
@@ -184,7 +189,8 @@ TYPED_TEST_P(StoreContract, InteractionsAppendKeepHistoryAndOrder) {
   EXPECT_EQ(movies[0].timestamp, 100);
   EXPECT_EQ(movies[1].user_id, "u2");
   ASSERT_TRUE(movies[1].rating.has_value());
-  EXPECT_EQ(std::bit_cast<std::uint32_t>(*movies[1].rating), std::bit_cast<std::uint32_t>(odd_rating));
+  EXPECT_EQ(std::bit_cast<std::uint32_t>(*movies[1].rating),
+            std::bit_cast<std::uint32_t>(odd_rating));
   EXPECT_EQ(s.all_interactions("games").size(), 1u);
   EXPECT_TRUE(s.interactions_of("nobody").empty());
 
@@ -196,10 +202,12 @@ TYPED_TEST_P(StoreContract, InteractionsAppendKeepHistoryAndOrder) {
   EXPECT_EQ(u3[0].item_id + u3[1].item_id + u3[2].item_id, "abc");
 
   // A bad interaction anywhere in the batch rejects the whole batch.
-  EXPECT_THROW(s.add_interactions({make_interaction("u4", "1", 5.0f, 1), make_interaction("u4", "2", 5.0f, 2, "love")}),
+  EXPECT_THROW(s.add_interactions({make_interaction("u4", "1", 5.0f, 1),
+                                   make_interaction("u4", "2", 5.0f, 2, "love")}),
                StoreError);
-  EXPECT_THROW(s.add_interactions({make_interaction("u4", "1", std::numeric_limits<float>::quiet_NaN(), 1)}),
-               StoreError);
+  EXPECT_THROW(
+      s.add_interactions({make_interaction("u4", "1", std::numeric_limits<float>::quiet_NaN(), 1)}),
+      StoreError);
   EXPECT_TRUE(s.interactions_of("u4").empty());
 }
 
@@ -211,17 +219,19 @@ TYPED_TEST_P(StoreContract, ConversationsAndAtomicTurns) {
   const Conversation second = s.create_conversation("alice");
   s.create_conversation("bob");
   EXPECT_EQ(first.id.size(), 32u);
-  EXPECT_TRUE(std::all_of(first.id.begin(), first.id.end(), [](char c) { return std::isxdigit(c) && !std::isupper(c); }));
+  EXPECT_TRUE(std::all_of(first.id.begin(), first.id.end(),
+                          [](char c) { return std::isxdigit(c) && !std::isupper(c); }));
   EXPECT_NE(first.id, second.id);
   EXPECT_EQ(first.user_id, "alice");
   EXPECT_EQ(first.state_json, "{}");
   EXPECT_GT(first.created_at, 1700000000);
 
   const std::string state = R"({"liked":["1","2"],"domain":"movies","note":"ça va 😀"})";
-  s.append_turn(first.id,
-                {make_message("user", "Something like Amélie?"),
-                 make_message("assistant", "Try « Delicatessen ».", R"({"recommendations":[{"id":"3"}]})")},
-                state);
+  s.append_turn(
+      first.id,
+      {make_message("user", "Something like Amélie?"),
+       make_message("assistant", "Try « Delicatessen ».", R"({"recommendations":[{"id":"3"}]})")},
+      state);
   s.append_turn(first.id, {make_message("user", "more")}, R"({"turn":2})");
 
   auto conv = s.get_conversation(first.id);
@@ -271,9 +281,13 @@ TYPED_TEST_P(StoreContract, BadInputThrowsAndWritesNothing) {
   // Invalid new state, bad role in the second message, invalid payload: all rejected as a whole.
   EXPECT_THROW(s.append_turn(c.id, {make_message("user", "x")}, "{not json"), StoreError);
   EXPECT_THROW(s.append_turn(c.id, {make_message("user", "x")}, ""), StoreError);
-  EXPECT_THROW(s.append_turn(c.id, {make_message("user", "x"), make_message("robot", "y")}, R"({"v":3})"), StoreError);
-  EXPECT_THROW(s.append_turn(c.id, {make_message("user", "x"), make_message("assistant", "y", "[1,")}, R"({"v":4})"),
-               StoreError);
+  EXPECT_THROW(
+      s.append_turn(c.id, {make_message("user", "x"), make_message("robot", "y")}, R"({"v":3})"),
+      StoreError);
+  EXPECT_THROW(
+      s.append_turn(c.id, {make_message("user", "x"), make_message("assistant", "y", "[1,")},
+                    R"({"v":4})"),
+      StoreError);
   EXPECT_EQ(s.get_conversation(c.id)->state_json, R"({"v":1})");
   ASSERT_EQ(s.messages(c.id).size(), 1u);
   EXPECT_TRUE(s.messages("no-such-conversation").empty());
@@ -300,7 +314,8 @@ TYPED_TEST_P(StoreContract, EmbeddingsRoundTripBitExact) {
                                std::numeric_limits<float>::infinity(),
                                std::bit_cast<float>(0x7fc00001u)};  // a NaN with payload
   std::vector<float> big(384);
-  for (std::size_t i = 0; i < big.size(); ++i) big[i] = std::sin(static_cast<float>(i) * 0.37f) / 7.0f;
+  for (std::size_t i = 0; i < big.size(); ++i)
+    big[i] = std::sin(static_cast<float>(i) * 0.37f) / 7.0f;
   s.put_embeddings("minilm", {{"h1", tricky}, {"h2", big}, {"empty", {}}});
   s.put_embeddings("other", {{"h1", {1.0f}}});
 
@@ -350,8 +365,8 @@ TYPED_TEST_P(StoreContract, ConcurrentWritersLoseNothing) {
   constexpr int kBatchesPerThread = 15;
   constexpr int kTurnsPerThread = 10;
   this->add_user("shared");
-  // Half the threads share one handle, the others use a second handle on the same database (as two server
-  // processes would).
+  // Half the threads share one handle, the others use a second handle on the same database (as two
+  // server processes would).
   auto other = this->second_handle();
   std::atomic<int> failures{0};
   std::vector<std::thread> threads;
@@ -367,7 +382,9 @@ TYPED_TEST_P(StoreContract, ConcurrentWritersLoseNothing) {
         }
         const Conversation c = s.create_conversation("shared");
         for (int turn = 0; turn < kTurnsPerThread; ++turn) {
-          s.append_turn(c.id, {make_message("user", concat("q", std::to_string(turn))), make_message("assistant", "a")},
+          s.append_turn(c.id,
+                        {make_message("user", concat("q", std::to_string(turn))),
+                         make_message("assistant", "a")},
                         concat("{\"turn\":", std::to_string(turn), "}"));
         }
       } catch (const std::exception& e) {
@@ -380,7 +397,8 @@ TYPED_TEST_P(StoreContract, ConcurrentWritersLoseNothing) {
   ASSERT_EQ(failures.load(), 0);
 
   auto& s = this->store();
-  EXPECT_EQ(s.all_interactions("movies").size(), static_cast<std::size_t>(kThreads * kBatchesPerThread * 2));
+  EXPECT_EQ(s.all_interactions("movies").size(),
+            static_cast<std::size_t>(kThreads * kBatchesPerThread * 2));
   auto conversations = s.conversations_of("shared");
   ASSERT_EQ(conversations.size(), static_cast<std::size_t>(kThreads));
   for (const auto& c : conversations) {
@@ -390,9 +408,10 @@ TYPED_TEST_P(StoreContract, ConcurrentWritersLoseNothing) {
   EXPECT_EQ(s.list_users(100, 0).size(), static_cast<std::size_t>(kThreads + 1));
 }
 
-REGISTER_TYPED_TEST_SUITE_P(StoreContract, MigrationsAreIdempotentAndVersioned, UsersUpsertGetAndList,
-                            ItemsRoundTripUtf8AndUpsert, InteractionsAppendKeepHistoryAndOrder,
-                            ConversationsAndAtomicTurns, BadInputThrowsAndWritesNothing, EmbeddingsRoundTripBitExact,
+REGISTER_TYPED_TEST_SUITE_P(StoreContract, MigrationsAreIdempotentAndVersioned,
+                            UsersUpsertGetAndList, ItemsRoundTripUtf8AndUpsert,
+                            InteractionsAppendKeepHistoryAndOrder, ConversationsAndAtomicTurns,
+                            BadInputThrowsAndWritesNothing, EmbeddingsRoundTripBitExact,
                             ModelRegistryReturnsLatest, ConcurrentWritersLoseNothing);
 
 }  // namespace chatrec::store::testing

@@ -1,6 +1,6 @@
-// An acknowledged write survives kill -9: a child process writes batches and reports each one after the
-// call returns; the parent kills it mid-stream and checks that every reported batch is in the database,
-// whole, and that the file passes SQLite's integrity check.
+// An acknowledged write survives kill -9: a child process writes batches and reports each one after
+// the call returns; the parent kills it mid-stream and checks that every reported batch is in the
+// database, whole, and that the file passes SQLite's integrity check.
 #include <SQLiteCpp/SQLiteCpp.h>
 #include <gtest/gtest.h>
 #include <signal.h>
@@ -26,7 +26,8 @@ constexpr int kAcksBeforeKill = 40;
     for (int batch = 0; batch < kMaxBatches; ++batch) {
       std::vector<StoredInteraction> rows;
       for (int k = 0; k < kBatchSize; ++k) {
-        rows.push_back({"writer", std::to_string(batch) + "/" + std::to_string(k), "movies", 4.0f, "rating", batch});
+        rows.push_back({"writer", std::to_string(batch) + "/" + std::to_string(k), "movies", 4.0f,
+                        "rating", batch});
       }
       store->add_interactions(rows);
       if (write(ack_fd, &batch, sizeof batch) != sizeof batch) _exit(3);
@@ -64,8 +65,8 @@ TEST(SqliteDurability, AcknowledgedBatchesSurviveKill9) {
   close(fds[0]);
   int status = 0;
   ASSERT_EQ(waitpid(child, &status, 0), child);
-  ASSERT_TRUE(WIFSIGNALED(status)) << "the child stopped by itself (exit " << WEXITSTATUS(status)
-                                   << ") before it was killed";
+  ASSERT_TRUE(WIFSIGNALED(status))
+      << "the child stopped by itself (exit " << WEXITSTATUS(status) << ") before it was killed";
   ASSERT_GE(acknowledged.size(), static_cast<std::size_t>(kAcksBeforeKill));
 
   {
@@ -76,7 +77,8 @@ TEST(SqliteDurability, AcknowledgedBatchesSurviveKill9) {
   std::map<std::int64_t, int> rows_per_batch;
   for (const auto& row : store->interactions_of("writer")) ++rows_per_batch[row.timestamp];
   for (int acked : acknowledged) {
-    EXPECT_EQ(rows_per_batch[acked], kBatchSize) << "acknowledged batch " << acked << " is missing or partial";
+    EXPECT_EQ(rows_per_batch[acked], kBatchSize)
+        << "acknowledged batch " << acked << " is missing or partial";
   }
   // A batch in flight at the kill is either fully there or absent.
   for (const auto& [ts, count] : rows_per_batch) EXPECT_EQ(count, kBatchSize) << "batch " << ts;

@@ -1,5 +1,6 @@
-// The store contract on PostgreSQL, when CHATREC_PG_URL names a server (see .ci/postgres.sh). Each test
-// gets a private schema (via search_path), dropped afterwards, so tests don't see each other's rows.
+// The store contract on PostgreSQL, when CHATREC_PG_URL names a server (see .ci/postgres.sh). Each
+// test gets a private schema (via search_path), dropped afterwards, so tests don't see each other's
+// rows.
 #include <cstdlib>
 #include <pqxx/pqxx>
 

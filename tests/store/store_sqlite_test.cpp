@@ -1,6 +1,7 @@
 // The store contract on SQLite (temp file), plus URL parsing and SQLite-only checks.
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include "store/postgres/postgres_store.h"
 #include "store/sqlite/sqlite_store.h"
 #include "store_contract.h"
 #include "testing/test_env.h"
@@ -10,7 +11,9 @@ namespace chatrec::store::testing {
 struct SqliteEngine {
   chatrec::testing::TempDir dir;
   bool available(std::string*) { return true; }
-  std::unique_ptr<Store> open() { return open_store("sqlite:" + (dir.path() / "store.db").string()); }
+  std::unique_ptr<Store> open() {
+    return open_store("sqlite:" + (dir.path() / "store.db").string());
+  }
 };
 
 using Engines = ::testing::Types<SqliteEngine>;
@@ -42,7 +45,8 @@ TEST(OpenStore, BadUrlsGiveClearErrors) {
   EXPECT_NE(error_of("sqlite:").find("empty SQLite path"), std::string::npos);
   EXPECT_NE(error_of("mysql://user@host/db").find("unsupported store URL"), std::string::npos);
   const auto missing_dir = error_of("sqlite:/nonexistent-dir-for-chatrec/x.db");
-  EXPECT_NE(missing_dir.find("/nonexistent-dir-for-chatrec/x.db"), std::string::npos) << missing_dir;
+  EXPECT_NE(missing_dir.find("/nonexistent-dir-for-chatrec/x.db"), std::string::npos)
+      << missing_dir;
 }
 
 TEST(OpenStore, PostgresConnectionFailureNamesTheServerButNotThePassword) {
@@ -51,9 +55,21 @@ TEST(OpenStore, PostgresConnectionFailureNamesTheServerButNotThePassword) {
   EXPECT_NE(error.find("cannot connect to PostgreSQL"), std::string::npos) << error;
   EXPECT_NE(error.find("127.0.0.1:1"), std::string::npos) << error;
   EXPECT_EQ(error.find("s3cret"), std::string::npos) << error;
-  const auto keywords = error_of("host=127.0.0.1 port=1 dbname=chatrec password=s3cret connect_timeout=2");
+  const auto keywords =
+      error_of("host=127.0.0.1 port=1 dbname=chatrec password=s3cret connect_timeout=2");
   EXPECT_NE(keywords.find("cannot connect to PostgreSQL"), std::string::npos) << keywords;
   EXPECT_EQ(keywords.find("s3cret"), std::string::npos) << keywords;
+}
+
+TEST(OpenStore, MasksPasswordsInEveryUrlForm) {
+  EXPECT_EQ(mask_password("postgresql://bob:pa:ss@db.example:5432/chatrec?sslmode=require"),
+            "postgresql://bob:***@db.example:5432/chatrec?sslmode=require");
+  EXPECT_EQ(mask_password("postgres://bob@db/chatrec"), "postgres://bob@db/chatrec");
+  EXPECT_EQ(mask_password("postgresql://db/chatrec?user=bob&password=pw&sslmode=disable"),
+            "postgresql://db/chatrec?user=bob&password=***&sslmode=disable");
+  EXPECT_EQ(mask_password("host=db password = 'with space' dbname=x"),
+            "host=db password = *** dbname=x");
+  EXPECT_EQ(mask_password("host=db password=pw"), "host=db password=***");
 }
 
 TEST(SqliteStore, UsesWalFullSyncAndForeignKeys) {
@@ -64,8 +80,10 @@ TEST(SqliteStore, UsesWalFullSyncAndForeignKeys) {
   EXPECT_EQ(raw.execAndGet("PRAGMA journal_mode").getString(), "wal");
   // Per-connection settings can't be read from another connection; check what they protect instead:
   // the conversations -> users foreign key is declared and the schema is versioned.
-  EXPECT_EQ(raw.execAndGet("SELECT COUNT(*) FROM pragma_foreign_key_list('conversations')").getInt(), 1);
-  EXPECT_EQ(raw.execAndGet("SELECT MAX(version) FROM schema_migrations").getInt(), latest_schema_version());
+  EXPECT_EQ(
+      raw.execAndGet("SELECT COUNT(*) FROM pragma_foreign_key_list('conversations')").getInt(), 1);
+  EXPECT_EQ(raw.execAndGet("SELECT MAX(version) FROM schema_migrations").getInt(),
+            latest_schema_version());
 }
 
 TEST(SqliteStore, RefusesADatabaseFromANewerBuild) {
@@ -74,7 +92,9 @@ TEST(SqliteStore, RefusesADatabaseFromANewerBuild) {
   open_store(path);
   {
     SQLite::Database raw(path, SQLite::OPEN_READWRITE);
-    raw.exec("INSERT INTO schema_migrations (version, description, applied_at) VALUES (999, 'future', 0)");
+    raw.exec(
+        "INSERT INTO schema_migrations (version, description, applied_at) VALUES (999, 'future', "
+        "0)");
   }
   const auto error = error_of(path);
   EXPECT_NE(error.find("schema version 999"), std::string::npos) << error;

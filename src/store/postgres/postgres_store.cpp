@@ -1,5 +1,6 @@
-// PostgreSQL engine (libpqxx 6.4). A small pool of connections guarded by a mutex: each call borrows one,
-// runs one transaction on it and hands it back, so concurrent HTTP handlers don't share a connection.
+// PostgreSQL engine (libpqxx 6.4). A small pool of connections guarded by a mutex: each call
+// borrows one, runs one transaction on it and hands it back, so concurrent HTTP handlers don't
+// share a connection.
 #include "store/postgres/postgres_store.h"
 
 #include <charconv>
@@ -13,7 +14,8 @@ namespace {
 
 // Idle connections kept for reuse; more are opened on demand when all are busy.
 constexpr std::size_t kMaxIdleConnections = 8;
-// Serialises concurrent migrate() calls across processes (an arbitrary constant, "chatrec" in ASCII).
+// Serialises concurrent migrate() calls across processes (an arbitrary constant, "chatrec" in
+// ASCII).
 constexpr const char* kMigrationLock = "SELECT pg_advisory_xact_lock(99104097116114101)";
 
 std::string float_text(float value) {
@@ -26,14 +28,16 @@ float parse_float(const pqxx::field& field) {
   const char* text = field.c_str();
   float value = 0;
   const auto [end, error] = std::from_chars(text, text + field.size(), value);
-  if (error != std::errc()) throw StoreError(std::string("stored rating is not a number: '") + text + "'");
+  if (error != std::errc())
+    throw StoreError(std::string("stored rating is not a number: '") + text + "'");
   (void)end;
   return value;
 }
 
 class PostgresStore final : public Store {
  public:
-  PostgresStore(std::string conninfo, std::string display) : conninfo_(std::move(conninfo)), display_(std::move(display)) {
+  PostgresStore(std::string conninfo, std::string display)
+      : conninfo_(std::move(conninfo)), display_(std::move(display)) {
     release(connect());  // fail fast on a bad URL or an unreachable server
   }
 
@@ -43,19 +47,22 @@ class PostgresStore final : public Store {
         pqxx::work tx(c);
         tx.exec(kMigrationLock);
         tx.exec(
-            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, "
+            "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, "
+            "description TEXT NOT NULL, "
             "applied_at BIGINT NOT NULL)");
         if (version_in(tx) >= step.version) continue;
         tx.exec(step.postgres_sql);
-        tx.exec_params("INSERT INTO schema_migrations (version, description, applied_at) VALUES ($1, $2, $3)",
-                       step.version, std::string(step.description), detail::now_seconds());
+        tx.exec_params(
+            "INSERT INTO schema_migrations (version, description, applied_at) VALUES ($1, $2, $3)",
+            step.version, std::string(step.description), detail::now_seconds());
         tx.commit();
       }
       pqxx::read_transaction tx(c);
       const int version = version_in(tx);
       if (version > latest_schema_version()) {
         throw StoreError("database " + display_ + " has schema version " + std::to_string(version) +
-                         ", newer than this build knows (" + std::to_string(latest_schema_version()) + ")");
+                         ", newer than this build knows (" +
+                         std::to_string(latest_schema_version()) + ")");
       }
     });
   }
@@ -91,8 +98,9 @@ class PostgresStore final : public Store {
   std::vector<data::User> list_users(std::size_t limit, std::size_t offset) override {
     return with("list_users", [&](pqxx::connection& c) {
       pqxx::read_transaction tx(c);
-      const auto r = tx.exec_params("SELECT id, attributes FROM users ORDER BY seq LIMIT $1 OFFSET $2",
-                                    clamp_count(limit), clamp_count(offset));
+      const auto r =
+          tx.exec_params("SELECT id, attributes FROM users ORDER BY seq LIMIT $1 OFFSET $2",
+                         clamp_count(limit), clamp_count(offset));
       std::vector<data::User> users;
       for (const auto& row : r) users.push_back(read_user(row));
       return users;
@@ -105,7 +113,8 @@ class PostgresStore final : public Store {
       pqxx::work tx(c);
       for (const auto& item : items) {
         tx.exec_params(
-            "INSERT INTO items (domain, id, title, year, categories, text) VALUES ($1, $2, $3, $4, $5, $6) "
+            "INSERT INTO items (domain, id, title, year, categories, text) VALUES ($1, $2, $3, $4, "
+            "$5, $6) "
             "ON CONFLICT (domain, id) DO UPDATE SET title = excluded.title, year = excluded.year, "
             "categories = excluded.categories, text = excluded.text",
             item.domain, item.id, item.title, item.year, detail::encode_categories(item.categories),
@@ -119,7 +128,9 @@ class PostgresStore final : public Store {
     return with("get_item", [&](pqxx::connection& c) -> std::optional<data::Item> {
       pqxx::read_transaction tx(c);
       const auto r = tx.exec_params(
-          "SELECT domain, id, title, year, categories, text FROM items WHERE domain = $1 AND id = $2", domain, id);
+          "SELECT domain, id, title, year, categories, text FROM items WHERE domain = $1 AND id = "
+          "$2",
+          domain, id);
       if (r.empty()) return std::nullopt;
       return read_item(r[0]);
     });
@@ -129,7 +140,9 @@ class PostgresStore final : public Store {
     return with("list_items", [&](pqxx::connection& c) {
       pqxx::read_transaction tx(c);
       const auto r = tx.exec_params(
-          "SELECT domain, id, title, year, categories, text FROM items WHERE domain = $1 ORDER BY seq", domain);
+          "SELECT domain, id, title, year, categories, text FROM items WHERE domain = $1 ORDER BY "
+          "seq",
+          domain);
       std::vector<data::Item> items;
       for (const auto& row : r) items.push_back(read_item(row));
       return items;
@@ -141,7 +154,8 @@ class PostgresStore final : public Store {
     with("add_interactions", [&](pqxx::connection& c) {
       pqxx::work tx(c);
       static const std::string sql =
-          "INSERT INTO interactions (user_id, domain, item_id, rating, kind, ts) VALUES ($1, $2, $3, $4, $5, $6)";
+          "INSERT INTO interactions (user_id, domain, item_id, rating, kind, ts) VALUES ($1, $2, "
+          "$3, $4, $5, $6)";
       for (const auto& i : interactions) {
         const std::int64_t ts = i.timestamp;
         if (i.rating) {
@@ -157,18 +171,20 @@ class PostgresStore final : public Store {
   std::vector<StoredInteraction> interactions_of(const std::string& user_id) override {
     return with("interactions_of", [&](pqxx::connection& c) {
       pqxx::read_transaction tx(c);
-      return read_interactions(tx.exec_params(
-          "SELECT user_id, item_id, domain, rating, kind, ts FROM interactions WHERE user_id = $1 ORDER BY ts, id",
-          user_id));
+      return read_interactions(
+          tx.exec_params("SELECT user_id, item_id, domain, rating, kind, ts FROM interactions "
+                         "WHERE user_id = $1 ORDER BY ts, id",
+                         user_id));
     });
   }
 
   std::vector<StoredInteraction> all_interactions(const std::string& domain) override {
     return with("all_interactions", [&](pqxx::connection& c) {
       pqxx::read_transaction tx(c);
-      return read_interactions(tx.exec_params(
-          "SELECT user_id, item_id, domain, rating, kind, ts FROM interactions WHERE domain = $1 ORDER BY ts, id",
-          domain));
+      return read_interactions(
+          tx.exec_params("SELECT user_id, item_id, domain, rating, kind, ts FROM interactions "
+                         "WHERE domain = $1 ORDER BY ts, id",
+                         domain));
     });
   }
 
@@ -184,7 +200,8 @@ class PostgresStore final : public Store {
       conv.state_json = "{}";
       conv.created_at = conv.updated_at = detail::now_seconds();
       tx.exec_params(
-          "INSERT INTO conversations (id, user_id, state_json, created_at, updated_at) VALUES ($1, $2, $3, $4, $5)",
+          "INSERT INTO conversations (id, user_id, state_json, created_at, updated_at) VALUES ($1, "
+          "$2, $3, $4, $5)",
           conv.id, conv.user_id, conv.state_json, conv.created_at, conv.updated_at);
       tx.commit();
       return conv;
@@ -195,7 +212,8 @@ class PostgresStore final : public Store {
     return with("get_conversation", [&](pqxx::connection& c) -> std::optional<Conversation> {
       pqxx::read_transaction tx(c);
       const auto r = tx.exec_params(
-          "SELECT id, user_id, state_json, created_at, updated_at FROM conversations WHERE id = $1", id);
+          "SELECT id, user_id, state_json, created_at, updated_at FROM conversations WHERE id = $1",
+          id);
       if (r.empty()) return std::nullopt;
       return read_conversation(r[0]);
     });
@@ -205,7 +223,8 @@ class PostgresStore final : public Store {
     return with("conversations_of", [&](pqxx::connection& c) {
       pqxx::read_transaction tx(c);
       const auto r = tx.exec_params(
-          "SELECT id, user_id, state_json, created_at, updated_at FROM conversations WHERE user_id = $1 "
+          "SELECT id, user_id, state_json, created_at, updated_at FROM conversations WHERE user_id "
+          "= $1 "
           "ORDER BY updated_at DESC, created_at DESC, id DESC",
           user_id);
       std::vector<Conversation> out;
@@ -221,8 +240,9 @@ class PostgresStore final : public Store {
     with("append_turn", [&](pqxx::connection& c) {
       pqxx::work tx(c);
       const auto now = detail::now_seconds();
-      const auto updated = tx.exec_params("UPDATE conversations SET state_json = $1, updated_at = $2 WHERE id = $3",
-                                          new_state_json, now, conversation_id);
+      const auto updated =
+          tx.exec_params("UPDATE conversations SET state_json = $1, updated_at = $2 WHERE id = $3",
+                         new_state_json, now, conversation_id);
       if (updated.affected_rows() == 0) {
         throw StoreError("append_turn: unknown conversation '" + conversation_id + "'");
       }
@@ -241,7 +261,8 @@ class PostgresStore final : public Store {
     return with("messages", [&](pqxx::connection& c) {
       pqxx::read_transaction tx(c);
       const auto r = tx.exec_params(
-          "SELECT id, role, content, payload_json, created_at FROM messages WHERE conversation_id = $1 ORDER BY id",
+          "SELECT id, role, content, payload_json, created_at FROM messages WHERE conversation_id "
+          "= $1 ORDER BY id",
           conversation_id);
       std::vector<StoredMessage> out;
       for (const auto& row : r) {
@@ -257,19 +278,23 @@ class PostgresStore final : public Store {
     });
   }
 
-  std::optional<std::vector<float>> get_embedding(const std::string& model, const std::string& text_hash) override {
+  std::optional<std::vector<float>> get_embedding(const std::string& model,
+                                                  const std::string& text_hash) override {
     return with("get_embedding", [&](pqxx::connection& c) -> std::optional<std::vector<float>> {
       pqxx::read_transaction tx(c);
       const auto r =
-          tx.exec_params("SELECT dim, vector FROM embeddings WHERE model = $1 AND text_hash = $2", model, text_hash);
+          tx.exec_params("SELECT dim, vector FROM embeddings WHERE model = $1 AND text_hash = $2",
+                         model, text_hash);
       if (r.empty()) return std::nullopt;
       const pqxx::binarystring bytes(r[0][1]);
-      return detail::decode_vector(bytes.data(), bytes.size(), r[0][0].as<int>(), "(" + model + ", " + text_hash + ")");
+      return detail::decode_vector(bytes.data(), bytes.size(), r[0][0].as<int>(),
+                                   "(" + model + ", " + text_hash + ")");
     });
   }
 
-  void put_embeddings(const std::string& model,
-                      const std::vector<std::pair<std::string, std::vector<float>>>& by_hash) override {
+  void put_embeddings(
+      const std::string& model,
+      const std::vector<std::pair<std::string, std::vector<float>>>& by_hash) override {
     if (model.empty()) throw StoreError("embedding model name must not be empty");
     with("put_embeddings", [&](pqxx::connection& c) {
       pqxx::work tx(c);
@@ -277,8 +302,10 @@ class PostgresStore final : public Store {
         const std::string bytes = detail::encode_vector(vector);
         tx.exec_params(
             "INSERT INTO embeddings (model, text_hash, dim, vector) VALUES ($1, $2, $3, $4) "
-            "ON CONFLICT (model, text_hash) DO UPDATE SET dim = excluded.dim, vector = excluded.vector",
-            model, hash, static_cast<std::int64_t>(vector.size()), pqxx::binarystring(bytes.data(), bytes.size()));
+            "ON CONFLICT (model, text_hash) DO UPDATE SET dim = excluded.dim, vector = "
+            "excluded.vector",
+            model, hash, static_cast<std::int64_t>(vector.size()),
+            pqxx::binarystring(bytes.data(), bytes.size()));
       }
       tx.commit();
     });
@@ -289,9 +316,12 @@ class PostgresStore final : public Store {
     with("register_model", [&](pqxx::connection& c) {
       pqxx::work tx(c);
       tx.exec_params(
-          "INSERT INTO models (name, path, params_json, dataset_checksum, created_at) VALUES ($1, $2, $3, $4, $5)",
-          record.name, record.path, record.params_json.empty() ? std::string("{}") : record.params_json,
-          record.dataset_checksum, record.created_at != 0 ? record.created_at : detail::now_seconds());
+          "INSERT INTO models (name, path, params_json, dataset_checksum, created_at) VALUES ($1, "
+          "$2, $3, $4, $5)",
+          record.name, record.path,
+          record.params_json.empty() ? std::string("{}") : record.params_json,
+          record.dataset_checksum,
+          record.created_at != 0 ? record.created_at : detail::now_seconds());
       tx.commit();
     });
   }
@@ -300,7 +330,8 @@ class PostgresStore final : public Store {
     return with("latest_model", [&](pqxx::connection& c) -> std::optional<ModelRecord> {
       pqxx::read_transaction tx(c);
       const auto r = tx.exec_params(
-          "SELECT name, path, params_json, dataset_checksum, created_at FROM models WHERE name = $1 "
+          "SELECT name, path, params_json, dataset_checksum, created_at FROM models WHERE name = "
+          "$1 "
           "ORDER BY created_at DESC, id DESC LIMIT 1",
           name);
       if (r.empty()) return std::nullopt;
@@ -341,8 +372,8 @@ class PostgresStore final : public Store {
     if (idle_.size() < kMaxIdleConnections) idle_.push_back(std::move(c));
   }
 
-  // Borrows a connection for one call. A connection that broke is dropped, not returned to the pool.
-  // pqxx transactions roll back in their destructor when the body throws.
+  // Borrows a connection for one call. A connection that broke is dropped, not returned to the
+  // pool. pqxx transactions roll back in their destructor when the body throws.
   template <typename Body>
   auto with(const char* call, Body&& body) -> decltype(body(std::declval<pqxx::connection&>())) {
     auto c = acquire();
@@ -359,7 +390,8 @@ class PostgresStore final : public Store {
       release(std::move(c));
       throw;
     } catch (const pqxx::broken_connection& e) {
-      throw StoreError("postgres store " + display_ + ": " + call + ": connection lost: " + e.what());
+      throw StoreError("postgres store " + display_ + ": " + call +
+                       ": connection lost: " + e.what());
     } catch (const std::exception& e) {
       release(std::move(c));
       throw StoreError("postgres store " + display_ + ": " + call + " failed: " + e.what());
@@ -370,7 +402,8 @@ class PostgresStore final : public Store {
   static int version_in(Tx& tx) {
     const auto exists = tx.exec("SELECT to_regclass('schema_migrations') IS NOT NULL");
     if (!exists[0][0].template as<bool>()) return 0;
-    return tx.exec("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")[0][0].template as<int>();
+    return tx.exec("SELECT COALESCE(MAX(version), 0) FROM schema_migrations")[0][0]
+        .template as<int>();
   }
 
   static std::int64_t clamp_count(std::size_t n) {
@@ -429,7 +462,8 @@ class PostgresStore final : public Store {
 
 }  // namespace
 
-std::unique_ptr<Store> open_postgres_store(const std::string& conninfo, const std::string& display) {
+std::unique_ptr<Store> open_postgres_store(const std::string& conninfo,
+                                           const std::string& display) {
   auto store = std::make_unique<PostgresStore>(conninfo, display);
   store->migrate();
   return store;

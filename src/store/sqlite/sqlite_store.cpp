@@ -17,8 +17,8 @@ class SqliteStore final : public Store {
  public:
   explicit SqliteStore(const std::string& path) : path_(path), db_(open(path)) {
     try {
-      // WAL: readers don't block the writer. synchronous=FULL: a commit is fsynced before the call returns,
-      // so an acknowledged write survives kill -9 and power loss.
+      // WAL: readers don't block the writer. synchronous=FULL: a commit is fsynced before the call
+      // returns, so an acknowledged write survives kill -9 and power loss.
       db_.exec("PRAGMA journal_mode=WAL");
       db_.exec("PRAGMA synchronous=FULL");
       db_.exec("PRAGMA foreign_keys=ON");
@@ -30,15 +30,17 @@ class SqliteStore final : public Store {
   void migrate() override {
     guarded("migrate", [&] {
       db_.exec(
-          "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, description TEXT NOT NULL, "
+          "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, description "
+          "TEXT NOT NULL, "
           "applied_at INTEGER NOT NULL)");
       for (const auto& step : detail::migrations()) {
-        // IMMEDIATE takes the write lock up front, so two processes migrating at once serialise here and the
-        // second one sees the step as applied.
+        // IMMEDIATE takes the write lock up front, so two processes migrating at once serialise
+        // here and the second one sees the step as applied.
         SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
         if (current_version() >= step.version) continue;
         db_.exec(step.sqlite_sql);
-        SQLite::Statement mark(db_, "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?,?,?)");
+        SQLite::Statement mark(
+            db_, "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?,?,?)");
         mark.bind(1, step.version);
         mark.bind(2, step.description);
         mark.bind(3, detail::now_seconds());
@@ -91,10 +93,11 @@ class SqliteStore final : public Store {
     for (const auto& item : items) detail::validate(item);
     guarded("upsert_items", [&] {
       SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
-      SQLite::Statement st(db_,
-                           "INSERT INTO items (domain, id, title, year, categories, text) VALUES (?,?,?,?,?,?) "
-                           "ON CONFLICT (domain, id) DO UPDATE SET title = excluded.title, year = excluded.year, "
-                           "categories = excluded.categories, text = excluded.text");
+      SQLite::Statement st(
+          db_,
+          "INSERT INTO items (domain, id, title, year, categories, text) VALUES (?,?,?,?,?,?) "
+          "ON CONFLICT (domain, id) DO UPDATE SET title = excluded.title, year = excluded.year, "
+          "categories = excluded.categories, text = excluded.text");
       for (const auto& item : items) {
         st.reset();
         st.bind(1, item.domain);
@@ -111,7 +114,9 @@ class SqliteStore final : public Store {
 
   std::optional<data::Item> get_item(const std::string& domain, const std::string& id) override {
     return guarded("get_item", [&]() -> std::optional<data::Item> {
-      SQLite::Statement st(db_, "SELECT domain, id, title, year, categories, text FROM items WHERE domain = ? AND id = ?");
+      SQLite::Statement st(db_,
+                           "SELECT domain, id, title, year, categories, text FROM items WHERE "
+                           "domain = ? AND id = ?");
       st.bind(1, domain);
       st.bind(2, id);
       if (!st.executeStep()) return std::nullopt;
@@ -122,7 +127,8 @@ class SqliteStore final : public Store {
   std::vector<data::Item> list_items(const std::string& domain) override {
     return guarded("list_items", [&] {
       SQLite::Statement st(db_,
-                           "SELECT domain, id, title, year, categories, text FROM items WHERE domain = ? ORDER BY rowid");
+                           "SELECT domain, id, title, year, categories, text FROM items WHERE "
+                           "domain = ? ORDER BY rowid");
       st.bind(1, domain);
       std::vector<data::Item> items;
       while (st.executeStep()) items.push_back(read_item(st));
@@ -134,7 +140,9 @@ class SqliteStore final : public Store {
     for (const auto& i : interactions) detail::validate(i);
     guarded("add_interactions", [&] {
       SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
-      SQLite::Statement st(db_, "INSERT INTO interactions (user_id, domain, item_id, rating, kind, ts) VALUES (?,?,?,?,?,?)");
+      SQLite::Statement st(db_,
+                           "INSERT INTO interactions (user_id, domain, item_id, rating, kind, ts) "
+                           "VALUES (?,?,?,?,?,?)");
       for (const auto& i : interactions) {
         st.reset();
         st.bind(1, i.user_id);
@@ -155,9 +163,10 @@ class SqliteStore final : public Store {
 
   std::vector<StoredInteraction> interactions_of(const std::string& user_id) override {
     return guarded("interactions_of", [&] {
-      SQLite::Statement st(db_,
-                           "SELECT user_id, item_id, domain, rating, kind, ts FROM interactions WHERE user_id = ? "
-                           "ORDER BY ts, id");
+      SQLite::Statement st(
+          db_,
+          "SELECT user_id, item_id, domain, rating, kind, ts FROM interactions WHERE user_id = ? "
+          "ORDER BY ts, id");
       st.bind(1, user_id);
       return read_interactions(st);
     });
@@ -165,9 +174,10 @@ class SqliteStore final : public Store {
 
   std::vector<StoredInteraction> all_interactions(const std::string& domain) override {
     return guarded("all_interactions", [&] {
-      SQLite::Statement st(db_,
-                           "SELECT user_id, item_id, domain, rating, kind, ts FROM interactions WHERE domain = ? "
-                           "ORDER BY ts, id");
+      SQLite::Statement st(
+          db_,
+          "SELECT user_id, item_id, domain, rating, kind, ts FROM interactions WHERE domain = ? "
+          "ORDER BY ts, id");
       st.bind(1, domain);
       return read_interactions(st);
     });
@@ -183,7 +193,8 @@ class SqliteStore final : public Store {
       c.state_json = "{}";
       c.created_at = c.updated_at = detail::now_seconds();
       SQLite::Statement st(db_,
-                           "INSERT INTO conversations (id, user_id, state_json, created_at, updated_at) VALUES (?,?,?,?,?)");
+                           "INSERT INTO conversations (id, user_id, state_json, created_at, "
+                           "updated_at) VALUES (?,?,?,?,?)");
       st.bind(1, c.id);
       st.bind(2, c.user_id);
       st.bind(3, c.state_json);
@@ -197,8 +208,9 @@ class SqliteStore final : public Store {
 
   std::optional<Conversation> get_conversation(const std::string& id) override {
     return guarded("get_conversation", [&]() -> std::optional<Conversation> {
-      SQLite::Statement st(db_,
-                           "SELECT id, user_id, state_json, created_at, updated_at FROM conversations WHERE id = ?");
+      SQLite::Statement st(
+          db_,
+          "SELECT id, user_id, state_json, created_at, updated_at FROM conversations WHERE id = ?");
       st.bind(1, id);
       if (!st.executeStep()) return std::nullopt;
       return read_conversation(st);
@@ -207,9 +219,10 @@ class SqliteStore final : public Store {
 
   std::vector<Conversation> conversations_of(const std::string& user_id) override {
     return guarded("conversations_of", [&] {
-      SQLite::Statement st(db_,
-                           "SELECT id, user_id, state_json, created_at, updated_at FROM conversations "
-                           "WHERE user_id = ? ORDER BY updated_at DESC, rowid DESC");
+      SQLite::Statement st(
+          db_,
+          "SELECT id, user_id, state_json, created_at, updated_at FROM conversations "
+          "WHERE user_id = ? ORDER BY updated_at DESC, rowid DESC");
       st.bind(1, user_id);
       std::vector<Conversation> out;
       while (st.executeStep()) out.push_back(read_conversation(st));
@@ -224,14 +237,17 @@ class SqliteStore final : public Store {
     guarded("append_turn", [&] {
       SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
       const auto now = detail::now_seconds();
-      SQLite::Statement update(db_, "UPDATE conversations SET state_json = ?, updated_at = ? WHERE id = ?");
+      SQLite::Statement update(
+          db_, "UPDATE conversations SET state_json = ?, updated_at = ? WHERE id = ?");
       update.bind(1, new_state_json);
       update.bind(2, now);
       update.bind(3, conversation_id);
-      if (update.exec() == 0) throw StoreError("append_turn: unknown conversation '" + conversation_id + "'");
-      SQLite::Statement insert(db_,
-                               "INSERT INTO messages (conversation_id, role, content, payload_json, created_at) "
-                               "VALUES (?,?,?,?,?)");
+      if (update.exec() == 0)
+        throw StoreError("append_turn: unknown conversation '" + conversation_id + "'");
+      SQLite::Statement insert(
+          db_,
+          "INSERT INTO messages (conversation_id, role, content, payload_json, created_at) "
+          "VALUES (?,?,?,?,?)");
       for (const auto& m : messages) {
         insert.reset();
         insert.bind(1, conversation_id);
@@ -265,26 +281,31 @@ class SqliteStore final : public Store {
     });
   }
 
-  std::optional<std::vector<float>> get_embedding(const std::string& model, const std::string& text_hash) override {
+  std::optional<std::vector<float>> get_embedding(const std::string& model,
+                                                  const std::string& text_hash) override {
     return guarded("get_embedding", [&]() -> std::optional<std::vector<float>> {
-      SQLite::Statement st(db_, "SELECT dim, vector FROM embeddings WHERE model = ? AND text_hash = ?");
+      SQLite::Statement st(db_,
+                           "SELECT dim, vector FROM embeddings WHERE model = ? AND text_hash = ?");
       st.bind(1, model);
       st.bind(2, text_hash);
       if (!st.executeStep()) return std::nullopt;
       const auto blob = st.getColumn(1);
-      return detail::decode_vector(blob.getBlob(), static_cast<std::size_t>(blob.getBytes()), st.getColumn(0).getInt(),
-                                   "(" + model + ", " + text_hash + ")");
+      return detail::decode_vector(blob.getBlob(), static_cast<std::size_t>(blob.getBytes()),
+                                   st.getColumn(0).getInt(), "(" + model + ", " + text_hash + ")");
     });
   }
 
-  void put_embeddings(const std::string& model,
-                      const std::vector<std::pair<std::string, std::vector<float>>>& by_hash) override {
+  void put_embeddings(
+      const std::string& model,
+      const std::vector<std::pair<std::string, std::vector<float>>>& by_hash) override {
     if (model.empty()) throw StoreError("embedding model name must not be empty");
     guarded("put_embeddings", [&] {
       SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
-      SQLite::Statement st(db_,
-                           "INSERT INTO embeddings (model, text_hash, dim, vector) VALUES (?,?,?,?) "
-                           "ON CONFLICT (model, text_hash) DO UPDATE SET dim = excluded.dim, vector = excluded.vector");
+      SQLite::Statement st(
+          db_,
+          "INSERT INTO embeddings (model, text_hash, dim, vector) VALUES (?,?,?,?) "
+          "ON CONFLICT (model, text_hash) DO UPDATE SET dim = excluded.dim, vector = "
+          "excluded.vector");
       for (const auto& [hash, vector] : by_hash) {
         const std::string bytes = detail::encode_vector(vector);
         st.reset();
@@ -303,7 +324,8 @@ class SqliteStore final : public Store {
     guarded("register_model", [&] {
       SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
       SQLite::Statement st(db_,
-                           "INSERT INTO models (name, path, params_json, dataset_checksum, created_at) VALUES (?,?,?,?,?)");
+                           "INSERT INTO models (name, path, params_json, dataset_checksum, "
+                           "created_at) VALUES (?,?,?,?,?)");
       st.bind(1, record.name);
       st.bind(2, record.path);
       st.bind(3, record.params_json.empty() ? std::string("{}") : record.params_json);
@@ -316,9 +338,10 @@ class SqliteStore final : public Store {
 
   std::optional<ModelRecord> latest_model(const std::string& name) override {
     return guarded("latest_model", [&]() -> std::optional<ModelRecord> {
-      SQLite::Statement st(db_,
-                           "SELECT name, path, params_json, dataset_checksum, created_at FROM models WHERE name = ? "
-                           "ORDER BY created_at DESC, id DESC LIMIT 1");
+      SQLite::Statement st(
+          db_,
+          "SELECT name, path, params_json, dataset_checksum, created_at FROM models WHERE name = ? "
+          "ORDER BY created_at DESC, id DESC LIMIT 1");
       st.bind(1, name);
       if (!st.executeStep()) return std::nullopt;
       ModelRecord r;
@@ -334,27 +357,30 @@ class SqliteStore final : public Store {
  private:
   static SQLite::Database open(const std::string& path) {
     try {
-      return SQLite::Database(path, SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_FULLMUTEX,
+      return SQLite::Database(path,
+                              SQLite::OPEN_READWRITE | SQLite::OPEN_CREATE | SQLite::OPEN_FULLMUTEX,
                               kBusyTimeoutMs);
     } catch (const SQLite::Exception& e) {
       throw StoreError("cannot open SQLite database '" + path + "': " + e.what());
     }
   }
 
-  // Runs `body` under the connection mutex; SQLite errors become StoreError naming the call and the file.
-  // Transactions inside `body` roll back on the way out of a throw.
+  // Runs `body` under the connection mutex; SQLite errors become StoreError naming the call and the
+  // file. Transactions inside `body` roll back on the way out of a throw.
   template <typename Body>
   auto guarded(const char* call, Body&& body) -> decltype(body()) {
     std::lock_guard lock(mutex_);
     try {
       return body();
     } catch (const SQLite::Exception& e) {
-      throw StoreError(std::string("sqlite store '") + path_ + "': " + call + " failed: " + e.what());
+      throw StoreError(std::string("sqlite store '") + path_ + "': " + call +
+                       " failed: " + e.what());
     }
   }
 
   int current_version() {
-    SQLite::Statement exists(db_, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'");
+    SQLite::Statement exists(
+        db_, "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'");
     if (!exists.executeStep()) return 0;
     SQLite::Statement st(db_, "SELECT COALESCE(MAX(version), 0) FROM schema_migrations");
     st.executeStep();
@@ -365,14 +391,16 @@ class SqliteStore final : public Store {
     const int version = current_version();
     if (version > latest_schema_version()) {
       throw StoreError("database '" + path_ + "' has schema version " + std::to_string(version) +
-                       ", newer than this build knows (" + std::to_string(latest_schema_version()) + ")");
+                       ", newer than this build knows (" + std::to_string(latest_schema_version()) +
+                       ")");
     }
   }
 
   void require_user(const std::string& user_id) {
     SQLite::Statement st(db_, "SELECT 1 FROM users WHERE id = ?");
     st.bind(1, user_id);
-    if (!st.executeStep()) throw StoreError("create_conversation: unknown user '" + user_id + "' (upsert_user first)");
+    if (!st.executeStep())
+      throw StoreError("create_conversation: unknown user '" + user_id + "' (upsert_user first)");
   }
 
   static std::int64_t clamp_count(std::size_t n) {
