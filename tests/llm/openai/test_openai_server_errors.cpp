@@ -167,7 +167,7 @@ TEST(OpenAIServerErrors, SurvivesRandomGarbageAndKeepsServing) {
   int answered = 0;
   for (int i = 0; i < 300; ++i) {
     std::string path = paths[pick(paths.size())];
-    if (pick(10) == 0) path += "/" + std::to_string(rng());
+    if (pick(10) == 0) path.append("/").append(std::to_string(rng()));
     std::string body = seeds[pick(seeds.size())];
     switch (pick(4)) {
       case 0:  // replace a few bytes
@@ -185,7 +185,10 @@ TEST(OpenAIServerErrors, SurvivesRandomGarbageAndKeepsServing) {
       default: {  // splice a fragment of another request
         const std::string& other = seeds[pick(seeds.size())];
         size_t at = pick(body.size());
-        body.insert(at, other.substr(pick(other.size())));
+        std::string spliced = body.substr(0, at);
+        spliced.append(other, pick(other.size()));
+        spliced.append(body, at);
+        body = std::move(spliced);
         break;
       }
     }
