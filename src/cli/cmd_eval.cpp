@@ -9,6 +9,7 @@
 
 #include "cli/command.h"
 #include "cli/eval_hooks.h"
+#include "cli/model_args.h"
 #include "common/error.h"
 #include "common/text.h"
 #include "data/loaders.h"
@@ -31,24 +32,6 @@ struct EvalArgs {
   int threads = 0;
   LlmEvalOptions llm;
 };
-
-// "--param k=v" applies to every model; "--param mf.k=v" only to mf.
-recommend::Params params_for(const std::string& model, const std::vector<std::string>& raw) {
-  recommend::Params out;
-  for (const auto& kv : raw) {
-    auto eq = kv.find('=');
-    if (eq == std::string::npos || eq == 0)
-      throw InputError("--param", 0, kv, "expected key=value");
-    std::string key = kv.substr(0, eq), value = kv.substr(eq + 1);
-    auto dot = key.find('.');
-    if (dot != std::string::npos) {
-      if (key.substr(0, dot) != model) continue;
-      key = key.substr(dot + 1);
-    }
-    out[key] = value;
-  }
-  return out;
-}
 
 template <typename Stage>
 const EvalHookFactory<Stage>& require_hook(const std::string& name, const char* what) {
@@ -100,7 +83,7 @@ void run_eval(const EvalArgs& a) {
   std::filesystem::path data_dir = a.data_dir;
   o.folds_dir = (data_dir / "ml-100k").string();
   auto make = [&](const std::string& name) {
-    return recommend::make_recommender(name, params_for(name, a.params));
+    return recommend::make_recommender(name, parse_model_params(name, a.params));
   };
 
   auto t_load = std::chrono::steady_clock::now();
