@@ -1,0 +1,155 @@
+#include "instruct/candidate_ranker.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "common/error.h"
+#include "data/splits.h"
+
+namespace chatrec::instruct {
+
+std::string display_title(const data::Item& item, std::size_t max_chars) {
+  std::string out;
+  out.reserve(std::min(item.title.size(), max_chars + 3));
+  bool space = false;
+  for (char c : item.title) {
+    const bool ws = c == ' ' || c == '\t' || c == '\n' || c == '\r';
+    if (ws) {
+      space = !out.empty();
+      continue;
+    }
+    if (space) out += ' ';
+    space = false;
+    out += c;
+  }
+  if (out.size() > max_chars) {
+    std::size_t cut = max_chars;
+    // Never split a UTF-8 sequence.
+    while (cut > 0 && (static_cast<unsigned char>(out[cut]) & 0xC0) == 0x80) --cut;
+    out.resize(cut);
+    out += "...";
+  }
+  if (out.empty()) out = "(untitled item)";
+  return out;
+}
+
+std::string numbered_list(const std::vector<std::string>& titles) {
+  std::string out;
+  for (std::size_t k = 0; k < titles.size(); ++k) {
+    if (k) out += '\n';
+    out += fmt::format("{}. {}", k + 1, titles[k]);
+  }
+  return out;
+}
+
+std::string bullet_list(const std::vector<std::string>& titles) {
+  std::string out;
+  for (std::size_t k = 0; k < titles.size(); ++k) {
+    if (k) out += '\n';
+    out += "- ";
+    out += titles[k];
+  }
+  return out;
+}
+
+bool has_categories(const data::Dataset& ds) {
+  return std::any_of(ds.items().begin(), ds.items().end(), [](const data::Item& i) {
+    return std::any_of(i.categories.begin(), i.categories.end(),
+                       [](const std::string& c) { return c != "unknown"; });
+  });
+}
+
+std::vector<double> training_popularity(const data::Dataset& ds) {
+  const data::Split split = data::split_leave_last_out(ds);
+  std::vector<double> pop(ds.num_items(), 0.0);
+  for (const auto& x : split.train) pop[x.item] += 1.0;
+  return pop;
+}
+
+InstructCandidateRanker::InstructCandidateRanker(const data::Dataset& ds,
+                                                 std::shared_ptr<llm::LanguageModel> model,
+                                                 CandidateRankerConfig config)
+    : ds_(ds),
+      model_(std::move(model)),
+      config_(std::move(config)),
+      templates_(config_.templates ? config_.templates : &builtin_templates()),
+      template_(nullptr),
+      ranker_(*model_, RankerOptions{.fallback_name = "popularity"}) {
+  if (config_.template_id.empty()) config_.template_id = config_.search ? "B07" : "P07";
+  template_ = &templates_->at(config_.template_id);
+  if (template_->cell.t != 3) {
+    throw InputError(templates_->source, 0, "id",
+                     fmt::format("template {} is {}, but ranking candidates needs a T3 template",
+                                 template_->id, template_->cell.str()));
+  }
+  if (template_->uses("explicit_preference") || template_->uses("vague_intention")) {
+    throw InputError(
+        templates_->source, 0, "id",
+        fmt::format("template {} needs LLM-written fields (P2/I1), which evaluation does not "
+                    "generate; use a P1 template",
+                    template_->id));
+  }
+  if (template_->uses("specific_intention") || config_.search) {
+    if (!has_categories(ds_)) {
+      throw InputError(
+          ds_.name(), 0, "categories",
+          "personalised search ⟨P1,I2,T3⟩ needs the target's category labels, and this dataset's "
+          "items have none (Amazon Games as shipped has titles only); run the sequential scenario "
+          "instead");
+    }
+    const data::Split split = data::split_leave_last_out(ds_);
+    for (const auto& x : split.test) test_target_[x.user] = x.item;
+  }
+  popularity_ =
+      config_.popularity.empty() ? training_popularity(ds_) : std::move(config_.popularity);
+}
+
+std::vector<llm::Message> InstructCandidateRanker::prompt(
+    data::UserIndex user, std::span<const data::ItemIndex> history,
+    std::span<const data::ItemIndex> candidates) const {
+  std::vector<std::string> past;
+  const std::size_t start =
+      history.size() > config_.history_length ? history.size() - config_.history_length : 0;
+  for (std::size_t k = start; k < history.size(); ++k)
+    past.push_back(display_title(ds_.item(history[k])));
+  std::vector<std::string> titles;
+  for (auto c : candidates) titles.push_back(display_title(ds_.item(c)));
+  Fields fields{{"history", bullet_list(past)}, {"candidates", numbered_list(titles)}};
+  if (template_->uses("specific_intention")) {
+    auto it = test_target_.find(user);
+    std::string query;
+    if (it != test_target_.end()) {
+      for (const auto& c : ds_.item(it->second).categories) {
+        if (c == "unknown") continue;
+        if (!query.empty()) query += ", ";
+        query += c;
+      }
+    }
+    fields["specific_intention"] = query.empty() ? "something new" : query;
+  }
+  std::vector<llm::Message> messages;
+  if (!templates_->system.empty()) messages.push_back({"system", templates_->system});
+  messages.push_back({"user", fill(template_->prompt, fields, template_->id)});
+  return messages;
+}
+
+std::vector<float> InstructCandidateRanker::score(data::UserIndex user,
+                                                  std::span<const data::ItemIndex> history,
+                                                  std::span<const data::ItemIndex> candidates) {
+  std::vector<std::string> titles;
+  std::vector<double> fallback;
+  for (auto c : candidates) {
+    titles.push_back(display_title(ds_.item(c)));
+    fallback.push_back(c < popularity_.size() ? popularity_[c] : 0.0);
+  }
+  const RankResult r =
+      ranker_.rank_by_likelihood(prompt(user, history, candidates), titles, fallback);
+  std::vector<float> scores(candidates.size(), 0.0f);
+  for (std::size_t pos = 0; pos < r.order.size(); ++pos) {
+    scores[r.order[pos]] = static_cast<float>(r.order.size() - pos);
+  }
+  return scores;
+}
+
+}  // namespace chatrec::instruct

@@ -1,0 +1,70 @@
+#pragma once
+// The InstructRec ranker as a protocol C (games-seq) CandidateRanker, so it is measured by the same
+// harness, on the same cases, as the classic models. Scenarios:
+//   sequential ⟨P1,I0,T3⟩ — titles of the user's last 20 items and the candidates' titles (template
+//   P07); search     ⟨P1,I2,T3⟩ — plus the target's category labels as the query (template B07);
+//   only for data
+//                            whose items have categories (Amazon Games as shipped has none).
+#include <memory>
+#include <span>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "data/dataset.h"
+#include "eval/rankers.h"
+#include "instruct/ranker.h"
+#include "instruct/templates.h"
+#include "llm/language_model.h"
+
+namespace chatrec::instruct {
+
+struct CandidateRankerConfig {
+  bool search = false;
+  std::string template_id;  // empty: P07 (sequential) or B07 (search)
+  std::size_t history_length = 20;
+  const TemplateSet* templates = nullptr;  // null: builtin_templates()
+  // Fallback order when the LLM fails (per item, higher first); empty: training_popularity(ds).
+  std::vector<double> popularity;
+};
+
+// Titles as shown to the model: whitespace-collapsed and cut at `max_chars` (a few Games titles are
+// paragraphs), so the listed title and the scored continuation are the same string.
+std::string display_title(const data::Item& item, std::size_t max_chars = 120);
+// Numbered list "1. title" per line, and the bullet list "- title" used for histories.
+std::string numbered_list(const std::vector<std::string>& titles);
+std::string bullet_list(const std::vector<std::string>& titles);
+
+bool has_categories(const data::Dataset& ds);
+// Interactions per item over all but each user's last interaction (the protocol C training data).
+std::vector<double> training_popularity(const data::Dataset& ds);
+
+class InstructCandidateRanker : public eval::CandidateRanker {
+ public:
+  // Throws InputError when the search scenario is asked for on data without category labels.
+  InstructCandidateRanker(const data::Dataset& ds, std::shared_ptr<llm::LanguageModel> model,
+                          CandidateRankerConfig config = {});
+
+  std::string name() const override { return config_.search ? "instruct-search" : "instruct"; }
+  // Scores are rank-based (n for the best, 1 for the last), so the harness reproduces the ranker's
+  // exact order, including its popularity tie-break.
+  std::vector<float> score(data::UserIndex user, std::span<const data::ItemIndex> history,
+                           std::span<const data::ItemIndex> candidates) override;
+  eval::StageStats stats() const override { return ranker_.stats(); }
+
+  // The rendered prompt for a case (for tests and debugging).
+  std::vector<llm::Message> prompt(data::UserIndex user, std::span<const data::ItemIndex> history,
+                                   std::span<const data::ItemIndex> candidates) const;
+
+ private:
+  const data::Dataset& ds_;
+  std::shared_ptr<llm::LanguageModel> model_;
+  CandidateRankerConfig config_;
+  const TemplateSet* templates_;
+  const Template* template_;
+  InstructionRanker ranker_;
+  std::vector<double> popularity_;
+  std::unordered_map<data::UserIndex, data::ItemIndex> test_target_;  // for the search query
+};
+
+}  // namespace chatrec::instruct

@@ -1,0 +1,195 @@
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <memory>
+
+#include "common/error.h"
+#include "instruct/candidate_ranker.h"
+#include "instruct/ranker.h"
+#include "llm/mock_model.h"
+#include "test_data.h"
+
+namespace chatrec::instruct {
+namespace {
+
+bool is_permutation_of_n(const std::vector<std::size_t>& order, std::size_t n) {
+  std::vector<std::size_t> sorted = order;
+  std::sort(sorted.begin(), sorted.end());
+  for (std::size_t k = 0; k < sorted.size(); ++k) {
+    if (sorted[k] != k) return false;
+  }
+  return sorted.size() == n;
+}
+
+const std::vector<llm::Message> kPrompt = {{"user", "pick one"}};
+
+TEST(InstructRanker, LikelihoodOrderIsAPermutationFollowingTheScores) {
+  llm::MockModel model;
+  // Mentions of Mario are likely; everything else less so, longer titles more so in total.
+  model.set_scorer([](const std::vector<llm::Message>&, const std::string& c) {
+    return c.find("Mario") != std::string::npos ? -1.0 : -10.0 - static_cast<double>(c.size());
+  });
+  InstructionRanker ranker(model);
+  const std::vector<std::string> titles = {"HDMI Cable", "Super Mario Galaxy",
+                                           "Controller Charging Dock"};
+  const RankResult r = ranker.rank_by_likelihood(kPrompt, titles);
+  ASSERT_TRUE(is_permutation_of_n(r.order, titles.size()));
+  EXPECT_EQ(r.order.front(), 1u);
+  EXPECT_FALSE(r.fell_back);
+  EXPECT_EQ(ranker.stats().prompts, 1);
+  EXPECT_GT(ranker.stats().tokens_in, 0);
+}
+
+TEST(InstructRanker, LengthNormalisationRemovesTheShortTitleBias) {
+  llm::MockModel model;  // default scorer: -length in characters, 4 characters per token
+  const std::vector<std::string> titles = {"Ab", "A much longer title here"};
+  InstructionRanker normalised(model);
+  InstructionRanker raw(model, RankerOptions{.length_normalise = false});
+  EXPECT_EQ(raw.rank_by_likelihood(kPrompt, titles).order.front(), 0u);
+  const auto r = normalised.rank_by_likelihood(kPrompt, titles);
+  // Per token: -2/1 vs -24/6 → the short one still wins, but the scores are per-token.
+  EXPECT_DOUBLE_EQ(r.scores[0], -2.0);
+  EXPECT_DOUBLE_EQ(r.scores[1], -4.0);
+}
+
+TEST(InstructRanker, FailingBackendFallsBackToTheGivenOrderAndCountsIt) {
+  llm::MockModel model;
+  model.fail_with(llm::LlmError::Kind::kTimeout);
+  InstructionRanker ranker(model, RankerOptions{.fallback_name = "popularity"});
+  const std::vector<std::string> titles = {"a", "b", "c", "d"};
+  const std::vector<double> popularity = {3, 10, 1, 7};
+  const RankResult r = ranker.rank_by_likelihood(kPrompt, titles, popularity);
+  EXPECT_TRUE(r.fell_back);
+  EXPECT_EQ(r.order, (std::vector<std::size_t>{1, 3, 0, 2}));
+  EXPECT_EQ(ranker.stats().failures.at("timeout"), 1);
+  EXPECT_EQ(ranker.stats().resolutions.at("popularity"), 1);
+  // Without a fallback, the input order.
+  EXPECT_EQ(ranker.rank_by_likelihood(kPrompt, titles).order,
+            (std::vector<std::size_t>{0, 1, 2, 3}));
+}
+
+TEST(InstructRanker, ScorerThrowingMidwayIsHandledLikeAnyBackendError) {
+  llm::MockModel model;
+  model.set_scorer([](const std::vector<llm::Message>&, const std::string&) -> double {
+    throw llm::LlmError(llm::LlmError::Kind::kContextOverflow, "too long");
+  });
+  InstructionRanker ranker(model);
+  const RankResult r = ranker.rank_by_likelihood(kPrompt, {"x", "y"}, std::vector<double>{0, 1});
+  EXPECT_TRUE(r.fell_back);
+  EXPECT_EQ(r.order, (std::vector<std::size_t>{1, 0}));
+  EXPECT_EQ(ranker.stats().failures.at("context_overflow"), 1);
+}
+
+TEST(InstructRanker, PointwiseComparesYesAgainstNo) {
+  llm::MockModel model;
+  model.set_scorer([](const std::vector<llm::Message>& m, const std::string& c) {
+    const bool good = m.back().content.find("Zelda") != std::string::npos;
+    if (c == "Yes") return good ? -0.1 : -3.0;
+    return good ? -3.0 : -0.1;
+  });
+  InstructionRanker ranker(model);
+  EXPECT_GT(ranker.yes_probability({{"user", "Zelda?"}}), 0.9);
+  EXPECT_LT(ranker.yes_probability({{"user", "Cable?"}}), 0.1);
+  const std::vector<std::string> titles = {"Cable", "Zelda", "Dock"};
+  const RankResult r = ranker.rank_pointwise(titles.size(), [&](std::size_t k) {
+    return std::vector<llm::Message>{{"user", titles[k] + "?"}};
+  });
+  ASSERT_TRUE(is_permutation_of_n(r.order, 3));
+  EXPECT_EQ(r.order.front(), 1u);
+}
+
+TEST(InstructRanker, PairwiseRoundRobinOrdersByWins) {
+  llm::MockModel model;
+  const std::vector<std::string> titles = {"C", "A", "B"};
+  // Alphabetical preference: A beats B beats C.
+  model.set_scorer([](const std::vector<llm::Message>&, const std::string& c) {
+    return -static_cast<double>(c[0]);
+  });
+  InstructionRanker ranker(model);
+  const RankResult r = ranker.rank_pairwise(titles, [&](std::size_t a, std::size_t b) {
+    return std::vector<llm::Message>{{"user", titles[a] + " or " + titles[b]}};
+  });
+  EXPECT_EQ(r.order, (std::vector<std::size_t>{1, 2, 0}));
+  EXPECT_EQ(ranker.stats().prompts, 3);
+}
+
+TEST(InstructCandidateRanker, ScoresArePermutationRanksOverCandidatesOnly) {
+  const auto ds = testdata::synthetic(10, 40);
+  auto model = std::make_shared<llm::MockModel>();
+  // Prefers titles ending in 7; the ranker must still return exactly one score per candidate.
+  model->set_scorer([](const std::vector<llm::Message>&, const std::string& c) {
+    return c.back() == '7' ? -0.5 : -5.0 - static_cast<double>(c.size() % 3);
+  });
+  InstructCandidateRanker ranker(ds, model);
+  EXPECT_EQ(ranker.name(), "instruct");
+  const std::vector<data::ItemIndex> history = {1, 2, 3, 4};
+  const std::vector<data::ItemIndex> candidates = {10, 17, 22, 5, 9};
+  const auto scores = ranker.score(0, history, candidates);
+  ASSERT_EQ(scores.size(), candidates.size());
+  std::vector<float> sorted = scores;
+  std::sort(sorted.begin(), sorted.end());
+  EXPECT_EQ(sorted, (std::vector<float>{1, 2, 3, 4, 5}));
+  EXPECT_EQ(std::max_element(scores.begin(), scores.end()) - scores.begin(), 1);
+  // Titles, never raw ids, and the last 20 history items at most.
+  const auto prompt = ranker.prompt(0, history, candidates);
+  const std::string& text = prompt.back().content;
+  EXPECT_NE(text.find(ds.item(17).title), std::string::npos);
+  EXPECT_NE(text.find(ds.item(4).title), std::string::npos);
+  EXPECT_EQ(text.find(" i17"), std::string::npos);
+  const auto& seen = model->seen_prompts().back();
+  EXPECT_EQ(seen.back().content, text);
+}
+
+TEST(InstructCandidateRanker, KeepsTheLast20HistoryItems) {
+  const auto ds = testdata::synthetic(5, 40);
+  auto model = std::make_shared<llm::MockModel>();
+  InstructCandidateRanker ranker(ds, model);
+  std::vector<data::ItemIndex> history;
+  for (data::ItemIndex i = 0; i < 25; ++i) history.push_back(i);
+  const std::string text =
+      ranker.prompt(0, history, std::vector<data::ItemIndex>{30, 31}).back().content;
+  EXPECT_EQ(text.find(ds.item(4).title + "\n"), std::string::npos);
+  EXPECT_NE(text.find(ds.item(5).title), std::string::npos);
+  EXPECT_NE(text.find(ds.item(24).title), std::string::npos);
+}
+
+TEST(InstructCandidateRanker, FailingBackendDegradesToPopularity) {
+  const auto ds = testdata::synthetic(30, 40);
+  auto model = std::make_shared<llm::MockModel>();
+  model->fail_with(llm::LlmError::Kind::kTransport);
+  InstructCandidateRanker ranker(ds, model);
+  const auto pop = training_popularity(ds);
+  const std::vector<data::ItemIndex> candidates = {0, 1, 2, 3, 4, 5};
+  const auto scores = ranker.score(0, std::vector<data::ItemIndex>{7}, candidates);
+  for (std::size_t a = 0; a < candidates.size(); ++a) {
+    for (std::size_t b = 0; b < candidates.size(); ++b) {
+      if (pop[candidates[a]] > pop[candidates[b]]) {
+        EXPECT_GT(scores[a], scores[b]);
+      }
+    }
+  }
+  EXPECT_EQ(ranker.stats().failures.at("transport"), 1);
+  EXPECT_EQ(ranker.stats().resolutions.at("popularity"), 1);
+}
+
+TEST(InstructCandidateRanker, SearchNeedsCategoryLabels) {
+  const auto plain = testdata::synthetic(5, 40, /*with_categories=*/false);
+  auto model = std::make_shared<llm::MockModel>();
+  try {
+    InstructCandidateRanker ranker(plain, model, CandidateRankerConfig{.search = true});
+    FAIL() << "search on data without categories must be refused";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("category"), std::string::npos) << e.what();
+  }
+  const auto labelled = testdata::synthetic(5, 40, /*with_categories=*/true);
+  InstructCandidateRanker ranker(labelled, model, CandidateRankerConfig{.search = true});
+  EXPECT_EQ(ranker.name(), "instruct-search");
+  const std::string text =
+      ranker.prompt(0, std::vector<data::ItemIndex>{1}, std::vector<data::ItemIndex>{2, 3})
+          .back()
+          .content;
+  EXPECT_NE(text.find("searches for"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace chatrec::instruct
