@@ -12,8 +12,8 @@ AlsRecommender::AlsRecommender(const Params& params) {
   factors_ = r.integer("factors", 64, 1, 4096);
   iterations_ = r.integer("iterations", 15, 0, 10000);
   cg_steps_ = r.integer("cg_steps", 3, 1, 100);
-  reg_ = r.real("reg", 1.0, 0.0, 1e9);
-  alpha_ = r.real("alpha", 10.0, 0.0, 1e9);
+  reg_ = r.real("reg", 50.0, 0.0, 1e9);
+  alpha_ = r.real("alpha", 5.0, 0.0, 1e9);
   init_std_ = r.real("init_std", 0.01, 0.0, 10.0);
   r.finish();
 }

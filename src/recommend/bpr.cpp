@@ -12,9 +12,9 @@ namespace chatrec::recommend {
 BprRecommender::BprRecommender(const Params& params) {
   detail::ParamReader r("bpr", params);
   factors_ = r.integer("factors", 64, 1, 4096);
-  epochs_ = r.integer("epochs", 60, 0, 100000);
-  lr_ = r.real("lr", 0.05, 0.0, 10.0);
-  reg_ = r.real("reg", 0.002, 0.0, 100.0);
+  epochs_ = r.integer("epochs", 100, 0, 100000);
+  lr_ = r.real("lr", 0.02, 0.0, 10.0);
+  reg_ = r.real("reg", 0.01, 0.0, 100.0);
   init_std_ = r.real("init_std", 0.1, 0.0, 10.0);
   r.finish();
 }

@@ -28,7 +28,7 @@ void EaseRecommender::fit(const data::InteractionMatrix& train, const FitOptions
   remember(train);
   auto progress = detail::maybe_progress(options, "ease", 3, "step");
   const int threads = detail::thread_count(options);
-  Eigen::MatrixXd gram = Eigen::MatrixXd::Zero(n, n);
+  Eigen::MatrixXd gram = Eigen::MatrixXd::Zero(n, n);  // double: the inverse of a large Gram matrix
 #pragma omp parallel for schedule(dynamic, 16) num_threads(threads)
   for (Eigen::Index i = 0; i < n; ++i) {
     auto col = gram.col(i);
@@ -43,11 +43,14 @@ void EaseRecommender::fit(const data::InteractionMatrix& train, const FitOptions
   gram.setIdentity();
   llt.solveInPlace(gram);  // gram now holds P
   if (progress) progress->advance();
+  // Stored transposed: column h holds row h of B (B(h, j) = -P(h, j) / P(j, j)), so scoring a history is a sum
+  // of contiguous columns.
+  const Eigen::VectorXd inv_diag = gram.diagonal().cwiseInverse();
   weights_.resize(n, n);
-  for (Eigen::Index j = 0; j < n; ++j) {
-    const double d = gram(j, j);
-    weights_.col(j) = (-gram.col(j) / d).cast<float>();
-    weights_(j, j) = 0.0f;
+#pragma omp parallel for num_threads(threads)
+  for (Eigen::Index h = 0; h < n; ++h) {
+    weights_.col(h) = (-gram.col(h).cwiseProduct(inv_diag)).cast<float>();
+    weights_(h, h) = 0.0f;
   }
   if (progress) {
     progress->advance();
@@ -56,17 +59,9 @@ void EaseRecommender::fit(const data::InteractionMatrix& train, const FitOptions
 }
 
 void EaseRecommender::score_items(std::span<const ItemIndex> history, std::span<float> out) const {
-  // P is symmetric so B's row h equals column h scaled; rows are strided in column-major storage, so
-  // accumulate B^T columns: score_j = sum_h B(h, j).
   Eigen::Map<Eigen::VectorXf> s(out.data(), static_cast<Eigen::Index>(out.size()));
   s.setZero();
-  const auto n = weights_.rows();
-  for (Eigen::Index j = 0; j < n; ++j) {
-    const float* col = weights_.col(j).data();
-    float acc = 0.0f;
-    for (auto h : history) acc += col[h];
-    s(j) = acc;
-  }
+  for (auto h : history) s += weights_.col(h);
 }
 
 void EaseRecommender::score(UserIndex user, std::span<float> out) const { score_items(train_->items_of(user), out); }

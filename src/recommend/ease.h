@@ -24,7 +24,7 @@ class EaseRecommender : public Recommender {
  private:
   double lambda_;
   int max_items_;
-  Eigen::MatrixXf weights_;  // B, column-major: column j = weights from every item to item j
+  Eigen::MatrixXf weights_;  // B^T: column h = the weights item h gives every item
 };
 
 }  // namespace chatrec::recommend

@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "recommend/als.h"
+#include "recommend/blend.h"
 #include "recommend/bpr.h"
 #include "recommend/detail.h"
 #include "recommend/ease.h"
@@ -90,6 +91,7 @@ const std::vector<Entry>& registry() {
       {"userknn", true, false, factory<UserKnnRecommender>()},
       {"mf", true, false, factory<MfRecommender>()},
       {"svdpp", true, false, factory<SvdppRecommender>()},
+      {"blend", true, false, factory<BlendRecommender>()},
       {"bpr", false, false, factory<BprRecommender>()},
       {"als", false, false, factory<AlsRecommender>()},
       {"ease", false, false, factory<EaseRecommender>()},

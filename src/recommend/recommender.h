@@ -78,6 +78,7 @@ class Recommender {
   std::size_t num_users() const { return num_users_; }
 
  protected:
+  friend class BlendRecommender;  // saves, loads and re-targets its member models
   virtual void save_state(std::ostream& out) const = 0;
   virtual void load_state(std::istream& in) = 0;
   // Set by fit() implementations; kept by pointer (the caller owns the matrix) or rebuilt on load.
@@ -91,7 +92,8 @@ class Recommender {
                                 const RankOptions& options) const;
 };
 
-// Names: popularity, itemknn, userknn, mf, svdpp, bpr, als, ease, lightgcn, and the sequential models.
+// Names: popularity, itemknn, userknn, mf, svdpp, blend, bpr, als, ease, lightgcn, and the sequential models
+// transition and sknn.
 std::unique_ptr<Recommender> make_recommender(const std::string& name, const Params& params = {});
 std::vector<std::string> recommender_names();
 bool is_rating_model(const std::string& name);

@@ -12,14 +12,14 @@ namespace chatrec::recommend {
 
 TransitionRecommender::TransitionRecommender(const Params& params) {
   detail::ParamReader r("transition", params);
-  window_ = r.integer("window", 5, 1, 1 << 20);
-  decay_ = r.real("decay", 0.6, 0.0, 1.0);
+  window_ = r.integer("window", 10, 1, 1 << 20);
+  decay_ = r.real("decay", 0.8, 0.0, 1.0);
   skip_weight_ = r.real("skip_weight", 0.3, 0.0, 1e6);
   backward_weight_ = r.real("backward_weight", 0.3, 0.0, 1e6);
   knn_weight_ = r.real("knn_weight", 1.0, 0.0, 1e6);
-  k_ = r.integer("k", 100, 1, 1 << 20);
+  k_ = r.integer("k", 1000, 1, 1 << 20);
   shrink_ = r.real("shrink", 10, 0.0, 1e9);
-  pop_weight_ = r.real("pop_weight", 0.01, 0.0, 1e6);
+  pop_weight_ = r.real("pop_weight", 0.002, 0.0, 1e6);
   max_transitions_ = r.integer("max_transitions", 200, 1, 1 << 20);
   r.finish();
 }
