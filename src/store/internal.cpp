@@ -3,6 +3,7 @@
 #include <cstring>
 #include <nlohmann/json.hpp>
 
+#include "common/text.h"
 #include "store/internal.h"
 
 namespace chatrec::store::detail {
@@ -66,23 +67,44 @@ void require_json(const std::string& json, const char* what) {
   }
 }
 
-static void require_non_empty(const std::string& value, const char* what) {
+void require_text(const std::string& value, const std::string& what) {
+  // PostgreSQL rejects invalid UTF-8 and cuts text parameters at NUL while SQLite stores any bytes;
+  // refusing both up front keeps the engines interchangeable.
+  if (!text::is_valid_utf8(value)) throw StoreError(what + " is not valid UTF-8");
+  if (value.find('\0') != std::string::npos) throw StoreError(what + " contains a NUL byte");
+}
+
+static void require_id(const std::string& value, const char* what) {
   if (value.empty()) throw StoreError(std::string(what) + " must not be empty");
+  require_text(value, what);
+}
+
+static void require_text_map(const std::map<std::string, std::string>& map,
+                             const std::string& what) {
+  for (const auto& [key, value] : map) {
+    require_text(key, what + " key");
+    require_text(value, what + " '" + key + "'");
+  }
 }
 
 void validate(const data::User& user) {
-  require_non_empty(user.id, "user id");
+  require_id(user.id, "user id");
+  require_text_map(user.attributes, "user '" + user.id + "' attribute");
 }
 
 void validate(const data::Item& item) {
-  require_non_empty(item.domain, "item domain");
-  require_non_empty(item.id, "item id");
+  require_id(item.domain, "item domain");
+  require_id(item.id, "item id");
+  const std::string where = "item " + item.domain + "/" + item.id;
+  require_text(item.title, where + " title");
+  for (const auto& category : item.categories) require_text(category, where + " category");
+  require_text_map(item.text, where + " text");
 }
 
 void validate(const StoredInteraction& interaction) {
-  require_non_empty(interaction.user_id, "interaction user_id");
-  require_non_empty(interaction.item_id, "interaction item_id");
-  require_non_empty(interaction.domain, "interaction domain");
+  require_id(interaction.user_id, "interaction user_id");
+  require_id(interaction.item_id, "interaction item_id");
+  require_id(interaction.domain, "interaction domain");
   const auto& k = interaction.kind;
   if (k != "rating" && k != "like" && k != "dislike" && k != "view") {
     throw StoreError("interaction kind '" + k + "' is not one of rating, like, dislike, view");
@@ -97,12 +119,21 @@ void validate(const StoredMessage& message) {
   if (message.role != "user" && message.role != "assistant" && message.role != "system") {
     throw StoreError("message role '" + message.role + "' is not one of user, assistant, system");
   }
+  require_text(message.content, "message content");
   if (!message.payload_json.empty()) require_json(message.payload_json, "message payload_json");
 }
 
 void validate(const ModelRecord& record) {
-  require_non_empty(record.name, "model name");
+  require_id(record.name, "model name");
+  require_text(record.path, "model path");
+  require_text(record.dataset_checksum, "model dataset_checksum");
   require_json(record.params_json.empty() ? "{}" : record.params_json, "model params_json");
+}
+
+void validate_embeddings(const std::string& model,
+                         const std::vector<std::pair<std::string, std::vector<float>>>& by_hash) {
+  require_id(model, "embedding model name");
+  for (const auto& entry : by_hash) require_id(entry.first, "embedding text hash");
 }
 
 std::string payload_or_empty_object(const std::string& payload_json) {

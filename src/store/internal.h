@@ -34,11 +34,14 @@ std::vector<float> decode_vector(const void* bytes, std::size_t size, int dim,
 
 // Validation throws StoreError before anything is written.
 void require_json(const std::string& json, const char* what);
+void require_text(const std::string& value, const std::string& what);  // UTF-8, no NUL
 void validate(const data::User& user);
 void validate(const data::Item& item);
 void validate(const StoredInteraction& interaction);
 void validate(const StoredMessage& message);
 void validate(const ModelRecord& record);
+void validate_embeddings(const std::string& model,
+                         const std::vector<std::pair<std::string, std::vector<float>>>& by_hash);
 // Empty payload means "no structured part".
 std::string payload_or_empty_object(const std::string& payload_json);
 

@@ -301,6 +301,18 @@ TYPED_TEST_P(StoreContract, BadInputThrowsAndWritesNothing) {
   EXPECT_TRUE(s.conversations_of("mallory").empty());
   EXPECT_THROW(s.register_model({"m", "/x", "{bad", "", 0}), StoreError);
   EXPECT_FALSE(s.latest_model("m").has_value());
+
+  // Text that one engine could not store faithfully is refused by both: invalid UTF-8, NUL bytes.
+  EXPECT_THROW(s.upsert_user({"bad\xff", {}}), StoreError);
+  EXPECT_THROW(
+      s.upsert_items({make_item("movies", "1", "ok"), make_item("movies", "2", "a\xc3(b")}),
+      StoreError);
+  EXPECT_FALSE(s.get_item("movies", "1").has_value());
+  EXPECT_THROW(s.append_turn(c.id, {make_message("user", std::string("nul\0byte", 8))}, "{}"),
+               StoreError);
+  EXPECT_THROW(s.put_embeddings("m", {{"ok", {1.0f}}, {"", {2.0f}}}), StoreError);
+  EXPECT_FALSE(s.get_embedding("m", "ok").has_value());
+  ASSERT_EQ(s.messages(c.id).size(), 1u);
 }
 
 TYPED_TEST_P(StoreContract, EmbeddingsRoundTripBitExact) {

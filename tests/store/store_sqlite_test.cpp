@@ -100,6 +100,25 @@ TEST(SqliteStore, RefusesADatabaseFromANewerBuild) {
   EXPECT_NE(error.find("schema version 999"), std::string::npos) << error;
 }
 
+TEST(SqliteStore, FailureInsideTheTransactionRollsBackTheWholeTurn) {
+  // A payload nested deeper than SQLite's JSON limit passes our JSON check but fails the column's
+  // CHECK(json_valid()) at the second insert, after the state update and the first message.
+  chatrec::testing::TempDir dir;
+  auto store = open_store((dir.path() / "rollback.db").string());
+  store->upsert_user({"u", {}});
+  const auto conversation = store->create_conversation("u");
+  std::string deep(5000, '[');
+  deep.append(5000, ']');
+  StoredMessage first{0, "user", "question", "", 0};
+  StoredMessage second{0, "assistant", "answer", deep, 0};
+  EXPECT_THROW(store->append_turn(conversation.id, {first, second}, R"({"v":2})"), StoreError);
+  EXPECT_EQ(store->get_conversation(conversation.id)->state_json, "{}");
+  EXPECT_TRUE(store->messages(conversation.id).empty());
+  // The store is still usable afterwards.
+  store->append_turn(conversation.id, {first}, R"({"v":3})");
+  EXPECT_EQ(store->messages(conversation.id).size(), 1u);
+}
+
 TEST(RandomId, Is128BitsOfLowercaseHexAndDoesNotRepeat) {
   std::set<std::string> seen;
   for (int i = 0; i < 1000; ++i) {

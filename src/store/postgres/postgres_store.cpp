@@ -295,7 +295,7 @@ class PostgresStore final : public Store {
   void put_embeddings(
       const std::string& model,
       const std::vector<std::pair<std::string, std::vector<float>>>& by_hash) override {
-    if (model.empty()) throw StoreError("embedding model name must not be empty");
+    detail::validate_embeddings(model, by_hash);
     with("put_embeddings", [&](pqxx::connection& c) {
       pqxx::work tx(c);
       for (const auto& [hash, vector] : by_hash) {

@@ -298,7 +298,7 @@ class SqliteStore final : public Store {
   void put_embeddings(
       const std::string& model,
       const std::vector<std::pair<std::string, std::vector<float>>>& by_hash) override {
-    if (model.empty()) throw StoreError("embedding model name must not be empty");
+    detail::validate_embeddings(model, by_hash);
     guarded("put_embeddings", [&] {
       SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
       SQLite::Statement st(
