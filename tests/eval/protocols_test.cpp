@@ -91,17 +91,23 @@ TEST(TopkProtocol, HandComputedMetricsOnTinyData) {
   EXPECT_FALSE(report.dataset_checksum.empty());
 }
 
+// What the reranker saw, kept by the test because the runner destroys the stage when done.
+struct RerankerProbe {
+  std::size_t prepared_nnz = 0, max_candidates = 0;
+};
+
 class ReverseReranker : public TopkReranker {
  public:
+  explicit ReverseReranker(RerankerProbe* probe) : probe_(probe) {}
   std::string name() const override { return "reverse"; }
   void prepare(const data::Dataset&, const InteractionMatrix& train,
                const recommend::Recommender&) override {
-    prepared_nnz = train.nnz();
+    probe_->prepared_nnz = train.nnz();
   }
   std::vector<ItemIndex> rerank(UserIndex, const std::vector<recommend::ScoredItem>& candidates,
                                 std::size_t k) override {
     ++calls;
-    max_candidates = std::max(max_candidates, candidates.size());
+    probe_->max_candidates = std::max(probe_->max_candidates, candidates.size());
     std::vector<ItemIndex> out;
     for (auto it = candidates.rbegin(); it != candidates.rend() && out.size() < k; ++it)
       out.push_back(it->item);
@@ -114,18 +120,18 @@ class ReverseReranker : public TopkReranker {
     s.resolutions["fell back to base order"] = 1;
     return s;
   }
-  std::size_t prepared_nnz = 0, max_candidates = 0;
   std::int64_t calls = 0;
+
+ private:
+  RerankerProbe* probe_;
 };
 
 TEST(TopkProtocol, RerankerIsMeasuredOnTheSameUsersAsItsBase) {
-  ReverseReranker* stage = nullptr;
+  RerankerProbe probe;
   StageFactory<TopkReranker> factory = [&](const Dataset&, const InteractionMatrix&,
                                            const recommend::Recommender& base) {
     EXPECT_EQ(base.name(), "low");
-    auto r = std::make_unique<ReverseReranker>();
-    stage = r.get();
-    return r;
+    return std::make_unique<ReverseReranker>(&probe);
   };
   auto o = quiet();
   o.stage_name = "chatrec";
@@ -140,9 +146,8 @@ TEST(TopkProtocol, RerankerIsMeasuredOnTheSameUsersAsItsBase) {
   ASSERT_TRUE(llm.stage_stats.has_value());
   EXPECT_EQ(llm.stage_stats->prompts, 3);
   EXPECT_EQ(llm.stage_stats->failures.at("unparseable"), 1);
-  ASSERT_NE(stage, nullptr);
-  EXPECT_EQ(stage->prepared_nnz, 5u);
-  EXPECT_EQ(stage->max_candidates, 9u);  // user 1 and 2 have 9 unseen items (< 20)
+  EXPECT_EQ(probe.prepared_nnz, 5u);
+  EXPECT_EQ(probe.max_candidates, 9u);  // user 1 and 2 have 9 unseen items (< 20)
   // Reversed candidates: only user 1 gets its GT (item 9) at rank 1.
   EXPECT_NEAR(metric(llm, "P@5"), 0.2 / 3, 1e-12);
   EXPECT_NEAR(metric(llm, "NDCG@5"), 1.0 / 3, 1e-12);
