@@ -117,8 +117,14 @@ ParsedList parse_ranked_list(std::string_view text, const std::vector<ListCandid
     std::optional<std::size_t> best_i;
     for (std::size_t i = 0; i < keys.size(); ++i) {
       double sim = title_similarity(keys[i], key);
-      // A partial title ("Wallace and Gromit") names a candidate when it is the only one containing it.
-      if (sim < best && key.size() >= 5 && contains_words(keys[i], key)) sim = std::max(sim, 0.85);
+      // A partial title ("Wallace and Gromit") or an extended one ("Star Wars Episode IV") names the candidate
+      // it contains or is contained in; the longer shared title wins.
+      if (sim < best && key.size() >= 5 && keys[i].size() >= 5 &&
+          (contains_words(keys[i], key) || contains_words(key, keys[i]))) {
+        const double shorter = static_cast<double>(std::min(key.size(), keys[i].size()));
+        const double longer = static_cast<double>(std::max(key.size(), keys[i].size()));
+        sim = std::max(sim, 0.8 + 0.1 * shorter / longer);
+      }
       if (sim >= best && (!best_i || sim > best)) {
         best = sim;
         best_i = i;
@@ -138,9 +144,12 @@ ParsedList parse_ranked_list(std::string_view text, const std::vector<ListCandid
   std::size_t entries = 0;
   for (const auto& line : lines) {
     // A title that itself starts with digits and a colon ("2001: A Space Odyssey") is not an "[id]: title".
-    bool whole_fuzzy = false;
-    const auto whole = find_by_title(line, &whole_fuzzy);
-    const Entry e = whole && !whole_fuzzy ? Entry{"", line} : split_id(line);
+    Entry e = split_id(line);
+    if (!e.id.empty() && line.front() != '[' && line.front() != '(') {
+      bool whole_fuzzy = false;
+      const auto whole = find_by_title(line, &whole_fuzzy);
+      if (whole && !whole_fuzzy) e = Entry{"", line};
+    }
     if (e.title.empty() && e.id.empty()) continue;
     bool fuzzy = false;
     const auto by_title = find_by_title(e.title, &fuzzy);

@@ -79,7 +79,8 @@ ConversationState ConversationState::from_json(const nlohmann::json& j) {
   s.conversation_id = field<std::string>(j, "conversation_id");
   s.user_id = field<std::string>(j, "user_id");
   s.profile = field<std::map<std::string, std::string>>(j, "profile");
-  for (const auto& [domain, arr] : field<nlohmann::json>(j, "history").items()) {
+  const auto history_json = field<nlohmann::json>(j, "history");
+  for (const auto& [domain, arr] : history_json.items()) {
     auto& out = s.history[domain];
     for (const auto& e : arr) {
       if (!e.is_array() || e.size() != 2) throw std::invalid_argument("conversation state: field 'history' entry");

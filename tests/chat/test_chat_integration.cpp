@@ -1,0 +1,138 @@
+// The Chat-Rec loop end to end with the real built-in runtime (SmolLM2-135M) and the real ml-100k and Amazon
+// Games catalogues: a scripted six-turn conversation and cold-start items added after training.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <filesystem>
+
+#include "chat/catalog.h"
+#include "chat/engine.h"
+#include "testing/test_env.h"
+
+namespace chatrec::chat {
+namespace {
+
+bool has_category(const Recommendation& r, const std::string& c) {
+  return std::find(r.categories.begin(), r.categories.end(), c) != r.categories.end();
+}
+
+class ChatIntegration : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    const auto model = chatrec::testing::real_model_path();
+    if (!model || !std::filesystem::exists(chatrec::testing::ml100k_dir() / "u.data") ||
+        !std::filesystem::exists(chatrec::testing::games_dir() / "games.item")) {
+      return;
+    }
+    EngineConfig config;
+    config.data_dir = chatrec::testing::data_dir().string();
+    config.llm = "builtin:" + model->string();
+    config.models = {{"movies", "ease"}, {"games", "popularity"}};
+    config.progress = false;
+    config.options.rerank = RerankMode::kScore;
+    config.options.max_reply_tokens = 40;
+    config.options.cross_domain_pool = 120;
+    config.options.llm_timeout_seconds = 120;
+    engine_ = ChatEngine::open(config).release();
+  }
+  static void TearDownTestSuite() {
+    delete engine_;
+    engine_ = nullptr;
+  }
+  void SetUp() override {
+    if (!engine_) GTEST_SKIP() << "needs the SmolLM2 model file and the ml-100k / amazon-games data";
+  }
+  static ChatEngine* engine_;
+};
+
+ChatEngine* ChatIntegration::engine_ = nullptr;
+
+TEST_F(ChatIntegration, ScriptedSixTurnConversation) {
+  ChatEngine& e = *engine_;
+  const std::string id = e.create_conversation("196");
+  std::string streamed;
+  const auto stream = [&](std::string_view s) { streamed += s; };
+
+  // 1. A recommendation request.
+  auto r1 = e.turn(id, "Can you recommend some movies for me?", stream);
+  EXPECT_EQ(r1.intent, Intent::kRecommend);
+  EXPECT_EQ(r1.domain, "movies");
+  ASSERT_EQ(r1.recommendations.size(), 5u);
+  EXPECT_EQ(streamed, r1.reply);
+
+  // 2. Constrain the genre: every item is a comedy.
+  auto r2 = e.turn(id, "Please recommend only comedies.");
+  EXPECT_EQ(r2.intent, Intent::kRecommend);
+  ASSERT_EQ(r2.recommendations.size(), 5u);
+  for (const auto& r : r2.recommendations) EXPECT_TRUE(has_category(r, "Comedy")) << r.title;
+  EXPECT_EQ(r2.constraints.genres_wanted, std::vector<std::string>{"Comedy"});
+
+  // 3. Explain the first one: grounded in the user's history.
+  const Recommendation first = r2.recommendations[0];
+  auto r3 = e.turn(id, "Why did you recommend " + first.title + "?");
+  EXPECT_EQ(r3.intent, Intent::kExplain);
+  EXPECT_FALSE(r3.reply.empty());
+  ASSERT_EQ(r3.recommendations.size(), 1u);
+  EXPECT_EQ(r3.recommendations[0].item_id, first.item_id);
+
+  // 4. Dislike one.
+  const Recommendation disliked = r2.recommendations[1];
+  auto r4 = e.turn(id, "I didn't like " + disliked.title);
+  EXPECT_EQ(r4.intent, Intent::kFeedback);
+  EXPECT_TRUE(e.conversation(id).is_disliked({"movies", disliked.item_id}));
+
+  // 5. Recommend again: still comedies, the disliked item never reappears.
+  auto r5 = e.turn(id, "Recommend some more comedies.");
+  EXPECT_EQ(r5.intent, Intent::kRecommend);
+  ASSERT_EQ(r5.recommendations.size(), 5u);
+  for (const auto& r : r5.recommendations) {
+    EXPECT_TRUE(has_category(r, "Comedy")) << r.title;
+    EXPECT_NE(r.item_id, disliked.item_id);
+  }
+
+  // 6. Switch domain: games, drawn from the games catalogue and said so.
+  auto r6 = e.turn(id, "Now recommend some video games.");
+  EXPECT_EQ(r6.intent, Intent::kRecommend);
+  EXPECT_EQ(r6.domain, "games");
+  ASSERT_EQ(r6.recommendations.size(), 5u);
+  for (const auto& r : r6.recommendations) EXPECT_EQ(r.domain, "games");
+  EXPECT_NE(r6.reply.find("games catalogue"), std::string::npos);
+
+  const auto state = e.conversation(id);
+  EXPECT_EQ(state.turns, 6);
+  EXPECT_EQ(state.domain, "games");
+  // The LLM was in the loop (not everything degraded).
+  EXPECT_GT(r1.stats.llm_calls + r2.stats.llm_calls + r5.stats.llm_calls, 0);
+}
+
+TEST_F(ChatIntegration, ColdStartItemsAddedAfterTrainingAreRecommendedWhenTheRequestMatches) {
+  ChatEngine& e = *engine_;
+  data::Item pirates;
+  pirates.id = "cold-pirates";
+  pirates.title = "Nebula Pirates";
+  pirates.year = 1998;
+  pirates.categories = {"Sci-Fi", "Comedy"};
+  pirates.text["description"] = "A ragged crew of space pirates steals a starship and hunts treasure across the galaxy.";
+  data::Item gardens;
+  gardens.id = "cold-gardens";
+  gardens.title = "Quiet Gardens";
+  gardens.year = 1997;
+  gardens.categories = {"Documentary"};
+  gardens.text["description"] = "A calm documentary about traditional Japanese gardens and their gardeners.";
+  ASSERT_EQ(e.add_items("movies", {pirates, gardens}), 2u);
+
+  const std::string id = e.create_conversation("196");
+  auto r = e.turn(id, "Recommend a movie about space pirates hunting treasure.");
+  EXPECT_EQ(r.intent, Intent::kRecommend);
+  const auto it = std::find_if(r.recommendations.begin(), r.recommendations.end(),
+                               [](const Recommendation& x) { return x.item_id == "cold-pirates"; });
+  ASSERT_NE(it, r.recommendations.end()) << r.reply;
+  EXPECT_EQ(it->source, Source::kColdStart);
+  for (const auto& x : r.recommendations) EXPECT_NE(x.item_id, "cold-gardens");
+  // The collaborative model cannot score the new items: they come only from retrieval.
+  const auto fast = e.recommend_fast("196", "movies", 20);
+  for (const auto& x : fast) EXPECT_NE(x.item_id, "cold-pirates");
+}
+
+}  // namespace
+}  // namespace chatrec::chat

@@ -1,0 +1,70 @@
+#include <gtest/gtest.h>
+
+#include <numeric>
+
+#include "chat/fusion.h"
+#include "common/random.h"
+
+namespace chatrec::chat {
+namespace {
+
+TEST(Fusion, WeightZeroIsTheBaseOrderAndOneTheLlmOrder) {
+  const std::vector<std::size_t> llm = {4, 2, 0, 1, 3, 5};
+  EXPECT_EQ(fuse_orders(llm, 6, 0.0, 5), (std::vector<std::size_t>{0, 1, 2, 3, 4}));
+  EXPECT_EQ(fuse_orders(llm, 6, 1.0, 5), (std::vector<std::size_t>{4, 2, 0, 1, 3}));
+  // Items the LLM left out rank after its picks, in base order.
+  EXPECT_EQ(fuse_orders({3}, 6, 1.0, 3), (std::vector<std::size_t>{3, 0, 1}));
+}
+
+TEST(Fusion, Ndcg) {
+  EXPECT_DOUBLE_EQ(ndcg_at_k({0, 1, 2}, {true, false, false}, 1, 5), 1.0);
+  EXPECT_NEAR(ndcg_at_k({1, 0, 2}, {true, false, false}, 1, 5), 1.0 / std::log2(3.0), 1e-12);
+  EXPECT_DOUBLE_EQ(ndcg_at_k({1, 2}, {true, false, false}, 1, 5), 0.0);
+}
+
+// Whatever the LLM does, the chosen weight is never worse than the base order on the validation cases.
+TEST(Fusion, ChosenWeightIsNeverWorseThanBaseOnValidation) {
+  Rng rng(7);
+  for (int trial = 0; trial < 50; ++trial) {
+    std::vector<ValidationCase> cases;
+    const bool helpful = trial % 2 == 0;
+    for (int u = 0; u < 30; ++u) {
+      ValidationCase c;
+      c.relevant.assign(20, false);
+      for (int j = 0; j < 20; ++j) c.relevant[j] = rng.uniform() < 0.15;
+      c.num_relevant = 3;
+      std::vector<std::size_t> order(20);
+      std::iota(order.begin(), order.end(), 0);
+      rng.shuffle(order);
+      if (helpful) {
+        // A helpful LLM moves relevant candidates forward.
+        std::stable_partition(order.begin(), order.end(), [&](std::size_t i) { return c.relevant[i]; });
+      }
+      c.llm_order = order;
+      cases.push_back(c);
+    }
+    const FusionChoice choice = choose_fusion_weight(cases, 5);
+    EXPECT_GE(choice.ndcg_chosen, choice.ndcg_base);
+    if (helpful) {
+      EXPECT_GT(choice.weight, 0.0);
+      EXPECT_GT(choice.ndcg_chosen, choice.ndcg_base);
+    }
+  }
+}
+
+TEST(Fusion, UselessLlmGetsWeightZero) {
+  // The LLM reverses a base order that puts the relevant item first.
+  std::vector<ValidationCase> cases(10);
+  for (auto& c : cases) {
+    c.relevant.assign(10, false);
+    c.relevant[0] = true;
+    c.num_relevant = 1;
+    c.llm_order = {9, 8, 7, 6, 5, 4, 3, 2, 1, 0};
+  }
+  const FusionChoice choice = choose_fusion_weight(cases, 5);
+  EXPECT_EQ(choice.weight, 0.0);
+  EXPECT_DOUBLE_EQ(choice.ndcg_chosen, 1.0);
+}
+
+}  // namespace
+}  // namespace chatrec::chat
