@@ -270,6 +270,7 @@ void GgufFile::parse_all() {
       } else {
         v.numbers.reserve(static_cast<std::size_t>(n));
         GgufValue e;
+        e.type = v.element_type;
         for (std::uint64_t j = 0; j < n; ++j) {
           read_scalar(r, v.element_type, e, key);
           v.numbers.push_back(e.is_integer() ? static_cast<double>(e.i) : e.f);

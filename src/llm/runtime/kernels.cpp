@@ -162,15 +162,16 @@ float dot_q5_k_scalar(const void* w, const void* a, std::int64_t n) {
   return s;
 }
 
-void unpack_q6_k(const BlockQ6_K& b, std::int8_t* q) {
+// The 6-bit quants of a super-block in element order, minus `offset` (32 gives the signed values).
+void unpack_q6_k(const BlockQ6_K& b, std::int8_t* q, int offset) {
   const std::uint8_t* ql = b.ql;
   const std::uint8_t* qh = b.qh;
   for (int half = 0; half < 2; ++half, q += 128, ql += 64, qh += 32) {
     for (int l = 0; l < 32; ++l) {
-      q[l] = static_cast<std::int8_t>(((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32);
-      q[l + 32] = static_cast<std::int8_t>(((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
-      q[l + 64] = static_cast<std::int8_t>(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
-      q[l + 96] = static_cast<std::int8_t>(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
+      q[l] = static_cast<std::int8_t>(((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - offset);
+      q[l + 32] = static_cast<std::int8_t>(((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - offset);
+      q[l + 64] = static_cast<std::int8_t>(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - offset);
+      q[l + 96] = static_cast<std::int8_t>(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - offset);
     }
   }
 }
@@ -181,7 +182,7 @@ float dot_q6_k_scalar(const void* w, const void* a, std::int64_t n) {
   float s = 0.0f;
   std::int8_t q[kQKK];
   for (std::int64_t i = 0; i < n / kQKK; ++i) {
-    unpack_q6_k(x[i], q);
+    unpack_q6_k(x[i], q, 32);
     int sumi = 0;
     for (int j = 0; j < 16; ++j) {  // scale j covers elements 16j .. 16j+15
       int dot = 0;
@@ -281,16 +282,20 @@ CHATREC_AVX2 float dot_q6_k_avx2(const void* w, const void* a, std::int64_t n) {
   alignas(32) std::int8_t q[kQKK];
   float s = 0.0f;
   for (std::int64_t i = 0; i < n / kQKK; ++i) {
-    unpack_q6_k(x[i], q);
+    // Unsigned quants (0..63) times the activation, then the -32 offset through the activation's block sums:
+    // the activation may hold -128, which the sign trick of signed-by-signed products cannot negate.
+    unpack_q6_k(x[i], q, 0);
     __m256i sumi = _mm256_setzero_si256();
     for (int j = 0; j < 8; ++j) {  // 32 elements = two scale groups of 16
       const __m256i qx = _mm256_load_si256(reinterpret_cast<const __m256i*>(q + 32 * j));
       const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 32 * j));
-      const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(qx, qx), _mm256_sign_epi8(qy, qx));
+      const __m256i p16 = _mm256_maddubs_epi16(qx, qy);
       const __m256i scales = _mm256_set_m128i(_mm_set1_epi16(x[i].scales[2 * j + 1]), _mm_set1_epi16(x[i].scales[2 * j]));
       sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p16, scales));
     }
-    s += y[i].d * fp16_to_fp32(x[i].d) * hsum(_mm256_cvtepi32_ps(sumi));
+    int offset = 0;
+    for (int j = 0; j < 16; ++j) offset += x[i].scales[j] * y[i].bsums[j];
+    s += y[i].d * fp16_to_fp32(x[i].d) * (hsum(_mm256_cvtepi32_ps(sumi)) - 32.0f * static_cast<float>(offset));
   }
   return s;
 }

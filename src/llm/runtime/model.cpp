@@ -16,6 +16,8 @@ void rms_norm(const float* x, const float* w, float* y, int n, float eps) {
   for (int i = 0; i < n; ++i) y[i] = x[i] * scale * w[i];
 }
 
+float round_fp16(float v) { return fp16_to_fp32(fp32_to_fp16(v)); }
+
 int check_range(const GgufFile& f, const std::string& key, std::int64_t v, std::int64_t lo, std::int64_t hi) {
   if (v < lo || v > hi) {
     throw GgufError(f.name() + ": " + key + ": value " + std::to_string(v) + " outside " + std::to_string(lo) + ".." + std::to_string(hi));
@@ -191,8 +193,13 @@ void Model::forward(std::span<const int> tokens, int pos, ForwardOutput output, 
       }
       for (int h = 0; h < c.n_head; ++h) rope(qt + h * D, t);
       for (int h = 0; h < c.n_head_kv; ++h) rope(kt + h * D, t);
-      std::copy(kt, kt + kv_dim, kc + static_cast<std::size_t>(pos + t) * kv_dim);
-      std::copy(vt, vt + kv_dim, vc + static_cast<std::size_t>(pos + t) * kv_dim);
+      // Keys, values and queries are rounded to fp16 precision, as llama.cpp's default F16 KV cache and
+      // attention do: the runtime then reproduces its greedy outputs (near-ties otherwise flip now and then).
+      for (int i = 0; i < kv_dim; ++i) {
+        kc[static_cast<std::size_t>(pos + t) * kv_dim + i] = round_fp16(kt[i]);
+        vc[static_cast<std::size_t>(pos + t) * kv_dim + i] = round_fp16(vt[i]);
+      }
+      for (int i = 0; i < q_dim; ++i) qt[i] = round_fp16(qt[i]);
     }
 
     // Causal attention: token t sees positions 0 .. pos+t.

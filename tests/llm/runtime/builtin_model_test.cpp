@@ -1,0 +1,213 @@
+#include "llm/runtime/builtin_model.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <fstream>
+#include <set>
+#include <thread>
+
+#include "gguf_writer.h"
+#include "llm/runtime/chat_template.h"
+#include "llm/runtime/model.h"
+#include "llm/runtime/sampler.h"
+#include "llm/runtime/tokenizer.h"
+#include "testing/test_env.h"
+
+namespace chatrec::llm::runtime {
+namespace {
+
+class BuiltinModelTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    path_ = dir_.path() / "tiny.gguf";
+    const auto bytes = testing::make_tiny_model(testing::TinyModelSpec{.weight_type = GgmlType::Q8_0});
+    std::ofstream(path_, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    model_ = open_builtin_model(path_, BuiltinOptions{.threads = 2, .context = 128});
+  }
+  chatrec::testing::TempDir dir_;
+  std::filesystem::path path_;
+  std::unique_ptr<LanguageModel> model_;
+  const std::vector<Message> messages_ = {{"system", "answer"}, {"user", "the and of in"}};
+};
+
+TEST_F(BuiltinModelTest, DescribesItself) {
+  EXPECT_EQ(model_->name(), "builtin:tiny.gguf");
+  EXPECT_EQ(model_->context_size(), 128);
+  EXPECT_EQ(model_->embedding_size(), 64);
+  EXPECT_EQ(model_->count_tokens(" the"), 1);
+  EXPECT_EQ(model_->count_tokens("<|im_start|>"), 12);  // plain text, not the control token
+}
+
+TEST_F(BuiltinModelTest, SamplingIsDeterministicForAFixedSeed) {
+  GenerationOptions o;
+  o.max_tokens = 20;
+  o.temperature = 1.0f;
+  o.top_k = 50;
+  o.top_p = 0.95f;
+  o.seed = 11;
+  const Completion a = model_->chat(messages_, o);
+  const Completion b = model_->chat(messages_, o);
+  EXPECT_EQ(a.text, b.text);
+  EXPECT_EQ(a.usage.completion_tokens, b.usage.completion_tokens);
+  std::set<std::string> texts;
+  for (std::uint64_t seed = 1; seed <= 5; ++seed) {
+    o.seed = seed;
+    texts.insert(model_->chat(messages_, o).text);
+  }
+  EXPECT_GT(texts.size(), 1u);  // the seed matters
+  o.temperature = 0.0f;
+  EXPECT_EQ(model_->chat(messages_, o).text, model_->chat(messages_, o).text);
+}
+
+TEST_F(BuiltinModelTest, LoglikelihoodEqualsSumOfPerTokenLogProbs) {
+  const std::vector<std::string> continuations = {" the and", "of", " in the of and", ""};
+  const auto got = model_->loglikelihood(messages_, continuations);
+  ASSERT_EQ(got.size(), continuations.size());
+  // Manual computation with a separate model instance: one pass over prompt + continuation.
+  Model m(GgufFile::open(path_));
+  Tokenizer tok(m.file());
+  const ChatTemplate tpl = ChatTemplate::detect(m.file(), tok);
+  const std::vector<int> prompt = tpl.render(tok, messages_, true);
+  m.init_cache(128);
+  const std::size_t V = static_cast<std::size_t>(m.config().n_vocab);
+  for (std::size_t c = 0; c < continuations.size(); ++c) {
+    const std::vector<int> ids = tok.encode(continuations[c], false);
+    EXPECT_EQ(got[c].tokens, static_cast<int>(ids.size()));
+    if (ids.empty()) {
+      EXPECT_EQ(got[c].logprob, 0.0);
+      continue;
+    }
+    std::vector<int> all = prompt;
+    all.insert(all.end(), ids.begin(), ids.end());
+    std::vector<float> logits;
+    m.forward(all, 0, ForwardOutput::kAllLogits, logits, 1);
+    double expected = 0.0;
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+      const std::size_t row = prompt.size() - 1 + i;
+      expected += log_softmax_at(std::span<const float>(logits).subspan(row * V, V), ids[i]);
+    }
+    EXPECT_NEAR(got[c].logprob, expected, 1e-3) << continuations[c];
+    EXPECT_LT(got[c].logprob, 0.0);
+  }
+  // Reusing the prompt's cache across calls and in any order gives the same numbers.
+  const auto reversed = model_->loglikelihood(messages_, {continuations[2], continuations[0]});
+  EXPECT_NEAR(reversed[0].logprob, got[2].logprob, 1e-4);
+  EXPECT_NEAR(reversed[1].logprob, got[0].logprob, 1e-4);
+}
+
+TEST_F(BuiltinModelTest, ConstrainedDecodingOnlyEmitsAChoice) {
+  const std::vector<std::string> choices = {"yes", "no", "the and", "the of", "maybe so"};
+  GenerationOptions o;
+  o.choices = choices;
+  o.temperature = 1.5f;
+  std::set<std::string> seen;
+  for (std::uint64_t seed = 1; seed <= 12; ++seed) {
+    o.seed = seed;
+    std::string streamed;
+    o.on_text = [&](std::string_view s) {
+      streamed += s;
+      return true;
+    };
+    const Completion c = model_->chat(messages_, o);
+    EXPECT_EQ(c.finish_reason, "choice");
+    EXPECT_NE(std::find(choices.begin(), choices.end(), c.text), choices.end()) << c.text;
+    EXPECT_EQ(streamed, c.text);
+    seen.insert(c.text);
+  }
+  EXPECT_GT(seen.size(), 1u);
+}
+
+TEST_F(BuiltinModelTest, StopSequencesCutTheTextAndStreamingMatches) {
+  GenerationOptions o;
+  o.max_tokens = 40;
+  const Completion free = model_->chat(messages_, o);
+  EXPECT_EQ(free.finish_reason == "length" || free.finish_reason == "stop", true);
+  ASSERT_GE(free.text.size(), 12u) << free.text;
+  const std::string stop = free.text.substr(8, 3);
+  o.stop = {stop};
+  std::string streamed;
+  o.on_text = [&](std::string_view s) {
+    streamed += s;
+    return true;
+  };
+  const Completion cut = model_->chat(messages_, o);
+  EXPECT_EQ(cut.finish_reason, "stop");
+  EXPECT_EQ(cut.text, free.text.substr(0, free.text.find(stop)));
+  EXPECT_EQ(streamed, cut.text);
+  // The callback can end generation.
+  int calls = 0;
+  o.stop.clear();
+  o.on_text = [&](std::string_view) { return ++calls < 3; };
+  const Completion early = model_->chat(messages_, o);
+  EXPECT_EQ(calls, 3);
+  EXPECT_LT(early.usage.completion_tokens, 40);
+}
+
+TEST_F(BuiltinModelTest, ContextOverflowIsReported) {
+  const std::string long_text(2000, 'x');
+  try {
+    model_->chat({{"user", long_text}}, GenerationOptions{});
+    FAIL();
+  } catch (const LlmError& e) {
+    EXPECT_EQ(e.kind(), LlmError::Kind::kContextOverflow);
+  }
+  EXPECT_THROW(model_->loglikelihood({{"user", long_text}}, {"a"}), LlmError);
+}
+
+TEST_F(BuiltinModelTest, EmbeddingsAreNormalisedAndDeterministic) {
+  const auto a = model_->embed({"the and of", "in the", "the and of"});
+  ASSERT_EQ(a.size(), 3u);
+  for (const auto& v : a) {
+    ASSERT_EQ(v.size(), 64u);
+    double norm = 0.0;
+    for (float x : v) norm += static_cast<double>(x) * x;
+    EXPECT_NEAR(norm, 1.0, 1e-4);
+  }
+  for (std::size_t i = 0; i < 64; ++i) EXPECT_FLOAT_EQ(a[0][i], a[2][i]);
+  double dot = 0.0;
+  for (std::size_t i = 0; i < 64; ++i) dot += static_cast<double>(a[0][i]) * a[1][i];
+  EXPECT_LT(dot, 0.9999);
+}
+
+TEST_F(BuiltinModelTest, CountsUsageAndSerialisesConcurrentRequests) {
+  const Usage before = model_->total_usage();
+  GenerationOptions o;
+  o.max_tokens = 8;
+  const Completion expected = model_->chat(messages_, o);
+  EXPECT_GT(expected.usage.prompt_tokens, 0);
+  const Usage after = model_->total_usage();
+  EXPECT_EQ(after.prompt_tokens - before.prompt_tokens, expected.usage.prompt_tokens);
+  EXPECT_EQ(after.completion_tokens - before.completion_tokens, expected.usage.completion_tokens);
+  std::vector<std::string> results(4);
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < results.size(); ++i) {
+    threads.emplace_back([&, i] { results[i] = model_->chat(i % 2 ? messages_ : std::vector<Message>{{"user", "of in"}}, o).text; });
+  }
+  for (auto& t : threads) t.join();
+  EXPECT_EQ(results[1], expected.text);
+  EXPECT_EQ(results[3], expected.text);
+  EXPECT_EQ(results[0], results[2]);
+}
+
+TEST(BuiltinModel, MissingOrBrokenFilesRaiseLlmError) {
+  chatrec::testing::TempDir dir;
+  try {
+    open_builtin_model(dir.path() / "none.gguf", {});
+    FAIL();
+  } catch (const LlmError& e) {
+    EXPECT_EQ(e.kind(), LlmError::Kind::kModel);
+  }
+}
+
+TEST(BuiltinModel, DefaultPathFollowsEnvironment) {
+  setenv("CHATREC_MODEL", "/x/y.gguf", 1);
+  EXPECT_EQ(default_model_path(), "/x/y.gguf");
+  unsetenv("CHATREC_MODEL");
+  setenv("CHATREC_MODEL_DIR", "/models", 1);
+  EXPECT_EQ(default_model_path(), "/models/SmolLM2-135M-Instruct.Q4_1.gguf");
+  unsetenv("CHATREC_MODEL_DIR");
+}
+
+}  // namespace
+}  // namespace chatrec::llm::runtime
