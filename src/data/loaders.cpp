@@ -7,7 +7,6 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
-#include <regex>
 
 #include "common/error.h"
 #include "common/text.h"
@@ -81,11 +80,14 @@ std::vector<std::string> fields_of(std::string_view line, char sep, std::size_t 
   return f;
 }
 
+// "Toy Story (1995)" -> 1995; 0 when the title does not end with a parenthesised year.
 int year_from_title(const std::string& title) {
-  static const std::regex kYear(R"(\((\d{4})\)\s*$)");
-  std::smatch m;
-  if (std::regex_search(title, m, kYear)) return std::stoi(m[1].str());
-  return 0;
+  std::string_view t = text::trim(title);
+  if (t.size() < 6 || t.back() != ')' || t[t.size() - 6] != '(') return 0;
+  int year = 0;
+  auto digits = t.substr(t.size() - 5, 4);
+  auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), year);
+  return ec == std::errc() && p == digits.data() + digits.size() ? year : 0;
 }
 
 }  // namespace
