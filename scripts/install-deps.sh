@@ -9,8 +9,13 @@ PACKAGES=(
   libsqlitecpp-dev libsqlite3-dev libpqxx-dev postgresql
   libcpp-httplib-dev libssl-dev zlib1g-dev libcurl4-openssl-dev
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libpcre2-dev
-  libgtest-dev libgmock-dev libbenchmark-dev clang-format
+  libgtest-dev libgmock-dev libbenchmark-dev clang-format chromium
 )
+# The web page's browser test driver (tests/web): playwright-core, pinned by its package-lock.json.
+WEB="$(cd "$(dirname "$0")/../tests/web" && pwd)"
+if command -v npm >/dev/null && [ ! -d "$WEB/node_modules/playwright-core" ]; then
+  (cd "$WEB" && npm ci --no-audit --no-fund --silent) || echo "install-deps: npm ci in tests/web failed (web e2e test skips)"
+fi
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

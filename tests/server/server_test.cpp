@@ -1,0 +1,648 @@
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <random>
+#include <set>
+#include <sstream>
+
+#include "common/error.h"
+#include "server/http_util.h"
+#include "server_fixture.h"
+
+namespace chatrec::server::testing {
+namespace {
+
+using nlohmann::json;
+
+const httplib::Headers kJson = {};
+
+httplib::Result post(httplib::Client& c, const std::string& path, const json& body,
+                     const httplib::Headers& headers = {}) {
+  return c.Post(path.c_str(), headers, body.dump(), "application/json");
+}
+
+void expect_error(const httplib::Result& r, int status, const std::string& code) {
+  ASSERT_TRUE(r) << "no response";
+  EXPECT_EQ(r->status, status) << r->body;
+  json body = body_json(r);
+  ASSERT_TRUE(body.is_object()) << r->body;
+  ASSERT_TRUE(body.contains("error")) << r->body;
+  EXPECT_EQ(body["error"]["code"], code) << r->body;
+  EXPECT_TRUE(body["error"]["message"].is_string());
+  EXPECT_NE(r->get_header_value("Content-Type").find("application/json"), std::string::npos);
+}
+
+void expect_recommendation_shape(const json& rec) {
+  ASSERT_TRUE(rec.is_object()) << rec;
+  EXPECT_TRUE(rec["item_id"].is_string()) << rec;
+  EXPECT_TRUE(rec["title"].is_string()) << rec;
+  EXPECT_EQ(rec["domain"], "movies") << rec;
+  EXPECT_TRUE(rec["score"].is_number()) << rec;
+  std::set<std::string> sources = {"collaborative", "cold-start", "llm"};
+  EXPECT_TRUE(sources.count(rec["source"].get<std::string>())) << rec;
+}
+
+class ServerTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { shared_ = new TestServer(); }
+  static void TearDownTestSuite() {
+    delete shared_;
+    shared_ = nullptr;
+  }
+  static TestServer* shared_;
+  httplib::Client client() { return shared_->client(); }
+};
+TestServer* ServerTest::shared_ = nullptr;
+
+TEST_F(ServerTest, HealthAndStaticPage) {
+  auto c = client();
+  auto health = c.Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+  EXPECT_EQ(body_json(health)["status"], "ok");
+  EXPECT_EQ(body_json(health)["llm"], "mock");
+
+  auto page = c.Get("/");
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->status, 200);
+  EXPECT_NE(page->get_header_value("Content-Type").find("text/html"), std::string::npos);
+  EXPECT_NE(page->body.find("/static/app.js"), std::string::npos);
+  auto js = c.Get("/static/app.js");
+  ASSERT_TRUE(js);
+  EXPECT_EQ(js->status, 200);
+  EXPECT_NE(js->get_header_value("Content-Type").find("javascript"), std::string::npos);
+  EXPECT_NE(js->body.find("text/event-stream"), std::string::npos);
+  auto css = c.Get("/static/style.css");
+  ASSERT_TRUE(css);
+  EXPECT_EQ(css->status, 200);
+  expect_error(c.Get("/static/missing.js"), 404, "not_found");
+  expect_error(c.Get("/no/such/route"), 404, "not_found");
+}
+
+TEST_F(ServerTest, EmbeddedAssetsMatchTheSourceFiles) {
+  auto c = client();
+  for (const std::string name : {"index.html", "app.js", "style.css", "openapi.json"}) {
+    std::ifstream in(std::string(CHATREC_SERVER_ASSET_DIR) + "/" + name, std::ios::binary);
+    std::stringstream file;
+    file << in.rdbuf();
+    auto r = c.Get(name == "index.html"     ? "/"
+                   : name == "openapi.json" ? "/openapi.json"
+                                            : "/static/" + name);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->body, file.str()) << name;
+  }
+}
+
+TEST_F(ServerTest, EveryRegisteredRouteIsDocumentedInOpenApi) {
+  auto c = client();
+  auto r = c.Get("/openapi.json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200);
+  json doc = body_json(r);
+  ASSERT_TRUE(doc.is_object());
+  EXPECT_EQ(doc["openapi"].get<std::string>().substr(0, 2), "3.");
+  const auto& routes = shared_->server->routes();
+  EXPECT_GE(routes.size(), 20u);
+  for (const auto& route : routes) {
+    std::string method = route.method;
+    std::transform(method.begin(), method.end(), method.begin(), ::tolower);
+    ASSERT_TRUE(doc["paths"].contains(route.path)) << route.path << " is not in openapi.json";
+    EXPECT_TRUE(doc["paths"][route.path].contains(method)) << route.method << " " << route.path;
+  }
+  // And nothing documented that the server does not serve.
+  std::size_t documented = 0;
+  for (const auto& [path, ops] : doc["paths"].items()) documented += ops.size();
+  EXPECT_EQ(documented, routes.size());
+}
+
+TEST_F(ServerTest, Users) {
+  auto c = client();
+  auto list = c.Get("/api/users?limit=5&offset=2");
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list->status, 200);
+  json l = body_json(list);
+  ASSERT_EQ(l["users"].size(), 5u);
+  EXPECT_EQ(l["users"][0]["id"], "3");
+  EXPECT_EQ(l["users"][0]["attributes"]["age"], "22");
+
+  auto one = c.Get("/api/users/4");
+  ASSERT_TRUE(one);
+  EXPECT_EQ(one->status, 200);
+  EXPECT_EQ(body_json(one)["attributes"]["occupation"], "student");
+  expect_error(c.Get("/api/users/nobody"), 404, "not_found");
+
+  auto created = post(c, "/api/users", {{"id", "alice"}, {"attributes", {{"age", "31"}}}});
+  ASSERT_TRUE(created);
+  EXPECT_EQ(created->status, 201) << created->body;
+  EXPECT_EQ(body_json(created)["id"], "alice");
+  expect_error(post(c, "/api/users", {{"id", "alice"}}), 409, "conflict");
+
+  auto put =
+      c.Put("/api/users/alice", json{{"attributes", {{"age", "32"}}}}.dump(), "application/json");
+  ASSERT_TRUE(put);
+  EXPECT_EQ(put->status, 200);
+  EXPECT_EQ(body_json(c.Get("/api/users/alice"))["attributes"]["age"], "32");
+  auto put_new =
+      c.Put("/api/users/bob", json{{"attributes", json::object()}}.dump(), "application/json");
+  ASSERT_TRUE(put_new);
+  EXPECT_EQ(put_new->status, 201);
+}
+
+TEST_F(ServerTest, ValidationErrorsAre400) {
+  auto c = client();
+  auto raw = [&](const std::string& body) {
+    return c.Post("/api/users", body, "application/json");
+  };
+  expect_error(raw(""), 400, "bad_request");
+  expect_error(raw("{not json"), 400, "bad_request");
+  expect_error(raw("[1,2]"), 400, "bad_request");
+  expect_error(raw(std::string(100, '[') + std::string(100, ']')), 400, "bad_request");
+  expect_error(post(c, "/api/users", {{"id", 7}}), 400, "bad_request");
+  expect_error(post(c, "/api/users", {{"id", "x"}, {"admin", true}}), 400,
+               "bad_request");  // unknown field
+  expect_error(post(c, "/api/users", {{"id", std::string(129, 'a')}}), 400, "bad_request");
+  expect_error(post(c, "/api/users", {{"id", "a b"}}), 400, "bad_request");
+  expect_error(post(c, "/api/users", {{"id", ""}}), 400, "bad_request");
+  expect_error(post(c, "/api/users", {{"id", "ok"}, {"attributes", {{"age", 3}}}}), 400,
+               "bad_request");
+  expect_error(raw("{\"id\":\"bad\\u0001ctl\"}"), 400, "bad_request");
+  expect_error(raw("{\"id\":\"x\",\"attributes\":{\"a\":\"\xff\xfe\"}}"), 400, "bad_request");
+
+  expect_error(c.Get("/api/users/1/recommendations?k=0"), 400, "bad_request");
+  expect_error(c.Get("/api/users/1/recommendations?k=101"), 400, "bad_request");
+  expect_error(c.Get("/api/users/1/recommendations?k=ten"), 400, "bad_request");
+  expect_error(c.Get("/api/users/1/recommendations?domain=Bad!"), 400, "bad_request");
+  expect_error(c.Get("/api/users/1/recommendations?domain=books"), 404, "not_found");
+  expect_error(c.Get("/api/users/nobody/recommendations"), 404, "not_found");
+  expect_error(c.Get("/api/users?limit=0"), 400, "bad_request");
+  expect_error(c.Get("/api/items?offset=-1"), 400, "bad_request");
+
+  expect_error(
+      post(c, "/api/interactions", {{"user_id", "1"}, {"domain", "movies"}, {"item_id", "3"}}), 400,
+      "bad_request");  // a rating needs a value
+  expect_error(post(c, "/api/interactions",
+                    {{"user_id", "1"}, {"domain", "movies"}, {"item_id", "3"}, {"rating", 7}}),
+               400, "bad_request");
+  expect_error(post(c, "/api/interactions",
+                    {{"user_id", "1"}, {"domain", "movies"}, {"item_id", "3"}, {"kind", "love"}}),
+               400, "bad_request");
+  expect_error(post(c, "/api/interactions",
+                    {{"user_id", "1"}, {"domain", "movies"}, {"item_id", "999"}, {"rating", 3}}),
+               404, "not_found");
+  expect_error(post(c, "/api/conversations", {{"user_id", "nobody"}}), 404, "not_found");
+  expect_error(post(c, "/api/conversations", json::object()), 400, "bad_request");
+  expect_error(
+      post(c, "/api/conversations/0123456789abcdef0123456789abcdef/messages", {{"text", "hi"}}),
+      404, "not_found");
+  expect_error(c.Get("/api/conversations/not-an-id"), 404, "not_found");
+}
+
+TEST_F(ServerTest, ItemsAndColdStart) {
+  auto c = client();
+  auto list = c.Get("/api/items?domain=movies&q=movie%201&limit=3");
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list->status, 200);
+  json l = body_json(list);
+  EXPECT_EQ(l["items"].size(), 3u);
+  EXPECT_EQ(l["total"], 11);  // Movie 1, 10..19
+  auto one = c.Get("/api/items/movies/5");
+  ASSERT_TRUE(one);
+  EXPECT_EQ(one->status, 200);
+  EXPECT_EQ(body_json(one)["title"], "Movie 5 (1984)");
+  expect_error(c.Get("/api/items/movies/nope"), 404, "not_found");
+
+  auto added = post(c, "/api/items",
+                    {{"items",
+                      {{{"domain", "movies"},
+                        {"id", "new-1"},
+                        {"title", "Brand New Space Comedy"},
+                        {"year", 2024},
+                        {"categories", {"Comedy", "Sci-Fi"}},
+                        {"text", {{"description", "A comedy in space"}}}}}}});
+  ASSERT_TRUE(added);
+  ASSERT_EQ(added->status, 201) << added->body;
+  EXPECT_EQ(body_json(added)["added"], 1);
+  auto stored = c.Get("/api/items/movies/new-1");
+  ASSERT_TRUE(stored);
+  EXPECT_EQ(stored->status, 200);
+  EXPECT_EQ(body_json(stored)["categories"], json({"Comedy", "Sci-Fi"}));
+  expect_error(post(c, "/api/items", {{"domain", "movies"}, {"id", "x"}}), 400, "bad_request");
+  expect_error(
+      post(c, "/api/items", {{"domain", "movies"}, {"id", "x"}, {"title", "t"}, {"year", -4}}), 400,
+      "bad_request");
+  expect_error(post(c, "/api/items", {{"items", json::array()}}), 400, "bad_request");
+}
+
+TEST_F(ServerTest, FastPathRecommendations) {
+  auto c = client();
+  auto r = c.Get("/api/users/1/recommendations?k=3");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  json body = body_json(r);
+  EXPECT_EQ(body["user_id"], "1");
+  EXPECT_EQ(body["domain"], "movies");
+  ASSERT_EQ(body["recommendations"].size(), 3u);
+  std::set<std::string> seen;
+  for (const auto& rec : body["recommendations"]) {
+    expect_recommendation_shape(rec);
+    seen.insert(rec["item_id"].get<std::string>());
+  }
+  EXPECT_EQ(seen.size(), 3u);
+  // Scores are the recommender's: best first.
+  EXPECT_GE(body["recommendations"][0]["score"].get<double>(),
+            body["recommendations"][2]["score"].get<double>());
+
+  auto horror = c.Get("/api/users/2/recommendations?k=5&genre=Horror");
+  ASSERT_TRUE(horror);
+  ASSERT_EQ(horror->status, 200) << horror->body;
+  json h = body_json(horror);
+  ASSERT_FALSE(h["recommendations"].empty());
+  for (const auto& rec : h["recommendations"]) {
+    EXPECT_EQ(rec["categories"], json({"Horror"})) << rec;
+  }
+}
+
+TEST_F(ServerTest, InteractionsAreStored) {
+  auto c = client();
+  auto r =
+      post(c, "/api/interactions",
+           {{"interactions",
+             {{{"user_id", "5"}, {"domain", "movies"}, {"item_id", "39"}, {"rating", 4.5}},
+              {{"user_id", "5"}, {"domain", "movies"}, {"item_id", "40"}, {"kind", "like"}}}}});
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 201) << r->body;
+  EXPECT_EQ(body_json(r)["recorded"], 2);
+  auto list = c.Get("/api/users/5/interactions?domain=movies");
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list->status, 200);
+  bool rating = false, like = false;
+  json interactions = body_json(list)["interactions"];
+  for (const auto& x : interactions) {
+    if (x["item_id"] == "39" && x["kind"] == "rating" && x["rating"] == 4.5) rating = true;
+    if (x["item_id"] == "40" && x["kind"] == "like" && x["rating"].is_null()) like = true;
+  }
+  EXPECT_TRUE(rating);
+  EXPECT_TRUE(like);
+}
+
+TEST_F(ServerTest, ConversationTurnAsJsonAndStream) {
+  auto c = client();
+  auto created = post(c, "/api/conversations", {{"user_id", "3"}});
+  ASSERT_TRUE(created);
+  ASSERT_EQ(created->status, 201) << created->body;
+  std::string id = body_json(created)["id"];
+  ASSERT_EQ(id.size(), 32u);
+
+  auto turn =
+      post(c, "/api/conversations/" + id + "/messages", {{"text", "Recommend me a comedy please"}});
+  ASSERT_TRUE(turn);
+  ASSERT_EQ(turn->status, 200) << turn->body;
+  json t = body_json(turn);
+  EXPECT_EQ(t["conversation_id"], id);
+  EXPECT_TRUE(t["reply"].is_string());
+  EXPECT_FALSE(t["reply"].get<std::string>().empty());
+  EXPECT_TRUE(t["degraded"].is_boolean());
+  EXPECT_TRUE(t["intent"].is_string());
+  ASSERT_FALSE(t["recommendations"].empty()) << turn->body;
+  for (const auto& rec : t["recommendations"]) expect_recommendation_shape(rec);
+
+  auto streamed =
+      c.Post(("/api/conversations/" + id + "/messages").c_str(), {{"Accept", "text/event-stream"}},
+             json{{"text", "something else, more recent"}}.dump(), "application/json");
+  ASSERT_TRUE(streamed);
+  ASSERT_EQ(streamed->status, 200);
+  EXPECT_NE(streamed->get_header_value("Content-Type").find("text/event-stream"),
+            std::string::npos);
+  auto events = parse_sse(streamed->body);
+  ASSERT_GE(events.size(), 3u) << streamed->body;
+  EXPECT_EQ(events[0].first, "token");
+  EXPECT_EQ(events[events.size() - 2].first, "recommendations");
+  EXPECT_EQ(events.back().first, "done");
+  std::string tokens;
+  for (const auto& [event, data] : events) {
+    if (event == "token") tokens += data["text"].get<std::string>();
+  }
+  EXPECT_FALSE(tokens.empty());
+  json done = events.back().second;
+  EXPECT_EQ(done["recommendations"], events[events.size() - 2].second["recommendations"]);
+  ASSERT_FALSE(done["recommendations"].empty());
+
+  auto history = c.Get(("/api/conversations/" + id).c_str());
+  ASSERT_TRUE(history);
+  ASSERT_EQ(history->status, 200);
+  json h = body_json(history);
+  EXPECT_EQ(h["user_id"], "3");
+  ASSERT_EQ(h["messages"].size(), 4u) << history->body;
+  EXPECT_EQ(h["messages"][0]["role"], "user");
+  EXPECT_EQ(h["messages"][0]["content"], "Recommend me a comedy please");
+  EXPECT_EQ(h["messages"][1]["role"], "assistant");
+  ASSERT_TRUE(h["messages"][3].contains("recommendations")) << h["messages"][3];
+  EXPECT_EQ(h["messages"][3]["recommendations"], done["recommendations"]);
+
+  auto convs = c.Get("/api/users/3/conversations");
+  ASSERT_TRUE(convs);
+  bool listed = false;
+  json conversations = body_json(convs)["conversations"];
+  for (const auto& cv : conversations) listed = listed || cv["id"] == id;
+  EXPECT_TRUE(listed);
+}
+
+TEST_F(ServerTest, DislikedItemNeverComesBackAndIsPersisted) {
+  auto c = client();
+  std::string id = body_json(post(c, "/api/conversations", {{"user_id", "6"}}))["id"];
+  json first =
+      body_json(post(c, "/api/conversations/" + id + "/messages", {{"text", "recommend movies"}}));
+  ASSERT_FALSE(first["recommendations"].empty()) << first;
+  std::string disliked = first["recommendations"][0]["item_id"];
+
+  auto fb = post(c, "/api/interactions",
+                 {{"user_id", "6"},
+                  {"domain", "movies"},
+                  {"item_id", disliked},
+                  {"kind", "dislike"},
+                  {"conversation_id", id}});
+  ASSERT_TRUE(fb);
+  ASSERT_EQ(fb->status, 201) << fb->body;
+  expect_error(post(c, "/api/interactions",
+                    {{"user_id", "7"},
+                     {"domain", "movies"},
+                     {"item_id", disliked},
+                     {"kind", "dislike"},
+                     {"conversation_id", id}}),
+               400, "bad_request");  // someone else's conversation
+
+  json second =
+      body_json(post(c, "/api/conversations/" + id + "/messages", {{"text", "more please"}}));
+  ASSERT_FALSE(second["recommendations"].empty()) << second;
+  for (const auto& rec : second["recommendations"]) EXPECT_NE(rec["item_id"], disliked);
+
+  json h = body_json(c.Get(("/api/conversations/" + id).c_str()));
+  ASSERT_EQ(h["disliked"].size(), 1u);
+  EXPECT_EQ(h["disliked"][0]["item_id"], disliked);
+
+  auto like = post(c, "/api/conversations/" + id + "/feedback",
+                   {{"domain", "movies"},
+                    {"item_id", second["recommendations"][0]["item_id"]},
+                    {"liked", true}});
+  ASSERT_TRUE(like);
+  EXPECT_EQ(like->status, 200) << like->body;
+  h = body_json(c.Get(("/api/conversations/" + id).c_str()));
+  EXPECT_EQ(h["liked"].size(), 1u);
+
+  auto why = post(c, "/api/conversations/" + id + "/explain",
+                  {{"domain", "movies"}, {"item_id", second["recommendations"][0]["item_id"]}});
+  ASSERT_TRUE(why);
+  EXPECT_EQ(why->status, 200) << why->body;
+  EXPECT_FALSE(body_json(why)["reply"].get<std::string>().empty());
+  expect_error(
+      post(c, "/api/conversations/" + id + "/explain", {{"domain", "movies"}, {"item_id", "zzz"}}),
+      404, "not_found");
+}
+
+TEST_F(ServerTest, MetricsInPrometheusFormat) {
+  auto c = client();
+  ASSERT_TRUE(c.Get("/healthz"));
+  ASSERT_TRUE(c.Get("/api/users/1/recommendations?k=2"));
+  ASSERT_TRUE(c.Get("/api/users/zzz"));
+  auto m = c.Get("/metrics");
+  ASSERT_TRUE(m);
+  ASSERT_EQ(m->status, 200);
+  EXPECT_NE(m->get_header_value("Content-Type").find("text/plain"), std::string::npos);
+  const std::string& t = m->body;
+  EXPECT_NE(t.find("# TYPE chatrec_http_requests_total counter"), std::string::npos);
+  EXPECT_NE(t.find("chatrec_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"}"),
+            std::string::npos);
+  EXPECT_NE(
+      t.find(
+          "chatrec_http_requests_total{method=\"GET\",route=\"/api/users/{id}\",status=\"404\"}"),
+      std::string::npos);
+  EXPECT_NE(
+      t.find("chatrec_http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/users/{id}/"
+             "recommendations\",le=\"+Inf\"}"),
+      std::string::npos);
+  EXPECT_NE(t.find("chatrec_llm_tokens_total{direction=\"in\"}"), std::string::npos);
+  EXPECT_NE(t.find("# TYPE chatrec_llm_failures_total counter"), std::string::npos);
+}
+
+// ---- configuration variants
+
+TEST(ServerAuth, KeysAndScopes) {
+  ServerConfig config;
+  config.api_keys = {{"user-key-0001", Scope::kUser}, {"admin-key-0001", Scope::kAdmin}};
+  TestServer s(config);
+  auto c = s.client();
+  // Reads stay open.
+  auto read = c.Get("/api/users/1");
+  ASSERT_TRUE(read);
+  EXPECT_EQ(read->status, 200);
+  json user{{"id", "carol"}};
+  expect_error(post(c, "/api/users", user), 401, "unauthorized");
+  expect_error(post(c, "/api/users", user, {{"Authorization", "Bearer wrong-key-000"}}), 401,
+               "unauthorized");
+  expect_error(c.Get("/api/users/1", {{"X-API-Key", "wrong-key-000"}}), 401, "unauthorized");
+  expect_error(post(c, "/api/users", user, {{"Authorization", "Bearer user-key-0001"}}), 403,
+               "forbidden");
+  auto admin = post(c, "/api/users", user, {{"X-API-Key", "admin-key-0001"}});
+  ASSERT_TRUE(admin);
+  EXPECT_EQ(admin->status, 201);
+  json rating{{"user_id", "1"}, {"domain", "movies"}, {"item_id", "30"}, {"rating", 3}};
+  expect_error(post(c, "/api/interactions", rating), 401, "unauthorized");
+  auto ok = post(c, "/api/interactions", rating, {{"Authorization", "Bearer user-key-0001"}});
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 201);
+  expect_error(post(c, "/api/conversations", {{"user_id", "1"}}), 401, "unauthorized");
+  expect_error(post(c, "/api/items", {{"domain", "movies"}, {"id", "z"}, {"title", "Z"}},
+                    {{"Authorization", "Bearer user-key-0001"}}),
+               403, "forbidden");
+}
+
+TEST(ServerLimits, RateLimitAnswers429WithRetryAfter) {
+  ServerConfig config;
+  config.rate_limit_per_second = 2;
+  config.rate_limit_burst = 3;
+  TestServer s(config);
+  auto c = s.client();
+  int ok = 0;
+  int limited = 0;
+  std::string retry_after;
+  for (int i = 0; i < 6; ++i) {
+    auto r = c.Get("/api/users/1");
+    ASSERT_TRUE(r);
+    if (r->status == 200) ++ok;
+    if (r->status == 429) {
+      ++limited;
+      expect_error(r, 429, "rate_limited");
+      retry_after = r->get_header_value("Retry-After");
+    }
+  }
+  EXPECT_GE(ok, 3);
+  EXPECT_LE(ok, 4);  // the burst, plus at most one token refilled meanwhile
+  EXPECT_EQ(ok + limited, 6);
+  ASSERT_FALSE(retry_after.empty());
+  EXPECT_GE(std::stoi(retry_after), 1);
+  // Health checks are not rate limited.
+  auto health = c.Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+}
+
+TEST(ServerLimits, OversizedBodyIs413) {
+  ServerConfig config;
+  config.max_body_bytes = 4096;
+  TestServer s(config);
+  auto c = s.client();
+  json big{{"id", "big"}, {"attributes", {{"bio", std::string(8000, 'x')}}}};
+  expect_error(post(c, "/api/users", big), 413, "payload_too_large");
+  auto after = post(c, "/api/users", {{"id", "small"}});
+  ASSERT_TRUE(after);
+  EXPECT_EQ(after->status, 201);
+}
+
+TEST(ServerConfigParsing, ApiKeysAndRateLimits) {
+  chatrec::testing::TempDir dir;
+  std::string path = (dir.path() / "keys").string();
+  {
+    std::ofstream out(path);
+    out << "# comment\nabcdefgh123 user\n\nadminadmin99 admin # trailing\n";
+  }
+  ApiKeys keys = load_api_keys_file(path);
+  ASSERT_EQ(keys.size(), 2u);
+  EXPECT_EQ(keys.at("abcdefgh123"), Scope::kUser);
+  EXPECT_EQ(keys.at("adminadmin99"), Scope::kAdmin);
+  {
+    std::ofstream out(path);
+    out << "abcdefgh123 root\n";
+  }
+  try {
+    load_api_keys_file(path);
+    FAIL() << "bad scope accepted";
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.line(), 1u);
+    EXPECT_EQ(e.field(), "scope");
+  }
+  EXPECT_EQ(parse_api_keys("k1k1k1k1k1:admin,k2k2k2k2k2:user").size(), 2u);
+  EXPECT_THROW(parse_api_keys("short:user"), InputError);
+  EXPECT_DOUBLE_EQ(parse_rate_limit("20/s"), 20.0);
+  EXPECT_DOUBLE_EQ(parse_rate_limit("120/m"), 2.0);
+  EXPECT_DOUBLE_EQ(parse_rate_limit("5"), 5.0);
+  EXPECT_THROW(parse_rate_limit("fast"), InputError);
+  EXPECT_THROW(parse_rate_limit("5/h"), InputError);
+  EXPECT_THROW(parse_rate_limit("-1/s"), InputError);
+}
+
+// Random methods, paths, headers and bodies; the server answers each with a well-formed status
+// (never a 5xx from a handler crash) and keeps serving.
+TEST(ServerFuzz, RandomRequestsNeverBreakTheServer) {
+  TestServer s;
+  std::mt19937_64 rng(2023);
+  auto pick = [&](const auto& v) { return v[rng() % v.size()]; };
+  const std::vector<std::string> methods = {"GET",   "POST",    "PUT", "DELETE",
+                                            "PATCH", "OPTIONS", "HEAD"};
+  std::vector<std::string> paths;
+  for (const auto& r : s.server->routes()) paths.push_back(r.path);
+  const std::vector<std::string> fillers = {"1",
+                                            "999999",
+                                            "",
+                                            "..",
+                                            "%00",
+                                            "a%2Fb",
+                                            std::string(300, 'x'),
+                                            "0123456789abcdef0123456789abcdef",
+                                            "%ff%fe",
+                                            "movies",
+                                            "ä"};
+  const std::vector<std::string> bodies = {
+      "",
+      "{}",
+      "[]",
+      "null",
+      "{\"text\":\"hi\"}",
+      "{\"text\":5}",
+      "{\"user_id\":\"1\"}",
+      "{\"user_id\":\"1\",\"domain\":\"movies\",\"item_id\":\"2\",\"rating\":1e308}",
+      "{\"id\":\"q\",\"attributes\":{\"a\":[1,2,3]}}",
+      "{\"items\":[{}]}",
+      "{\"interactions\":\"x\"}",
+      "{\"domain\":\"movies\",\"item_id\":\"2\",\"liked\":\"yes\"}",
+      "\xff\xfe\xfd",
+      "{\"text\":\"\\ud800\"}",
+      std::string(5000, '{'),
+      "{\"k\":" + std::string(50, '[') + "]}"};
+  const std::vector<std::string> queries = {"",
+                                            "?k=5",
+                                            "?k=-1",
+                                            "?k=99999999999999999999",
+                                            "?domain=movies&genre=",
+                                            "?limit=abc",
+                                            "?q=%25",
+                                            "?genre=Comedy&genre=Drama"};
+  int answered = 0;
+  for (int i = 0; i < 300; ++i) {
+    std::string path = pick(paths);
+    for (std::size_t p; (p = path.find('{')) != std::string::npos;) {
+      path.replace(p, path.find('}', p) - p + 1, pick(fillers));
+    }
+    if (rng() % 5 == 0) path = std::string("/").append(std::to_string(rng()));
+    path += pick(queries);
+    httplib::Request req;
+    req.method = pick(methods);
+    req.path = path;
+    req.body = pick(bodies);
+    if (rng() % 2) req.set_header("Content-Type", "application/json");
+    if (rng() % 3 == 0) req.set_header("Accept", "text/event-stream");
+    if (rng() % 4 == 0) req.set_header("Authorization", "Bearer " + std::to_string(rng()));
+    if (rng() % 7 == 0) req.set_header("X-API-Key", std::string(rng() % 500, 'k'));
+    auto c = s.client();
+    httplib::Response res;
+    httplib::Error error = httplib::Error::Success;
+    if (c.send(req, res, error)) {
+      ++answered;
+      EXPECT_GE(res.status, 200) << req.method << " " << path;
+      EXPECT_LT(res.status, 500) << req.method << " " << path << " -> " << res.body;
+      if (res.status >= 400 && req.method != "HEAD") {
+        json body = json::parse(res.body, nullptr, false);
+        EXPECT_TRUE(body.is_object() && body.contains("error"))
+            << req.method << " " << path << " -> " << res.body;
+      }
+    }
+  }
+  EXPECT_GE(answered, 280);
+
+  // Raw bytes that are not HTTP at all.
+  for (int i = 0; i < 20; ++i) {
+    httplib::Client c("127.0.0.1", s.port);
+    std::string garbage;
+    for (int k = 0; k < 64; ++k) garbage += static_cast<char>(rng() % 256);
+    httplib::Request req;
+    req.method = garbage.substr(0, 8);
+    req.path = "/" + garbage.substr(8);
+    httplib::Response res;
+    httplib::Error error = httplib::Error::Success;
+    c.send(req, res, error);
+  }
+
+  auto c = s.client();
+  auto ok = c.Get("/api/users/1/recommendations?k=3");
+  ASSERT_TRUE(ok);
+  EXPECT_EQ(ok->status, 200);
+  EXPECT_EQ(body_json(ok)["recommendations"].size(), 3u);
+  auto health = c.Get("/healthz");
+  ASSERT_TRUE(health);
+  EXPECT_EQ(health->status, 200);
+}
+
+TEST(HttpUtil, TextValidation) {
+  EXPECT_NO_THROW(check_text("héllo\nworld ✓", "t"));
+  EXPECT_THROW(check_text("a\x01", "t"), ApiError);
+  EXPECT_THROW(check_text("\xc3", "t"), ApiError);
+  EXPECT_THROW(check_text("\xc0\x80", "t"), ApiError);
+  EXPECT_THROW(check_text("\xf5\x80\x80\x80", "t"), ApiError);
+  EXPECT_NO_THROW(check_id("user-1_x.y@z", "id"));
+  EXPECT_THROW(check_id("a/b", "id"), ApiError);
+  EXPECT_THROW(check_domain("Movies", "d"), ApiError);
+  EXPECT_EQ(sse_event("token", json{{"text", "a\nb"}}),
+            "event: token\ndata: {\"text\":\"a\\nb\"}\n\n");
+}
+
+}  // namespace
+}  // namespace chatrec::server::testing
