@@ -1,7 +1,7 @@
 // `chatrec bench train`: fit time, peak memory and full-catalogue ranking time per model on a
 // dataset. Each model runs in its own forked child, so its peak RSS (getrusage of the child) is its
-// own and not the maximum of everything fitted before it; the parent's RSS after loading the data
-// is printed as the baseline every child starts from.
+// own and not the maximum of everything fitted before it. The parent's peak RSS while loading the
+// data is printed as the baseline; a child's peak includes whatever of that data it keeps resident.
 #include <fmt/format.h>
 #include <omp.h>
 #include <sys/resource.h>
@@ -83,10 +83,10 @@ void run_bench_train(const BenchTrainArgs& a) {
   data::InteractionMatrix all(ds.num_users(), ds.num_items(), ds.interactions());
   long baseline = peak_rss_kb();
   std::cout << fmt::format(
-      "{}: {} users, {} items, {} interactions; parent RSS after loading {:.1f} MiB\n", ds.name(),
+      "{}: {} users, {} items, {} interactions; parent peak RSS while loading {:.1f} MiB\n", ds.name(),
       ds.num_users(), ds.num_items(), all.nnz(), baseline / 1024.0);
   std::cout << fmt::format("{:<12} {:>10} {:>14} {:>12} {:>14}\n", "model", "fit s",
-                           "rank top-{} s", "users/s", "peak RSS MiB");
+                           fmt::format("rank top-{} s", a.k), "users/s", "peak RSS MiB");
   std::cout.flush();
   for (const auto& name : models) {
     int fds[2];
