@@ -1,0 +1,243 @@
+// `chatrec serve`: the HTTP API and web chat page (src/server) over the Chat-Rec engine and a
+// store.
+#include <fmt/format.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <filesystem>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <thread>
+
+#include "chat/catalog.h"
+#include "chat/engine.h"
+#include "cli/command.h"
+#include "common/error.h"
+#include "data/loaders.h"
+#include "llm/language_model.h"
+#include "recommend/recommender.h"
+#include "server/bootstrap.h"
+#include "server/server.h"
+#include "store/store.h"
+
+namespace chatrec::cli {
+namespace {
+
+struct ServeArgs {
+  std::string data_dir;
+  std::string store;
+  std::string llm = "builtin";
+  std::string model_file;
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  std::string api_keys_file;
+  std::string rate_limit;
+  std::size_t max_body = 256 * 1024;
+  int threads = 16;
+  std::vector<std::string> domains;
+  std::string movies_model = "ease";
+  std::string games_model = "itemknn";
+  std::string rerank = "score";
+  int max_reply_tokens = 96;
+  double llm_timeout = 60.0;
+};
+
+// Movies from the model file when one is given (it must have been trained on all of ml-100k, as
+// `chatrec train --dataset ml-100k` does), else trained at start like the other domains.
+std::shared_ptr<chat::Catalog> build_catalog(const ServeArgs& a,
+                                             const std::vector<std::string>& domains) {
+  namespace fs = std::filesystem;
+  auto catalog = std::make_shared<chat::Catalog>();
+  recommend::FitOptions fit;
+  for (const auto& domain : domains) {
+    if (domain == "movies") {
+      data::Dataset ds = data::load_movielens_100k(fs::path(a.data_dir) / "ml-100k");
+      if (!a.model_file.empty()) {
+        std::shared_ptr<const recommend::Recommender> model =
+            recommend::Recommender::load(a.model_file);
+        if (model->num_items() != ds.num_items() || model->num_users() != ds.num_users()) {
+          throw InputError(
+              a.model_file, 0, "model",
+              fmt::format("was trained on {} users x {} items, but ml-100k has {} x {}",
+                          model->num_users(), model->num_items(), ds.num_users(), ds.num_items()));
+        }
+        auto matrix = std::make_shared<data::InteractionMatrix>(ds.num_users(), ds.num_items(),
+                                                                ds.interactions());
+        spdlog::info("movies: model {} from {}", model->name(), a.model_file);
+        catalog->add_trained_domain("movies", std::move(ds), matrix, model, /*link_users=*/true);
+      } else {
+        spdlog::info("movies: training {} on ml-100k", a.movies_model);
+        catalog->add_domain("movies", std::move(ds), recommend::make_recommender(a.movies_model),
+                            fit, true);
+      }
+    } else if (domain == "games") {
+      spdlog::info("games: training {} on amazon-games", a.games_model);
+      catalog->add_domain("games", data::load_amazon_games(fs::path(a.data_dir) / "amazon-games"),
+                          recommend::make_recommender(a.games_model), fit, /*link_users=*/false);
+    } else {
+      throw InputError("--domains", 0, domain, "unknown domain (movies, games)");
+    }
+  }
+  return catalog;
+}
+
+int stop_pipe[2] = {-1, -1};
+
+void on_stop_signal(int sig) {
+  const char c = static_cast<char>(sig);
+  [[maybe_unused]] auto n = write(stop_pipe[1], &c, 1);
+}
+
+void run_serve(ServeArgs a) {
+  namespace fs = std::filesystem;
+  server::ServerConfig config;
+  config.host = a.host;
+  config.port = a.port;
+  config.max_body_bytes = a.max_body;
+  config.threads = a.threads;
+  if (!a.api_keys_file.empty()) config.api_keys = server::load_api_keys_file(a.api_keys_file);
+  if (const char* env = std::getenv("CHATREC_API_KEYS"); env && *env) {
+    for (const auto& [key, scope] : server::parse_api_keys(env)) config.api_keys[key] = scope;
+  }
+  if (!a.rate_limit.empty()) config.rate_limit_per_second = server::parse_rate_limit(a.rate_limit);
+
+  std::vector<std::string> domains = a.domains;
+  if (domains.empty()) {
+    domains.push_back("movies");
+    if (fs::exists(fs::path(a.data_dir) / "amazon-games" / "games.item"))
+      domains.push_back("games");
+  }
+  config.domains = domains;
+  if (std::find(domains.begin(), domains.end(), "movies") != domains.end() &&
+      !fs::exists(fs::path(a.data_dir) / "ml-100k" / "u.data")) {
+    throw InputError(a.data_dir, 0, "--data-dir",
+                     "has no ml-100k/u.data (run scripts/fetch-data.sh)");
+  }
+
+  std::string store_url = a.store;
+  if (store_url.empty()) {
+    const char* home = std::getenv("HOME");
+    fs::path dir = fs::path(home ? home : ".") / ".local/share/chatrec";
+    fs::create_directories(dir);
+    store_url = "sqlite:" + (dir / "chatrec.db").string();
+  }
+  std::shared_ptr<store::Store> st = store::open_store(store_url);
+  for (const auto& s : server::import_shared_datasets(*st, a.data_dir)) {
+    if (std::find(domains.begin(), domains.end(), s.domain) == domains.end()) continue;
+    if (s.already_present)
+      spdlog::info("store: {} already imported", s.domain);
+    else
+      spdlog::info("store: imported {}: {} users, {} items, {} interactions", s.domain, s.users,
+                   s.items, s.interactions);
+  }
+
+  auto catalog = build_catalog(a, domains);
+  std::shared_ptr<llm::LanguageModel> lm;
+  if (!a.llm.empty() && a.llm != "none") {
+    spdlog::info("opening LLM {}", a.llm);
+    lm = llm::open_language_model(a.llm);
+  }
+  chat::EngineOptions options;
+  if (!chat::parse_rerank_mode(a.rerank, &options.rerank)) {
+    throw InputError("--rerank", 0, a.rerank, "expected none, generate or score");
+  }
+  options.max_reply_tokens = a.max_reply_tokens;
+  options.llm_timeout_seconds = a.llm_timeout;
+  auto engine = std::make_shared<chat::ChatEngine>(catalog, lm, st, options);
+  // Items stored without interactions (added through the API or `chatrec items add`) are cold-start
+  // items.
+  for (const auto& domain : catalog->domains()) {
+    std::vector<data::Item> cold;
+    const chat::DomainCatalog* d = catalog->find(domain);
+    for (auto& item : st->list_items(domain)) {
+      if (!d->find_item(item.id)) cold.push_back(std::move(item));
+    }
+    if (!cold.empty()) {
+      spdlog::info("{}: {} cold-start items from the store", domain, cold.size());
+      engine->add_items(domain, cold);
+    }
+  }
+
+  server::Server http(config, engine, st);
+  int port = http.bind();
+  // SIGINT/SIGTERM stop the server cleanly. A handler (not sigwait) because libraries such as
+  // OpenBLAS start threads before main that would not have the signals blocked; it only writes to a
+  // pipe.
+  if (pipe(stop_pipe) != 0) throw std::runtime_error("pipe() failed");
+  struct sigaction action {};
+  action.sa_handler = on_stop_signal;
+  sigemptyset(&action.sa_mask);
+  sigaction(SIGINT, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+  std::thread waiter([&http] {
+    char sig = 0;
+    while (read(stop_pipe[0], &sig, 1) < 0 && errno == EINTR) {
+    }
+    if (sig != 0) spdlog::info("signal {}: stopping", static_cast<int>(sig));
+    http.stop();
+  });
+  std::cout
+      << fmt::format(
+             "chatrec serving http://{}:{}/ (LLM: {}, store: {}, domains: {}, API keys: {})\n",
+             a.host, port, engine->llm_name(), store_url.substr(0, store_url.find('@')),
+             fmt::join(domains, ","), config.api_keys.size())
+      << std::flush;
+  http.listen();
+  // listen() returned by stop() from the waiter, or by a failure: wake the waiter in the latter
+  // case.
+  const char none = 0;
+  if (write(stop_pipe[1], &none, 1) < 0) spdlog::warn("cannot wake the signal thread");
+  waiter.join();
+}
+
+const Registration serve_registration(80, [](CLI::App& root) {
+  auto args = std::make_shared<ServeArgs>();
+  auto* cmd = root.add_subcommand("serve", "Serve the HTTP API and the web chat page");
+  args->data_dir = default_data_dir();
+  cmd->add_option("--data-dir", args->data_dir, "Directory holding ml-100k/ and amazon-games/")
+      ->capture_default_str();
+  cmd->add_option(
+      "--store", args->store,
+      "sqlite:PATH or postgresql://... (default sqlite:~/.local/share/chatrec/chatrec.db)");
+  cmd->add_option("--llm", args->llm, "builtin | builtin:FILE.gguf | openai:URL | mock | none")
+      ->capture_default_str();
+  cmd->add_option("--model-file", args->model_file,
+                  "Recommender for movies trained by `chatrec train --dataset ml-100k` (default: "
+                  "train at start)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--host", args->host, "Address to listen on")->capture_default_str();
+  cmd->add_option("--port", args->port, "Port (0 = any free port)")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
+  cmd->add_option("--api-keys", args->api_keys_file,
+                  "File of 'KEY user|admin' lines; writes then need a key (also "
+                  "$CHATREC_API_KEYS=KEY:SCOPE,...)")
+      ->check(CLI::ExistingFile);
+  cmd->add_option("--rate-limit", args->rate_limit, "Per key (or address) token bucket, e.g. 20/s");
+  cmd->add_option("--max-body", args->max_body, "Largest request body in bytes")
+      ->capture_default_str()
+      ->check(CLI::Range(1024, 64 * 1024 * 1024));
+  cmd->add_option("--threads", args->threads, "Connections served at once")
+      ->capture_default_str()
+      ->check(CLI::Range(2, 1024));
+  cmd->add_option("--domains", args->domains, "Catalogues (movies, games); default: those present");
+  cmd->add_option("--movies-model", args->movies_model, "Movies recommender when no --model-file")
+      ->capture_default_str();
+  cmd->add_option("--games-model", args->games_model, "Games recommender")->capture_default_str();
+  cmd->add_option("--rerank", args->rerank, "LLM reranking: none | generate | score")
+      ->capture_default_str();
+  cmd->add_option("--max-reply-tokens", args->max_reply_tokens, "Longest free-text LLM answer")
+      ->capture_default_str()
+      ->check(CLI::Range(8, 2048));
+  cmd->add_option("--llm-timeout", args->llm_timeout,
+                  "Seconds per LLM call before the classic fallback")
+      ->capture_default_str();
+  cmd->callback([args] { run_serve(*args); });
+});
+
+}  // namespace
+}  // namespace chatrec::cli
