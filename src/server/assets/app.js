@@ -114,7 +114,8 @@ function renderCards(wrap, recommendations) {
     card.dataset.itemId = rec.item_id;
     const title = document.createElement("div");
     title.className = "title";
-    title.textContent = rec.title + (rec.year ? " (" + rec.year + ")" : "");
+    const hasYear = rec.year && rec.title.includes("(" + rec.year + ")");
+    title.textContent = rec.title + (rec.year && !hasYear ? " (" + rec.year + ")" : "");
     const meta = document.createElement("div");
     meta.className = "meta";
     const badge = document.createElement("span");
@@ -131,8 +132,8 @@ function renderCards(wrap, recommendations) {
     const actions = document.createElement("div");
     actions.className = "actions";
     const why = button("why?", "secondary why", () => explain(rec));
-    const like = button("👍", "secondary like", () => feedback(rec, true, card));
-    const dislike = button("👎", "secondary dislike", () => feedback(rec, false, card));
+    const like = button("Like", "secondary like", () => feedback(rec, true, card));
+    const dislike = button("Dislike", "secondary dislike", () => feedback(rec, false, card));
     like.title = "like";
     dislike.title = "dislike";
     const fb = document.createElement("span");
