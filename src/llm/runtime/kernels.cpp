@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <cmath>
 #include <atomic>
 #include <cstring>
 #include <stdexcept>
@@ -327,7 +328,80 @@ RowDot row_dot_fn(GgmlType type) {
   }
 }
 
+// ---- attention ----------------------------------------------------------------------------------------
+
+inline float round_fp16(float v) { return fp16_to_fp32(fp32_to_fp16(v)); }
+
+void attend_head_scalar(const float* q, const float* k, const float* v, std::size_t stride, int len, int dim, float scale, float* out) {
+  float m = -INFINITY, sum = 0.0f;
+  std::fill(out, out + dim, 0.0f);
+  for (int j = 0; j < len; ++j) {
+    const float* kj = k + static_cast<std::size_t>(j) * stride;
+    float s = 0.0f;
+    for (int d = 0; d < dim; ++d) s += q[d] * kj[d];
+    s *= scale;
+    float ms = 1.0f, vs = 1.0f;
+    if (s > m) {
+      ms = std::exp(m - s);
+      m = s;
+      for (int d = 0; d < dim; ++d) out[d] = round_fp16(out[d] * ms);
+    } else {
+      vs = std::exp(s - m);
+    }
+    const float* vj = v + static_cast<std::size_t>(j) * stride;
+    for (int d = 0; d < dim; ++d) out[d] = round_fp16(std::fma(vj[d], vs, out[d]));
+    sum = sum * ms + vs;
+  }
+  const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+  for (int d = 0; d < dim; ++d) out[d] *= inv;
+}
+
+#define CHATREC_AVX2_F16C __attribute__((target("avx2,fma,f16c")))
+
+CHATREC_AVX2_F16C inline __m256 round_fp16_ps(__m256 x) { return _mm256_cvtph_ps(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT)); }
+
+CHATREC_AVX2_F16C void attend_head_avx2(const float* q, const float* k, const float* v, std::size_t stride, int len, int dim, float scale, float* out) {
+  float m = -INFINITY, sum = 0.0f;
+  std::fill(out, out + dim, 0.0f);
+  for (int j = 0; j < len; ++j) {
+    const float* kj = k + static_cast<std::size_t>(j) * stride;
+    __m256 acc = _mm256_setzero_ps();
+    for (int d = 0; d < dim; d += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(kj + d), acc);
+    const float s = hsum(acc) * scale;
+    float ms = 1.0f, vs = 1.0f;
+    if (s > m) {
+      ms = std::exp(m - s);
+      m = s;
+      const __m256 vms = _mm256_set1_ps(ms);
+      for (int d = 0; d < dim; d += 8) _mm256_storeu_ps(out + d, round_fp16_ps(_mm256_mul_ps(_mm256_loadu_ps(out + d), vms)));
+    } else {
+      vs = std::exp(s - m);
+    }
+    const float* vj = v + static_cast<std::size_t>(j) * stride;
+    const __m256 vvs = _mm256_set1_ps(vs);
+    for (int d = 0; d < dim; d += 8) {
+      _mm256_storeu_ps(out + d, round_fp16_ps(_mm256_fmadd_ps(_mm256_loadu_ps(vj + d), vvs, _mm256_loadu_ps(out + d))));
+    }
+    sum = sum * ms + vs;
+  }
+  const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
+  for (int d = 0; d < dim; ++d) out[d] *= inv;
+}
+
+bool cpu_has_f16c() {
+  static const bool has = __builtin_cpu_supports("f16c");
+  return has;
+}
+
 }  // namespace
+
+void attend_head(const float* q, const float* k, const float* v, std::size_t stride, int len, int dim, float scale, float* out) {
+  if (active_isa() == KernelIsa::kAvx2 && cpu_has_f16c() && dim % 8 == 0) {
+    attend_head_avx2(q, k, v, stride, len, dim, scale, out);
+  } else {
+    attend_head_scalar(q, k, v, stride, len, dim, scale, out);
+  }
+}
 
 KernelIsa active_isa() { return isa_state().load(); }
 

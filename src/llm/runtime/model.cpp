@@ -203,39 +203,12 @@ void Model::forward(std::span<const int> tokens, int pos, ForwardOutput output, 
     }
 
     // Causal attention: token t sees positions 0 .. pos+t.
-#pragma omp parallel num_threads(nt) if (nt > 1 && static_cast<long>(n) * (pos + n) * c.n_head >= 4096)
-    {
-      std::vector<float> scores(static_cast<std::size_t>(pos + n));
-#pragma omp for collapse(2) schedule(static)
-      for (int t = 0; t < n; ++t) {
-        for (int h = 0; h < c.n_head; ++h) {
-          const float* qh = q.data() + static_cast<std::size_t>(t) * q_dim + h * D;
-          const int kvh = h / group;
-          const int len = pos + t + 1;
-          float max_s = -INFINITY;
-          for (int j = 0; j < len; ++j) {
-            const float* kj = kc + static_cast<std::size_t>(j) * kv_dim + kvh * D;
-            float s = 0.0f;
-            for (int d = 0; d < D; ++d) s += qh[d] * kj[d];
-            s *= scale;
-            scores[static_cast<std::size_t>(j)] = s;
-            max_s = std::max(max_s, s);
-          }
-          float sum = 0.0f;
-          for (int j = 0; j < len; ++j) {
-            const float e = std::exp(scores[static_cast<std::size_t>(j)] - max_s);
-            scores[static_cast<std::size_t>(j)] = e;
-            sum += e;
-          }
-          float* o = attn.data() + static_cast<std::size_t>(t) * q_dim + h * D;
-          std::fill(o, o + D, 0.0f);
-          const float inv = 1.0f / sum;
-          for (int j = 0; j < len; ++j) {
-            const float p = scores[static_cast<std::size_t>(j)] * inv;
-            const float* vj = vc + static_cast<std::size_t>(j) * kv_dim + kvh * D;
-            for (int d = 0; d < D; ++d) o[d] += p * vj[d];
-          }
-        }
+#pragma omp parallel for collapse(2) schedule(static) num_threads(nt) if (nt > 1 && static_cast<long>(n) * (pos + n) * c.n_head >= 4096)
+    for (int t = 0; t < n; ++t) {
+      for (int h = 0; h < c.n_head; ++h) {
+        const int kvh = h / group;
+        attend_head(q.data() + static_cast<std::size_t>(t) * q_dim + h * D, kc + kvh * D, vc + kvh * D, static_cast<std::size_t>(kv_dim), pos + t + 1, D,
+                    scale, attn.data() + static_cast<std::size_t>(t) * q_dim + h * D);
       }
     }
 

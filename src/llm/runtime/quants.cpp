@@ -201,7 +201,7 @@ void quantize_row_q8a(const float* x, BlockQ8A* y, std::int64_t n) {
     float amax = 0.0f;
     for (int j = 0; j < kQK; ++j) amax = std::max(amax, std::fabs(x[j]));
     const float d = amax / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
     // The scale is rounded to fp16 like ggml's q8_0 activations, so that results track llama.cpp closely.
     y[i].d = fp16_to_fp32(fp32_to_fp16(d));
     for (int j = 0; j < kQK; ++j) y[i].qs[j] = static_cast<std::int8_t>(std::lrintf(x[j] * id));
@@ -213,7 +213,7 @@ void quantize_row_q8s(const float* x, BlockQ8S* y, std::int64_t n) {
     float amax = 0.0f;
     for (int j = 0; j < kQK; ++j) amax = std::max(amax, std::fabs(x[j]));
     const float d = amax / 127.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
+    const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
     int sum = 0;
     for (int j = 0; j < kQK; ++j) {
       y[i].qs[j] = static_cast<std::int8_t>(std::lrintf(x[j] * id));
