@@ -73,6 +73,7 @@ void run_load(const BenchServerArgs& a) {
     workers.emplace_back([&, host = host, port = port] {
       httplib::Client client(host, port);
       client.set_keep_alive(true);
+      client.set_tcp_nodelay(true);
       client.set_read_timeout(30, 0);
       client.set_connection_timeout(5, 0);
       httplib::Headers headers = auth_headers(a);
