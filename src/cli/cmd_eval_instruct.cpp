@@ -3,6 +3,7 @@
 #include <memory>
 
 #include "cli/eval_hooks.h"
+#include "common/error.h"
 #include "instruct/candidate_ranker.h"
 #include "llm/language_model.h"
 
@@ -15,6 +16,14 @@ const CandidateRankerHook instruct_hook(
        const LlmEvalOptions& options) -> std::unique_ptr<eval::CandidateRanker> {
       instruct::CandidateRankerConfig config;
       config.search = options.search;
+      if (config.search && !instruct::has_categories(ds)) {
+        // Refuse before loading the model: the query of ⟨P1,I2,T3⟩ is the target's category labels.
+        throw InputError(
+            ds.name(), 0, "--search",
+            "personalised search ⟨P1,I2,T3⟩ needs the target's category labels and this "
+            "dataset's items have none (Amazon Games as shipped has titles only); drop --search "
+            "for the sequential scenario ⟨P1,I0,T3⟩");
+      }
       // Fall back to the training popularity of the harness's own split.
       config.popularity.resize(ds.num_items(), 0.0);
       for (data::ItemIndex i = 0; i < train.num_items() && i < ds.num_items(); ++i) {
