@@ -301,6 +301,45 @@ CHATREC_AVX2 float dot_q6_k_avx2(const void* w, const void* a, std::int64_t n) {
   return s;
 }
 
+// Four tokens at once: each weight block is unpacked once and multiplied with four activation rows, which is
+// what makes batched prefill cheaper per token than decode.
+using RowDot4 = void (*)(const void* w, const std::uint8_t* a, std::size_t a_stride, std::int64_t n, float* out);
+
+CHATREC_AVX2 void dot4_q4_1_avx2(const void* w, const std::uint8_t* a, std::size_t a_stride, std::int64_t n, float* out) {
+  const auto* x = static_cast<const BlockQ4_1*>(w);
+  const BlockQ8S* y[4];
+  for (int t = 0; t < 4; ++t) y[t] = reinterpret_cast<const BlockQ8S*>(a + a_stride * static_cast<std::size_t>(t));
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  float mins[4] = {0, 0, 0, 0};
+  for (std::int64_t i = 0; i < n / kQK; ++i) {
+    const __m256i qx = unpack_nibbles(x[i].qs);
+    const float dx = fp16_to_fp32(x[i].d), mx = fp16_to_fp32(x[i].m);
+    for (int t = 0; t < 4; ++t) {
+      const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[t][i].qs));
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dx * y[t][i].d), _mm256_cvtepi32_ps(dot_u8_i8(qx, qy)), acc[t]);
+      mins[t] += mx * y[t][i].s;
+    }
+  }
+  for (int t = 0; t < 4; ++t) out[t] = hsum(acc[t]) + mins[t];
+}
+
+CHATREC_AVX2 void dot4_q8_0_avx2(const void* w, const std::uint8_t* a, std::size_t a_stride, std::int64_t n, float* out) {
+  const auto* x = static_cast<const BlockQ8_0*>(w);
+  const BlockQ8A* y[4];
+  for (int t = 0; t < 4; ++t) y[t] = reinterpret_cast<const BlockQ8A*>(a + a_stride * static_cast<std::size_t>(t));
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  for (std::int64_t i = 0; i < n / kQK; ++i) {
+    const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs));
+    const __m256i ax = _mm256_sign_epi8(qx, qx);
+    const float dx = fp16_to_fp32(x[i].d);
+    for (int t = 0; t < 4; ++t) {
+      const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[t][i].qs));
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dx * y[t][i].d), _mm256_cvtepi32_ps(dot_u8_i8(ax, _mm256_sign_epi8(qy, qx))), acc[t]);
+    }
+  }
+  for (int t = 0; t < 4; ++t) out[t] = hsum(acc[t]);
+}
+
 // ---- dispatch -----------------------------------------------------------------------------------------
 
 bool cpu_has_avx2() {
@@ -393,6 +432,15 @@ bool cpu_has_f16c() {
   return has;
 }
 
+RowDot4 row_dot4_fn(GgmlType type) {
+  if (isa_state().load(std::memory_order_relaxed) != KernelIsa::kAvx2) return nullptr;
+  switch (type) {
+    case GgmlType::Q4_1: return dot4_q4_1_avx2;
+    case GgmlType::Q8_0: return dot4_q8_0_avx2;
+    default: return nullptr;
+  }
+}
+
 }  // namespace
 
 void attend_head(const float* q, const float* k, const float* v, std::size_t stride, int len, int dim, float scale, float* out) {
@@ -417,6 +465,7 @@ float row_dot(GgmlType type, const void* row, const float* x, std::int64_t n) {
 void matmul(const WeightMatrix& w, const float* x, int n_tokens, float* y, int threads) {
   const ActFormat f = act_format(w.type);
   const RowDot dot = row_dot_fn(w.type);
+  const RowDot4 dot4 = n_tokens >= 4 ? row_dot4_fn(w.type) : nullptr;
   const std::size_t act_bytes = act_row_bytes(f, w.cols);
   thread_local std::vector<std::uint8_t> act;
   if (act.size() < act_bytes * static_cast<std::size_t>(n_tokens)) act.resize(act_bytes * static_cast<std::size_t>(n_tokens));
@@ -436,7 +485,15 @@ void matmul(const WeightMatrix& w, const float* x, int n_tokens, float* y, int t
       const std::int64_t r_end = std::min(rows, (c + 1) * chunk);
       for (std::int64_t r = c * chunk; r < r_end; ++r) {
         const std::uint8_t* row = w.data + static_cast<std::size_t>(r) * w.row_stride;
-        for (int t = 0; t < n_tokens; ++t) y[static_cast<std::int64_t>(t) * rows + r] = dot(row, act_data + act_bytes * t, w.cols);
+        int t = 0;
+        if (dot4) {
+          float out[4];
+          for (; t + 4 <= n_tokens; t += 4) {
+            dot4(row, act_data + act_bytes * static_cast<std::size_t>(t), act_bytes, w.cols, out);
+            for (int k = 0; k < 4; ++k) y[static_cast<std::int64_t>(t + k) * rows + r] = out[k];
+          }
+        }
+        for (; t < n_tokens; ++t) y[static_cast<std::int64_t>(t) * rows + r] = dot(row, act_data + act_bytes * t, w.cols);
       }
     }
   }
