@@ -1,5 +1,6 @@
-// Google Benchmark programs for the built-in LLM runtime: matrix-vector and matrix-matrix kernels per weight
-// type (synthetic weights of SmolLM2's FFN shape), and a decode step of the real model when it is present.
+// Google Benchmark programs for the built-in LLM runtime: matrix-vector and matrix-matrix kernels
+// per weight type (synthetic weights of SmolLM2's FFN shape), and a decode step of the real model
+// when it is present.
 #include <benchmark/benchmark.h>
 
 #include <filesystem>
@@ -45,7 +46,8 @@ void BM_Matmul(benchmark::State& state, rt::GgmlType type) {
   const int threads = static_cast<int>(state.range(1));
   const auto w = random_weights(type, cols, rows);
   rt::WeightMatrix m{type, cols, rows, w.data(), rt::row_bytes(type, cols)};
-  std::vector<float> x(static_cast<std::size_t>(cols * tokens), 0.5f), y(static_cast<std::size_t>(rows * tokens));
+  std::vector<float> x(static_cast<std::size_t>(cols * tokens), 0.5f),
+      y(static_cast<std::size_t>(rows * tokens));
   for (auto _ : state) {
     rt::matmul(m, x.data(), tokens, y.data(), threads);
     benchmark::DoNotOptimize(y.data());
@@ -53,8 +55,10 @@ void BM_Matmul(benchmark::State& state, rt::GgmlType type) {
   state.SetItemsProcessed(state.iterations() * rows * cols * tokens);
 }
 
-#define CHATREC_MATMUL_BENCH(T) \
-  BENCHMARK_CAPTURE(BM_Matmul, T, rt::GgmlType::T)->ArgsProduct({{1, 32}, {1, 2}})->Unit(benchmark::kMicrosecond)
+#define CHATREC_MATMUL_BENCH(T)                    \
+  BENCHMARK_CAPTURE(BM_Matmul, T, rt::GgmlType::T) \
+      ->ArgsProduct({{1, 32}, {1, 2}})             \
+      ->Unit(benchmark::kMicrosecond)
 CHATREC_MATMUL_BENCH(F32);
 CHATREC_MATMUL_BENCH(F16);
 CHATREC_MATMUL_BENCH(Q4_0);
@@ -76,7 +80,8 @@ void BM_DecodeStep(benchmark::State& state) {
   int pos = 0;
   for (auto _ : state) {
     const int token = 100 + pos;
-    model->forward(std::span<const int>(&token, 1), pos, rt::ForwardOutput::kLastLogits, logits, static_cast<int>(state.range(0)));
+    model->forward(std::span<const int>(&token, 1), pos, rt::ForwardOutput::kLastLogits, logits,
+                   static_cast<int>(state.range(0)));
     pos = (pos + 1) % 128;
   }
   state.SetItemsProcessed(state.iterations());

@@ -1,6 +1,6 @@
-// `chatrec bench llm`: prompt-processing and generation speed of the built-in runtime, measured like
-// llama.cpp's llama-bench (pp: one batch of N random prompt tokens; tg: N single-token decode steps from an
-// empty cache), plus the process's peak resident memory.
+// `chatrec bench llm`: prompt-processing and generation speed of the built-in runtime, measured
+// like llama.cpp's llama-bench (pp: one batch of N random prompt tokens; tg: N single-token decode
+// steps from an empty cache), plus the process's peak resident memory.
 #include <fmt/format.h>
 #include <sys/resource.h>
 
@@ -57,9 +57,12 @@ void run_bench(const BenchLlmArgs& a) {
   std::vector<int> prompt(static_cast<std::size_t>(a.prompt_tokens));
   for (int& t : prompt) t = static_cast<int>(rng() % static_cast<unsigned>(c.n_vocab));
   std::vector<float> logits;
-  std::cout << fmt::format("model {} ({} {}L, {} kernels)\n", path, c.arch, c.n_layer, rt::active_isa() == rt::KernelIsa::kAvx2 ? "AVX2" : "scalar");
+  std::cout << fmt::format("model {} ({} {}L, {} kernels)\n", path, c.arch, c.n_layer,
+                           rt::active_isa() == rt::KernelIsa::kAvx2 ? "AVX2" : "scalar");
   std::cout << fmt::format("{:>8} {:>10} {:>18}\n", "threads", "test", "t/s");
-  model.forward(std::span(prompt).first(std::min<std::size_t>(prompt.size(), 16)), 0, rt::ForwardOutput::kLastLogits, logits, threads.front());  // warm-up: page in the weights
+  model.forward(std::span(prompt).first(std::min<std::size_t>(prompt.size(), 16)), 0,
+                rt::ForwardOutput::kLastLogits, logits,
+                threads.front());  // warm-up: page in the weights
   for (int nt : threads) {
     std::vector<double> pp, tg;
     for (int r = 0; r < a.repetitions; ++r) {
@@ -69,14 +72,17 @@ void run_bench(const BenchLlmArgs& a) {
       t0 = std::chrono::steady_clock::now();
       int token = prompt.front();
       for (int i = 0; i < a.gen_tokens; ++i) {
-        model.forward(std::span<const int>(&token, 1), i, rt::ForwardOutput::kLastLogits, logits, nt);
+        model.forward(std::span<const int>(&token, 1), i, rt::ForwardOutput::kLastLogits, logits,
+                      nt);
         token = static_cast<int>(std::max_element(logits.begin(), logits.end()) - logits.begin());
       }
       tg.push_back(a.gen_tokens / seconds_since(t0));
     }
     const Stat p = stat(pp), g = stat(tg);
-    std::cout << fmt::format("{:>8} {:>10} {:>10.2f} ± {:<6.2f}\n", nt, fmt::format("pp{}", a.prompt_tokens), p.mean, p.stdev);
-    std::cout << fmt::format("{:>8} {:>10} {:>10.2f} ± {:<6.2f}\n", nt, fmt::format("tg{}", a.gen_tokens), g.mean, g.stdev);
+    std::cout << fmt::format("{:>8} {:>10} {:>10.2f} ± {:<6.2f}\n", nt,
+                             fmt::format("pp{}", a.prompt_tokens), p.mean, p.stdev);
+    std::cout << fmt::format("{:>8} {:>10} {:>10.2f} ± {:<6.2f}\n", nt,
+                             fmt::format("tg{}", a.gen_tokens), g.mean, g.stdev);
   }
   rusage usage{};
   getrusage(RUSAGE_SELF, &usage);
@@ -88,10 +94,13 @@ static Registration bench_llm_registration(91, [](CLI::App& root) {
   auto args = std::make_shared<BenchLlmArgs>();
   auto* cmd = bench.add_subcommand("llm", "Prefill and decode speed of the built-in LLM runtime");
   cmd->add_option("--model", args->model, "GGUF file (default: the built-in model path)");
-  cmd->add_option("--threads", args->threads, "Comma-separated thread counts")->capture_default_str();
-  cmd->add_option("--prompt-tokens", args->prompt_tokens, "Prompt tokens per prefill")->capture_default_str();
+  cmd->add_option("--threads", args->threads, "Comma-separated thread counts")
+      ->capture_default_str();
+  cmd->add_option("--prompt-tokens", args->prompt_tokens, "Prompt tokens per prefill")
+      ->capture_default_str();
   cmd->add_option("--gen-tokens", args->gen_tokens, "Decode steps")->capture_default_str();
-  cmd->add_option("--repetitions", args->repetitions, "Repetitions per test")->capture_default_str();
+  cmd->add_option("--repetitions", args->repetitions, "Repetitions per test")
+      ->capture_default_str();
   cmd->callback([args] { run_bench(*args); });
 });
 

@@ -21,20 +21,25 @@ namespace {
 namespace fs = std::filesystem;
 namespace rt = chatrec::llm::runtime;
 
-// The script ships with the source tree: look beside the working directory and above the executable.
+// The script ships with the source tree: look beside the working directory and above the
+// executable.
 fs::path find_fetch_script() {
   const fs::path rel = fs::path("scripts") / "fetch-model.sh";
-  if (const char* src = std::getenv("CHATREC_SOURCE_DIR"); src && *src && fs::exists(fs::path(src) / rel)) return fs::path(src) / rel;
+  if (const char* src = std::getenv("CHATREC_SOURCE_DIR");
+      src && *src && fs::exists(fs::path(src) / rel))
+    return fs::path(src) / rel;
   for (fs::path dir = fs::current_path(); !dir.empty(); dir = dir.parent_path()) {
     if (fs::exists(dir / rel)) return dir / rel;
     if (dir == dir.parent_path()) break;
   }
   std::error_code ec;
-  for (fs::path dir = fs::read_symlink("/proc/self/exe", ec).parent_path(); !ec && !dir.empty(); dir = dir.parent_path()) {
+  for (fs::path dir = fs::read_symlink("/proc/self/exe", ec).parent_path(); !ec && !dir.empty();
+       dir = dir.parent_path()) {
     if (fs::exists(dir / rel)) return dir / rel;
     if (dir == dir.parent_path()) break;
   }
-  throw std::runtime_error("scripts/fetch-model.sh not found (run from the source tree or set CHATREC_SOURCE_DIR)");
+  throw std::runtime_error(
+      "scripts/fetch-model.sh not found (run from the source tree or set CHATREC_SOURCE_DIR)");
 }
 
 void run_fetch() {
@@ -47,39 +52,55 @@ void run_fetch() {
 std::string value_summary(const rt::GgufValue& v) {
   using T = rt::GgufValueType;
   switch (v.type) {
-    case T::kString: return v.str.size() > 60 ? fmt::format("\"{}...\" ({} chars)", v.str.substr(0, 60), v.str.size()) : "\"" + v.str + "\"";
-    case T::kArray: return fmt::format("[{} x {}]", v.array_size(), rt::to_string(v.element_type));
+    case T::kString:
+      return v.str.size() > 60
+                 ? fmt::format("\"{}...\" ({} chars)", v.str.substr(0, 60), v.str.size())
+                 : "\"" + v.str + "\"";
+    case T::kArray:
+      return fmt::format("[{} x {}]", v.array_size(), rt::to_string(v.element_type));
     case T::kFloat32:
-    case T::kFloat64: return fmt::format("{}", v.f);
-    case T::kBool: return v.u ? "true" : "false";
-    default: return v.is_integer() && (v.type == T::kInt8 || v.type == T::kInt16 || v.type == T::kInt32 || v.type == T::kInt64) ? fmt::format("{}", v.i) : fmt::format("{}", v.u);
+    case T::kFloat64:
+      return fmt::format("{}", v.f);
+    case T::kBool:
+      return v.u ? "true" : "false";
+    default:
+      return v.is_integer() && (v.type == T::kInt8 || v.type == T::kInt16 || v.type == T::kInt32 ||
+                                v.type == T::kInt64)
+                 ? fmt::format("{}", v.i)
+                 : fmt::format("{}", v.u);
   }
 }
 
 void run_info(const std::string& model, bool all_keys) {
-  const rt::GgufFile f = rt::GgufFile::open(model.empty() ? rt::default_model_path() : fs::path(model));
+  const rt::GgufFile f =
+      rt::GgufFile::open(model.empty() ? rt::default_model_path() : fs::path(model));
   const std::string arch = f.get_string("general.architecture", "?");
   auto num = [&](const std::string& key) {
     const rt::GgufValue* v = f.find(arch + "." + key);
     return v ? value_summary(*v) : std::string("-");
   };
   std::cout << fmt::format("file            {}\n", f.name());
-  std::cout << fmt::format("size            {:.1f} MiB, GGUF v{}, alignment {}\n", static_cast<double>(f.file_size()) / (1 << 20), f.version(), f.alignment());
+  std::cout << fmt::format("size            {:.1f} MiB, GGUF v{}, alignment {}\n",
+                           static_cast<double>(f.file_size()) / (1 << 20), f.version(),
+                           f.alignment());
   std::cout << fmt::format("name            {}\n", f.get_string("general.name", "-"));
   std::cout << fmt::format("architecture    {}\n", arch);
   std::cout << fmt::format("layers          {}\n", num("block_count"));
   std::cout << fmt::format("embedding       {}\n", num("embedding_length"));
   std::cout << fmt::format("feed-forward    {}\n", num("feed_forward_length"));
-  std::cout << fmt::format("heads / kv      {} / {}\n", num("attention.head_count"), num("attention.head_count_kv"));
+  std::cout << fmt::format("heads / kv      {} / {}\n", num("attention.head_count"),
+                           num("attention.head_count_kv"));
   std::cout << fmt::format("context         {}\n", num("context_length"));
   std::cout << fmt::format("rope base       {}\n", num("rope.freq_base"));
   std::cout << fmt::format("rms epsilon     {}\n", num("attention.layer_norm_rms_epsilon"));
   const rt::GgufValue* tokens = f.find("tokenizer.ggml.tokens");
-  std::cout << fmt::format("vocabulary      {} tokens, tokenizer {} (pre {})\n", tokens ? tokens->array_size() : 0,
-                           f.get_string("tokenizer.ggml.model", "-"), f.get_string("tokenizer.ggml.pre", "-"));
+  std::cout << fmt::format(
+      "vocabulary      {} tokens, tokenizer {} (pre {})\n", tokens ? tokens->array_size() : 0,
+      f.get_string("tokenizer.ggml.model", "-"), f.get_string("tokenizer.ggml.pre", "-"));
   try {
     const rt::Tokenizer tok(f);
-    std::cout << fmt::format("chat format     {}\n", rt::to_string(rt::ChatTemplate::detect(f, tok).format));
+    std::cout << fmt::format("chat format     {}\n",
+                             rt::to_string(rt::ChatTemplate::detect(f, tok).format));
   } catch (const std::exception& e) {
     std::cout << fmt::format("chat format     - ({})\n", e.what());
   }
@@ -91,17 +112,21 @@ void run_info(const std::string& model, bool all_keys) {
     elements += t.elements();
     params += t.elements();
   }
-  std::cout << fmt::format("tensors         {} ({:.1f} M parameters)\n", f.tensors().size(), static_cast<double>(params) / 1e6);
-  for (const auto& [type, ce] : by_type) std::cout << fmt::format("  {:<8} {:>5} tensors {:>12} elements\n", type, ce.first, ce.second);
+  std::cout << fmt::format("tensors         {} ({:.1f} M parameters)\n", f.tensors().size(),
+                           static_cast<double>(params) / 1e6);
+  for (const auto& [type, ce] : by_type)
+    std::cout << fmt::format("  {:<8} {:>5} tensors {:>12} elements\n", type, ce.first, ce.second);
   if (all_keys) {
     std::cout << "metadata\n";
-    for (const auto& [key, v] : f.metadata()) std::cout << fmt::format("  {:<45} {}\n", key, value_summary(v));
+    for (const auto& [key, v] : f.metadata())
+      std::cout << fmt::format("  {:<45} {}\n", key, value_summary(v));
   }
 }
 
 static Registration model_registration(80, [](CLI::App& root) {
   CLI::App& model = group(root, "model", "Built-in LLM model files");
-  auto* fetch = model.add_subcommand("fetch", "Download the default model (SmolLM2-135M-Instruct Q4_1) into the model cache");
+  auto* fetch = model.add_subcommand(
+      "fetch", "Download the default model (SmolLM2-135M-Instruct Q4_1) into the model cache");
   fetch->callback([] { run_fetch(); });
   auto path = std::make_shared<std::string>();
   auto all = std::make_shared<bool>(false);

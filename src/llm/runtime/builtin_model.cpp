@@ -32,21 +32,31 @@ std::size_t incomplete_utf8_tail(const std::string& s) {
 class BuiltinModel final : public LanguageModel {
  public:
   BuiltinModel(const std::filesystem::path& path, const BuiltinOptions& options)
-      : model_(GgufFile::open(path)), tokenizer_(model_.file()), template_(ChatTemplate::detect(model_.file(), tokenizer_)) {
-    threads_ = options.threads > 0 ? options.threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    const int ctx = options.context > 0 ? options.context : std::min(model_.config().n_ctx_train, 4096);
+      : model_(GgufFile::open(path)),
+        tokenizer_(model_.file()),
+        template_(ChatTemplate::detect(model_.file(), tokenizer_)) {
+    threads_ = options.threads > 0
+                   ? options.threads
+                   : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    const int ctx =
+        options.context > 0 ? options.context : std::min(model_.config().n_ctx_train, 4096);
     model_.init_cache(ctx);
     name_ = "builtin:" + path.filename().string();
     if (tokenizer_.n_vocab() > model_.config().n_vocab) {
-      throw LlmError(LlmError::Kind::kModel, path.string() + ": vocabulary larger than the embedding matrix");
+      throw LlmError(LlmError::Kind::kModel,
+                     path.string() + ": vocabulary larger than the embedding matrix");
     }
   }
 
   std::string name() const override { return name_; }
   int context_size() const override { return model_.cache_size(); }
   int embedding_size() const override { return model_.config().n_embd; }
-  int count_tokens(std::string_view text) override { return static_cast<int>(tokenizer_.encode(text, false).size()); }
-  Usage total_usage() const override { return Usage{prompt_tokens_.load(), completion_tokens_.load()}; }
+  int count_tokens(std::string_view text) override {
+    return static_cast<int>(tokenizer_.encode(text, false).size());
+  }
+  Usage total_usage() const override {
+    return Usage{prompt_tokens_.load(), completion_tokens_.load()};
+  }
 
   Completion chat(const std::vector<Message>& messages, const GenerationOptions& options) override {
     std::lock_guard lock(mutex_);
@@ -56,7 +66,8 @@ class BuiltinModel final : public LanguageModel {
     prompt_tokens_ += static_cast<std::int64_t>(prompt.size());
     Completion result;
     result.usage.prompt_tokens = static_cast<std::int64_t>(prompt.size());
-    Sampler sampler(SamplingParams{options.temperature, options.top_k, options.top_p, options.seed});
+    Sampler sampler(
+        SamplingParams{options.temperature, options.top_k, options.top_p, options.seed});
     if (!options.choices.empty()) {
       generate_choice(options, sampler, logits, result);
     } else {
@@ -66,7 +77,8 @@ class BuiltinModel final : public LanguageModel {
     return result;
   }
 
-  std::vector<Likelihood> loglikelihood(const std::vector<Message>& messages, const std::vector<std::string>& continuations) override {
+  std::vector<Likelihood> loglikelihood(const std::vector<Message>& messages,
+                                        const std::vector<std::string>& continuations) override {
     std::lock_guard lock(mutex_);
     const std::vector<int> prompt = template_.render(tokenizer_, messages, true);
     check_fits(prompt.size(), "prompt");
@@ -87,13 +99,18 @@ class BuiltinModel final : public LanguageModel {
       prompt_tokens_ += static_cast<std::int64_t>(ids.size());
       l.logprob = log_softmax_at(prompt_logits, ids[0]);
       if (ids.size() > 1) {
-        // Every continuation starts from the prompt's cache: positions after it are simply overwritten.
+        // Every continuation starts from the prompt's cache: positions after it are simply
+        // overwritten.
         cached_.resize(prompt.size());
         const std::span<const int> rest(ids.data(), ids.size() - 1);
-        model_.forward(rest, static_cast<int>(prompt.size()), ForwardOutput::kAllLogits, logits, threads_);
+        model_.forward(rest, static_cast<int>(prompt.size()), ForwardOutput::kAllLogits, logits,
+                       threads_);
         cached_.insert(cached_.end(), rest.begin(), rest.end());
         for (std::size_t i = 1; i < ids.size(); ++i) {
-          l.logprob += log_softmax_at(std::span<const float>(logits).subspan((i - 1) * static_cast<std::size_t>(n_vocab), static_cast<std::size_t>(n_vocab)), ids[i]);
+          l.logprob += log_softmax_at(
+              std::span<const float>(logits).subspan((i - 1) * static_cast<std::size_t>(n_vocab),
+                                                     static_cast<std::size_t>(n_vocab)),
+              ids[i]);
         }
       }
       out.push_back(l);
@@ -112,21 +129,27 @@ class BuiltinModel final : public LanguageModel {
       const auto ids = tokenizer_.encode(text, false);
       tokens.insert(tokens.end(), ids.begin(), ids.end());
       if (tokens.empty()) tokens.push_back(tokenizer_.eos() >= 0 ? tokenizer_.eos() : 0);
-      if (tokens.size() > static_cast<std::size_t>(model_.cache_size())) tokens.resize(static_cast<std::size_t>(model_.cache_size()));
+      if (tokens.size() > static_cast<std::size_t>(model_.cache_size()))
+        tokens.resize(static_cast<std::size_t>(model_.cache_size()));
       prompt_tokens_ += static_cast<std::int64_t>(tokens.size());
       std::vector<double> sum(static_cast<std::size_t>(E), 0.0);
       cached_.clear();
       for (std::size_t s = 0; s < tokens.size(); s += kBatch) {
         const std::size_t e = std::min(tokens.size(), s + kBatch);
-        model_.forward(std::span<const int>(tokens).subspan(s, e - s), static_cast<int>(s), ForwardOutput::kHidden, hidden, threads_);
-        cached_.insert(cached_.end(), tokens.begin() + static_cast<std::ptrdiff_t>(s), tokens.begin() + static_cast<std::ptrdiff_t>(e));
-        for (std::size_t i = 0; i < hidden.size(); ++i) sum[i % static_cast<std::size_t>(E)] += hidden[i];
+        model_.forward(std::span<const int>(tokens).subspan(s, e - s), static_cast<int>(s),
+                       ForwardOutput::kHidden, hidden, threads_);
+        cached_.insert(cached_.end(), tokens.begin() + static_cast<std::ptrdiff_t>(s),
+                       tokens.begin() + static_cast<std::ptrdiff_t>(e));
+        for (std::size_t i = 0; i < hidden.size(); ++i)
+          sum[i % static_cast<std::size_t>(E)] += hidden[i];
       }
       std::vector<float> v(static_cast<std::size_t>(E));
       double norm = 0.0;
       for (int i = 0; i < E; ++i) {
-        v[static_cast<std::size_t>(i)] = static_cast<float>(sum[static_cast<std::size_t>(i)] / static_cast<double>(tokens.size()));
-        norm += static_cast<double>(v[static_cast<std::size_t>(i)]) * v[static_cast<std::size_t>(i)];
+        v[static_cast<std::size_t>(i)] = static_cast<float>(sum[static_cast<std::size_t>(i)] /
+                                                            static_cast<double>(tokens.size()));
+        norm +=
+            static_cast<double>(v[static_cast<std::size_t>(i)]) * v[static_cast<std::size_t>(i)];
       }
       const float inv = norm > 0.0 ? static_cast<float>(1.0 / std::sqrt(norm)) : 0.0f;
       for (float& x : v) x *= inv;
@@ -138,34 +161,42 @@ class BuiltinModel final : public LanguageModel {
  private:
   void check_fits(std::size_t tokens, const char* what) const {
     if (tokens >= static_cast<std::size_t>(model_.cache_size())) {
-      throw LlmError(LlmError::Kind::kContextOverflow, std::string(what) + " has " + std::to_string(tokens) + " tokens; the context holds " +
-                                                           std::to_string(model_.cache_size()));
+      throw LlmError(LlmError::Kind::kContextOverflow,
+                     std::string(what) + " has " + std::to_string(tokens) +
+                         " tokens; the context holds " + std::to_string(model_.cache_size()));
     }
   }
 
-  // Brings the KV cache to exactly `tokens` (reusing the longest common prefix with what it holds) and returns
-  // the logits after the last token.
+  // Brings the KV cache to exactly `tokens` (reusing the longest common prefix with what it holds)
+  // and returns the logits after the last token.
   std::vector<float> prefill(const std::vector<int>& tokens) {
-    std::size_t common = static_cast<std::size_t>(std::mismatch(cached_.begin(), cached_.end(), tokens.begin(), tokens.end()).first - cached_.begin());
-    if (common >= tokens.size()) common = tokens.size() - 1;  // the last token must run to produce logits
+    std::size_t common = static_cast<std::size_t>(
+        std::mismatch(cached_.begin(), cached_.end(), tokens.begin(), tokens.end()).first -
+        cached_.begin());
+    if (common >= tokens.size())
+      common = tokens.size() - 1;  // the last token must run to produce logits
     cached_.resize(common);
     std::vector<float> logits;
     for (std::size_t s = common; s < tokens.size(); s += kBatch) {
       const std::size_t e = std::min(tokens.size(), s + kBatch);
       model_.forward(std::span<const int>(tokens).subspan(s, e - s), static_cast<int>(s),
-                     e == tokens.size() ? ForwardOutput::kLastLogits : ForwardOutput::kNone, logits, threads_);
-      cached_.insert(cached_.end(), tokens.begin() + static_cast<std::ptrdiff_t>(s), tokens.begin() + static_cast<std::ptrdiff_t>(e));
+                     e == tokens.size() ? ForwardOutput::kLastLogits : ForwardOutput::kNone, logits,
+                     threads_);
+      cached_.insert(cached_.end(), tokens.begin() + static_cast<std::ptrdiff_t>(s),
+                     tokens.begin() + static_cast<std::ptrdiff_t>(e));
     }
     return logits;
   }
 
   void step(int token, std::vector<float>& logits) {
     const int pos = static_cast<int>(cached_.size());
-    model_.forward(std::span<const int>(&token, 1), pos, ForwardOutput::kLastLogits, logits, threads_);
+    model_.forward(std::span<const int>(&token, 1), pos, ForwardOutput::kLastLogits, logits,
+                   threads_);
     cached_.push_back(token);
   }
 
-  void generate_free(const GenerationOptions& options, Sampler& sampler, std::vector<float>& logits, Completion& result) {
+  void generate_free(const GenerationOptions& options, Sampler& sampler, std::vector<float>& logits,
+                     Completion& result) {
     std::string text;
     std::size_t emitted = 0;
     std::size_t max_stop = 0;
@@ -220,7 +251,8 @@ class BuiltinModel final : public LanguageModel {
     result.text = std::move(text);
   }
 
-  void generate_choice(const GenerationOptions& options, Sampler& sampler, std::vector<float>& logits, Completion& result) {
+  void generate_choice(const GenerationOptions& options, Sampler& sampler,
+                       std::vector<float>& logits, Completion& result) {
     std::vector<std::vector<int>> sequences;
     for (const auto& c : options.choices) sequences.push_back(tokenizer_.encode(c, false));
     const ChoiceTrie trie(sequences);
@@ -260,7 +292,8 @@ class BuiltinModel final : public LanguageModel {
 
 }  // namespace
 
-std::unique_ptr<LanguageModel> open_builtin_model(const std::filesystem::path& path, const BuiltinOptions& options) {
+std::unique_ptr<LanguageModel> open_builtin_model(const std::filesystem::path& path,
+                                                  const BuiltinOptions& options) {
   try {
     return std::make_unique<BuiltinModel>(path, options);
   } catch (const GgufError& e) {

@@ -1,12 +1,16 @@
 #pragma once
-// chatrec's built-in LLM backend: a GGUF model run in-process by the runtime in this directory, fully offline.
+// chatrec's built-in LLM backend: a GGUF model run in-process by the runtime in this directory,
+// fully offline.
 //
 // Policies (see docs/llm-runtime.md):
-//  - one request at a time (a mutex around the model); the KV cache is reused across requests that share a
+//  - one request at a time (a mutex around the model); the KV cache is reused across requests that
+//  share a
 //    prompt prefix, and across the continuations of one loglikelihood() call;
-//  - a prompt that does not fit the context raises LlmError(kContextOverflow); generation that reaches the end
+//  - a prompt that does not fit the context raises LlmError(kContextOverflow); generation that
+//  reaches the end
 //    of the context stops with finish_reason "length";
-//  - embed() is the mean over tokens of the final-norm hidden state, L2-normalised (texts longer than the
+//  - embed() is the mean over tokens of the final-norm hidden state, L2-normalised (texts longer
+//  than the
 //    context are truncated to it).
 #include <filesystem>
 #include <memory>
@@ -20,9 +24,11 @@ struct BuiltinOptions {
   int context = 0;  // 0 = min(model's training context, 4096)
 };
 
-std::unique_ptr<LanguageModel> open_builtin_model(const std::filesystem::path& path, const BuiltinOptions& options);
+std::unique_ptr<LanguageModel> open_builtin_model(const std::filesystem::path& path,
+                                                  const BuiltinOptions& options);
 
-// $CHATREC_MODEL, else ${CHATREC_MODEL_DIR:-~/.cache/chatrec/models}/SmolLM2-135M-Instruct.Q4_1.gguf.
+// $CHATREC_MODEL, else
+// ${CHATREC_MODEL_DIR:-~/.cache/chatrec/models}/SmolLM2-135M-Instruct.Q4_1.gguf.
 std::filesystem::path default_model_path();
 
 }  // namespace chatrec::llm::runtime

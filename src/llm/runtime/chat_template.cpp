@@ -14,8 +14,8 @@ struct Segment {
   bool special;
 };
 
-// The template's literal default system prompt: the text between "<|im_start|>system\n" and "<|im_end|>" in
-// the branch taken when the first message is not a system message.
+// The template's literal default system prompt: the text between "<|im_start|>system\n" and
+// "<|im_end|>" in the branch taken when the first message is not a system message.
 std::string extract_default_system(const std::string& tpl) {
   const auto branch = tpl.find("!= 'system'");
   if (branch == std::string::npos) return {};
@@ -24,14 +24,15 @@ std::string extract_default_system(const std::string& tpl) {
     if (start == std::string::npos) continue;
     const auto end = tpl.find("<|im_end|>", start);
     const auto next_block = tpl.find("{%", branch + 1);
-    if (end == std::string::npos || (next_block != std::string::npos && start > next_block)) continue;
+    if (end == std::string::npos || (next_block != std::string::npos && start > next_block))
+      continue;
     return tpl.substr(start + marker.size(), end - start - marker.size());
   }
   return {};
 }
 
-std::vector<Segment> segments(ChatFormat format, const std::string& default_system, const std::vector<Message>& messages,
-                              bool add_generation_prompt) {
+std::vector<Segment> segments(ChatFormat format, const std::string& default_system,
+                              const std::vector<Message>& messages, bool add_generation_prompt) {
   std::vector<Segment> out;
   auto special = [&](std::string s) { out.push_back({std::move(s), true}); };
   auto text = [&](std::string s) { out.push_back({std::move(s), false}); };
@@ -80,7 +81,8 @@ std::vector<Segment> segments(ChatFormat format, const std::string& default_syst
           continue;
         }
         special("<start_of_turn>");
-        text((m.role == "assistant" ? "model" : m.role) + "\n" + std::exchange(pending_system, {}) + m.content);
+        text((m.role == "assistant" ? "model" : m.role) + "\n" + std::exchange(pending_system, {}) +
+             m.content);
         special("<end_of_turn>");
         text("\n");
       }
@@ -98,9 +100,12 @@ std::vector<Segment> segments(ChatFormat format, const std::string& default_syst
 
 const char* to_string(ChatFormat format) {
   switch (format) {
-    case ChatFormat::kChatMl: return "chatml";
-    case ChatFormat::kLlama3: return "llama3";
-    case ChatFormat::kGemma: return "gemma";
+    case ChatFormat::kChatMl:
+      return "chatml";
+    case ChatFormat::kLlama3:
+      return "llama3";
+    case ChatFormat::kGemma:
+      return "gemma";
   }
   return "?";
 }
@@ -124,7 +129,9 @@ ChatTemplate ChatTemplate::detect(const GgufFile& file, const Tokenizer& tokeniz
   return t;
 }
 
-std::vector<int> ChatTemplate::render(const Tokenizer& tokenizer, const std::vector<Message>& messages, bool add_generation_prompt) const {
+std::vector<int> ChatTemplate::render(const Tokenizer& tokenizer,
+                                      const std::vector<Message>& messages,
+                                      bool add_generation_prompt) const {
   std::vector<int> out;
   for (const Segment& s : segments(format, default_system, messages, add_generation_prompt)) {
     if (s.special) {
@@ -145,9 +152,11 @@ std::vector<int> ChatTemplate::render(const Tokenizer& tokenizer, const std::vec
   return out;
 }
 
-std::string ChatTemplate::render_text(const std::vector<Message>& messages, bool add_generation_prompt) const {
+std::string ChatTemplate::render_text(const std::vector<Message>& messages,
+                                      bool add_generation_prompt) const {
   std::string out;
-  for (const Segment& s : segments(format, default_system, messages, add_generation_prompt)) out += s.text;
+  for (const Segment& s : segments(format, default_system, messages, add_generation_prompt))
+    out += s.text;
   return out;
 }
 

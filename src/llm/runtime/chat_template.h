@@ -1,7 +1,8 @@
 #pragma once
-// Chat formats of the supported model families, chosen from the GGUF's tokenizer.chat_template (or the
-// architecture and vocabulary when it has none). Rendering produces token ids directly: the format's markers
-// are tokenized as special tokens, message contents as plain text, so that a message cannot inject markers.
+// Chat formats of the supported model families, chosen from the GGUF's tokenizer.chat_template (or
+// the architecture and vocabulary when it has none). Rendering produces token ids directly: the
+// format's markers are tokenized as special tokens, message contents as plain text, so that a
+// message cannot inject markers.
 #include <string>
 #include <vector>
 
@@ -23,7 +24,8 @@ struct ChatTemplate {
   static ChatTemplate detect(const GgufFile& file, const Tokenizer& tokenizer);
 
   // With add_generation_prompt the result ends with an open assistant turn.
-  std::vector<int> render(const Tokenizer& tokenizer, const std::vector<Message>& messages, bool add_generation_prompt) const;
+  std::vector<int> render(const Tokenizer& tokenizer, const std::vector<Message>& messages,
+                          bool add_generation_prompt) const;
   // The same prompt as text (for logs and tests).
   std::string render_text(const std::vector<Message>& messages, bool add_generation_prompt) const;
 };

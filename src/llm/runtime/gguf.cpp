@@ -20,8 +20,8 @@ constexpr std::uint64_t kMaxCount = std::uint64_t{1} << 24;  // tensors, key/val
 constexpr std::uint32_t kMaxDims = 4;
 constexpr std::int64_t kMaxDim = std::int64_t{1} << 40;
 
-// Storage size of every ggml type, including those the kernels cannot compute with, so that any valid file can
-// be inspected (`chatrec model info`).
+// Storage size of every ggml type, including those the kernels cannot compute with, so that any
+// valid file can be inspected (`chatrec model info`).
 struct Storage {
   std::int64_t block_elems;
   std::uint64_t block_bytes;
@@ -29,32 +29,48 @@ struct Storage {
 std::optional<Storage> storage_of(std::uint32_t type) {
   if (auto t = type_traits(type)) return Storage{t->block_elems, t->block_bytes};
   switch (type) {
-    case 6: return Storage{32, 22};    // Q5_0
-    case 7: return Storage{32, 24};    // Q5_1
-    case 9: return Storage{32, 36};    // Q8_1
-    case 10: return Storage{256, 84};  // Q2_K
-    case 11: return Storage{256, 110}; // Q3_K
-    case 15: return Storage{256, 292}; // Q8_K
-    case 24: return Storage{1, 1};     // I8
-    case 25: return Storage{1, 2};     // I16
-    case 26: return Storage{1, 4};     // I32
-    case 27: return Storage{1, 8};     // I64
-    case 28: return Storage{1, 8};     // F64
-    case 30: return Storage{1, 2};     // BF16
-    default: return std::nullopt;
+    case 6:
+      return Storage{32, 22};  // Q5_0
+    case 7:
+      return Storage{32, 24};  // Q5_1
+    case 9:
+      return Storage{32, 36};  // Q8_1
+    case 10:
+      return Storage{256, 84};  // Q2_K
+    case 11:
+      return Storage{256, 110};  // Q3_K
+    case 15:
+      return Storage{256, 292};  // Q8_K
+    case 24:
+      return Storage{1, 1};  // I8
+    case 25:
+      return Storage{1, 2};  // I16
+    case 26:
+      return Storage{1, 4};  // I32
+    case 27:
+      return Storage{1, 8};  // I64
+    case 28:
+      return Storage{1, 8};  // F64
+    case 30:
+      return Storage{1, 2};  // BF16
+    default:
+      return std::nullopt;
   }
 }
 
 class Reader {
  public:
-  Reader(const std::uint8_t* data, std::size_t size, const std::string& file) : data_(data), size_(size), file_(file) {}
+  Reader(const std::uint8_t* data, std::size_t size, const std::string& file)
+      : data_(data), size_(size), file_(file) {}
 
   [[noreturn]] void fail(const std::string& field, const std::string& problem) const {
     throw GgufError(file_ + ": offset " + std::to_string(pos_) + ": " + field + ": " + problem);
   }
 
   void need(std::uint64_t n, const std::string& field) const {
-    if (n > size_ - pos_) fail(field, "truncated (needs " + std::to_string(n) + " bytes, " + std::to_string(size_ - pos_) + " left)");
+    if (n > size_ - pos_)
+      fail(field, "truncated (needs " + std::to_string(n) + " bytes, " +
+                      std::to_string(size_ - pos_) + " left)");
   }
 
   template <typename T>
@@ -89,44 +105,95 @@ std::size_t scalar_size(GgufValueType t) {
   switch (t) {
     case GgufValueType::kUint8:
     case GgufValueType::kInt8:
-    case GgufValueType::kBool: return 1;
+    case GgufValueType::kBool:
+      return 1;
     case GgufValueType::kUint16:
-    case GgufValueType::kInt16: return 2;
+    case GgufValueType::kInt16:
+      return 2;
     case GgufValueType::kUint32:
     case GgufValueType::kInt32:
-    case GgufValueType::kFloat32: return 4;
+    case GgufValueType::kFloat32:
+      return 4;
     case GgufValueType::kUint64:
     case GgufValueType::kInt64:
-    case GgufValueType::kFloat64: return 8;
-    case GgufValueType::kString: return 8;  // at least the length prefix
-    case GgufValueType::kArray: return 0;
+    case GgufValueType::kFloat64:
+      return 8;
+    case GgufValueType::kString:
+      return 8;  // at least the length prefix
+    case GgufValueType::kArray:
+      return 0;
   }
   return 0;
 }
 
-bool valid_type(std::uint32_t t) { return t <= 12; }
+bool valid_type(std::uint32_t t) {
+  return t <= 12;
+}
 
 // Reads one scalar into the integer/float slots of `v`.
 void read_scalar(Reader& r, GgufValueType t, GgufValue& v, const std::string& field) {
   switch (t) {
-    case GgufValueType::kUint8: v.u = r.read<std::uint8_t>(field); v.i = static_cast<std::int64_t>(v.u); v.f = static_cast<double>(v.u); break;
-    case GgufValueType::kInt8: v.i = r.read<std::int8_t>(field); v.u = static_cast<std::uint64_t>(v.i); v.f = static_cast<double>(v.i); break;
-    case GgufValueType::kUint16: v.u = r.read<std::uint16_t>(field); v.i = static_cast<std::int64_t>(v.u); v.f = static_cast<double>(v.u); break;
-    case GgufValueType::kInt16: v.i = r.read<std::int16_t>(field); v.u = static_cast<std::uint64_t>(v.i); v.f = static_cast<double>(v.i); break;
-    case GgufValueType::kUint32: v.u = r.read<std::uint32_t>(field); v.i = static_cast<std::int64_t>(v.u); v.f = static_cast<double>(v.u); break;
-    case GgufValueType::kInt32: v.i = r.read<std::int32_t>(field); v.u = static_cast<std::uint64_t>(v.i); v.f = static_cast<double>(v.i); break;
-    case GgufValueType::kUint64: v.u = r.read<std::uint64_t>(field); v.i = static_cast<std::int64_t>(v.u); v.f = static_cast<double>(v.u); break;
-    case GgufValueType::kInt64: v.i = r.read<std::int64_t>(field); v.u = static_cast<std::uint64_t>(v.i); v.f = static_cast<double>(v.i); break;
-    case GgufValueType::kFloat32: v.f = r.read<float>(field); v.i = 0; break;
-    case GgufValueType::kFloat64: v.f = r.read<double>(field); v.i = 0; break;
+    case GgufValueType::kUint8:
+      v.u = r.read<std::uint8_t>(field);
+      v.i = static_cast<std::int64_t>(v.u);
+      v.f = static_cast<double>(v.u);
+      break;
+    case GgufValueType::kInt8:
+      v.i = r.read<std::int8_t>(field);
+      v.u = static_cast<std::uint64_t>(v.i);
+      v.f = static_cast<double>(v.i);
+      break;
+    case GgufValueType::kUint16:
+      v.u = r.read<std::uint16_t>(field);
+      v.i = static_cast<std::int64_t>(v.u);
+      v.f = static_cast<double>(v.u);
+      break;
+    case GgufValueType::kInt16:
+      v.i = r.read<std::int16_t>(field);
+      v.u = static_cast<std::uint64_t>(v.i);
+      v.f = static_cast<double>(v.i);
+      break;
+    case GgufValueType::kUint32:
+      v.u = r.read<std::uint32_t>(field);
+      v.i = static_cast<std::int64_t>(v.u);
+      v.f = static_cast<double>(v.u);
+      break;
+    case GgufValueType::kInt32:
+      v.i = r.read<std::int32_t>(field);
+      v.u = static_cast<std::uint64_t>(v.i);
+      v.f = static_cast<double>(v.i);
+      break;
+    case GgufValueType::kUint64:
+      v.u = r.read<std::uint64_t>(field);
+      v.i = static_cast<std::int64_t>(v.u);
+      v.f = static_cast<double>(v.u);
+      break;
+    case GgufValueType::kInt64:
+      v.i = r.read<std::int64_t>(field);
+      v.u = static_cast<std::uint64_t>(v.i);
+      v.f = static_cast<double>(v.i);
+      break;
+    case GgufValueType::kFloat32:
+      v.f = r.read<float>(field);
+      v.i = 0;
+      break;
+    case GgufValueType::kFloat64:
+      v.f = r.read<double>(field);
+      v.i = 0;
+      break;
     case GgufValueType::kBool: {
       const auto b = r.read<std::uint8_t>(field);
       if (b > 1) r.fail(field, "bool value " + std::to_string(b));
-      v.u = b; v.i = b; v.f = b;
+      v.u = b;
+      v.i = b;
+      v.f = b;
       break;
     }
-    case GgufValueType::kString: v.str = r.read_string(field); break;
-    case GgufValueType::kArray: r.fail(field, "nested arrays are not supported");
+    case GgufValueType::kString:
+      v.str = r.read_string(field);
+      break;
+    case GgufValueType::kArray:
+      r.fail(field, "nested arrays are not supported");
   }
 }
 
@@ -134,19 +201,32 @@ void read_scalar(Reader& r, GgufValueType t, GgufValue& v, const std::string& fi
 
 const char* to_string(GgufValueType type) {
   switch (type) {
-    case GgufValueType::kUint8: return "u8";
-    case GgufValueType::kInt8: return "i8";
-    case GgufValueType::kUint16: return "u16";
-    case GgufValueType::kInt16: return "i16";
-    case GgufValueType::kUint32: return "u32";
-    case GgufValueType::kInt32: return "i32";
-    case GgufValueType::kFloat32: return "f32";
-    case GgufValueType::kBool: return "bool";
-    case GgufValueType::kString: return "string";
-    case GgufValueType::kArray: return "array";
-    case GgufValueType::kUint64: return "u64";
-    case GgufValueType::kInt64: return "i64";
-    case GgufValueType::kFloat64: return "f64";
+    case GgufValueType::kUint8:
+      return "u8";
+    case GgufValueType::kInt8:
+      return "i8";
+    case GgufValueType::kUint16:
+      return "u16";
+    case GgufValueType::kInt16:
+      return "i16";
+    case GgufValueType::kUint32:
+      return "u32";
+    case GgufValueType::kInt32:
+      return "i32";
+    case GgufValueType::kFloat32:
+      return "f32";
+    case GgufValueType::kBool:
+      return "bool";
+    case GgufValueType::kString:
+      return "string";
+    case GgufValueType::kArray:
+      return "array";
+    case GgufValueType::kUint64:
+      return "u64";
+    case GgufValueType::kInt64:
+      return "i64";
+    case GgufValueType::kFloat64:
+      return "f64";
   }
   return "?";
 }
@@ -161,8 +241,10 @@ bool GgufValue::is_integer() const {
     case GgufValueType::kInt32:
     case GgufValueType::kUint64:
     case GgufValueType::kInt64:
-    case GgufValueType::kBool: return true;
-    default: return false;
+    case GgufValueType::kBool:
+      return true;
+    default:
+      return false;
   }
 }
 
@@ -181,7 +263,9 @@ std::int64_t GgufTensor::elements() const {
   return n;
 }
 
-GgufFile::GgufFile(GgufFile&& o) noexcept { *this = std::move(o); }
+GgufFile::GgufFile(GgufFile&& o) noexcept {
+  *this = std::move(o);
+}
 
 GgufFile& GgufFile::operator=(GgufFile&& o) noexcept {
   if (this != &o) {
@@ -243,7 +327,8 @@ void GgufFile::parse_all() {
   Reader r(base_, size_, name_);
   if (r.read<std::uint32_t>("magic") != kMagic) r.fail("magic", "not a GGUF file");
   version_ = r.read<std::uint32_t>("version");
-  if (version_ != 2 && version_ != 3) r.fail("version", "unsupported GGUF version " + std::to_string(version_));
+  if (version_ != 2 && version_ != 3)
+    r.fail("version", "unsupported GGUF version " + std::to_string(version_));
   const auto n_tensors = r.read<std::uint64_t>("tensor_count");
   const auto n_kv = r.read<std::uint64_t>("metadata_kv_count");
   if (n_tensors > kMaxCount) r.fail("tensor_count", std::to_string(n_tensors) + " exceeds limit");
@@ -257,7 +342,8 @@ void GgufFile::parse_all() {
     v.type = static_cast<GgufValueType>(raw_type);
     if (v.type == GgufValueType::kArray) {
       const auto raw_elem = r.read<std::uint32_t>(key + " element type");
-      if (!valid_type(raw_elem)) r.fail(key, "unknown array element type " + std::to_string(raw_elem));
+      if (!valid_type(raw_elem))
+        r.fail(key, "unknown array element type " + std::to_string(raw_elem));
       v.element_type = static_cast<GgufValueType>(raw_elem);
       if (v.element_type == GgufValueType::kArray) r.fail(key, "nested arrays are not supported");
       const auto n = r.read<std::uint64_t>(key + " array length");
@@ -266,7 +352,8 @@ void GgufFile::parse_all() {
       }
       if (v.element_type == GgufValueType::kString) {
         v.strings.reserve(static_cast<std::size_t>(n));
-        for (std::uint64_t j = 0; j < n; ++j) v.strings.push_back(r.read_string(key + "[" + std::to_string(j) + "]"));
+        for (std::uint64_t j = 0; j < n; ++j)
+          v.strings.push_back(r.read_string(key + "[" + std::to_string(j) + "]"));
       } else {
         v.numbers.reserve(static_cast<std::size_t>(n));
         GgufValue e;
@@ -284,7 +371,8 @@ void GgufFile::parse_all() {
 
   if (const GgufValue* a = find("general.alignment")) {
     if (!a->is_integer() || a->u == 0 || a->u > (1u << 20) || (a->u & (a->u - 1)) != 0) {
-      throw GgufError(name_ + ": general.alignment: must be a power of two, got " + std::to_string(a->u));
+      throw GgufError(name_ + ": general.alignment: must be a power of two, got " +
+                      std::to_string(a->u));
     }
     alignment_ = a->u;
   }
@@ -294,12 +382,15 @@ void GgufFile::parse_all() {
     GgufTensor t;
     t.name = r.read_string("tensor #" + std::to_string(k) + " name", kMaxKeyBytes);
     const auto n_dims = r.read<std::uint32_t>(t.name + " n_dims");
-    if (n_dims == 0 || n_dims > kMaxDims) r.fail(t.name, "n_dims " + std::to_string(n_dims) + " not in 1..4");
+    if (n_dims == 0 || n_dims > kMaxDims)
+      r.fail(t.name, "n_dims " + std::to_string(n_dims) + " not in 1..4");
     std::int64_t elements = 1;
     for (std::uint32_t d = 0; d < n_dims; ++d) {
       const auto dim = r.read<std::uint64_t>(t.name + " dim");
-      if (dim == 0 || dim > static_cast<std::uint64_t>(kMaxDim)) r.fail(t.name, "dimension " + std::to_string(dim) + " out of range");
-      if (elements > kMaxDim / static_cast<std::int64_t>(dim)) r.fail(t.name, "element count overflows");
+      if (dim == 0 || dim > static_cast<std::uint64_t>(kMaxDim))
+        r.fail(t.name, "dimension " + std::to_string(dim) + " out of range");
+      if (elements > kMaxDim / static_cast<std::int64_t>(dim))
+        r.fail(t.name, "element count overflows");
       elements *= static_cast<std::int64_t>(dim);
       t.dims.push_back(static_cast<std::int64_t>(dim));
     }
@@ -308,19 +399,26 @@ void GgufFile::parse_all() {
     if (!storage) r.fail(t.name, "unknown tensor type " + std::to_string(raw_type));
     t.type = static_cast<GgmlType>(raw_type);
     if (t.dims[0] % storage->block_elems != 0) {
-      r.fail(t.name, "row length " + std::to_string(t.dims[0]) + " is not a multiple of the block size " + std::to_string(storage->block_elems));
+      r.fail(t.name, "row length " + std::to_string(t.dims[0]) +
+                         " is not a multiple of the block size " +
+                         std::to_string(storage->block_elems));
     }
     t.offset = r.read<std::uint64_t>(t.name + " offset");
-    if (t.offset % alignment_ != 0) r.fail(t.name, "offset " + std::to_string(t.offset) + " is not aligned");
-    t.size = static_cast<std::size_t>(elements / storage->block_elems * static_cast<std::int64_t>(storage->block_bytes));
-    if (!tensor_index_.emplace(t.name, tensors_.size()).second) r.fail(t.name, "duplicate tensor name");
+    if (t.offset % alignment_ != 0)
+      r.fail(t.name, "offset " + std::to_string(t.offset) + " is not aligned");
+    t.size = static_cast<std::size_t>(elements / storage->block_elems *
+                                      static_cast<std::int64_t>(storage->block_bytes));
+    if (!tensor_index_.emplace(t.name, tensors_.size()).second)
+      r.fail(t.name, "duplicate tensor name");
     tensors_.push_back(std::move(t));
   }
 
   const std::uint64_t data_start = (r.pos() + alignment_ - 1) / alignment_ * alignment_;
   for (GgufTensor& t : tensors_) {
-    if (data_start > size_ || t.offset > size_ - data_start || t.size > size_ - data_start - t.offset) {
-      throw GgufError(name_ + ": tensor " + t.name + ": data [" + std::to_string(data_start + t.offset) + ", +" + std::to_string(t.size) +
+    if (data_start > size_ || t.offset > size_ - data_start ||
+        t.size > size_ - data_start - t.offset) {
+      throw GgufError(name_ + ": tensor " + t.name + ": data [" +
+                      std::to_string(data_start + t.offset) + ", +" + std::to_string(t.size) +
                       ") lies outside the file (" + std::to_string(size_) + " bytes)");
     }
     t.data = base_ + data_start + t.offset;
@@ -335,7 +433,8 @@ const GgufValue* GgufFile::find(const std::string& key) const {
 std::string GgufFile::get_string(const std::string& key) const {
   const GgufValue* v = find(key);
   if (!v) throw GgufError(name_ + ": missing metadata key " + key);
-  if (v->type != GgufValueType::kString) throw GgufError(name_ + ": " + key + ": expected a string, got " + to_string(v->type));
+  if (v->type != GgufValueType::kString)
+    throw GgufError(name_ + ": " + key + ": expected a string, got " + to_string(v->type));
   return v->str;
 }
 
@@ -346,7 +445,8 @@ std::string GgufFile::get_string(const std::string& key, const std::string& fall
 std::int64_t GgufFile::get_int(const std::string& key) const {
   const GgufValue* v = find(key);
   if (!v) throw GgufError(name_ + ": missing metadata key " + key);
-  if (!v->is_integer()) throw GgufError(name_ + ": " + key + ": expected an integer, got " + to_string(v->type));
+  if (!v->is_integer())
+    throw GgufError(name_ + ": " + key + ": expected an integer, got " + to_string(v->type));
   return v->i;
 }
 
@@ -357,14 +457,16 @@ std::int64_t GgufFile::get_int(const std::string& key, std::int64_t fallback) co
 double GgufFile::get_float(const std::string& key, double fallback) const {
   const GgufValue* v = find(key);
   if (!v) return fallback;
-  if (!v->is_number()) throw GgufError(name_ + ": " + key + ": expected a number, got " + to_string(v->type));
+  if (!v->is_number())
+    throw GgufError(name_ + ": " + key + ": expected a number, got " + to_string(v->type));
   return v->is_integer() ? static_cast<double>(v->i) : v->f;
 }
 
 bool GgufFile::get_bool(const std::string& key, bool fallback) const {
   const GgufValue* v = find(key);
   if (!v) return fallback;
-  if (!v->is_integer()) throw GgufError(name_ + ": " + key + ": expected a bool, got " + to_string(v->type));
+  if (!v->is_integer())
+    throw GgufError(name_ + ": " + key + ": expected a bool, got " + to_string(v->type));
   return v->u != 0;
 }
 

@@ -1,7 +1,8 @@
 #pragma once
-// Reader for GGUF model files (versions 2 and 3): header, metadata key/values of every type, tensor infos and
-// the aligned tensor data, memory-mapped so that weights are paged in on demand. Every read is bounds-checked;
-// a malformed or truncated file raises GgufError naming the byte offset and the field, never a crash.
+// Reader for GGUF model files (versions 2 and 3): header, metadata key/values of every type, tensor
+// infos and the aligned tensor data, memory-mapped so that weights are paged in on demand. Every
+// read is bounds-checked; a malformed or truncated file raises GgufError naming the byte offset and
+// the field, never a crash.
 #include <cstdint>
 #include <filesystem>
 #include <map>
@@ -38,8 +39,8 @@ enum class GgufValueType : std::uint32_t {
 };
 const char* to_string(GgufValueType type);
 
-// One metadata value. Scalars keep their exact integer or float value; arrays of numbers are widened to double
-// (token scores and types fit exactly) and arrays of strings are kept as strings.
+// One metadata value. Scalars keep their exact integer or float value; arrays of numbers are
+// widened to double (token scores and types fit exactly) and arrays of strings are kept as strings.
 struct GgufValue {
   GgufValueType type = GgufValueType::kUint8;
   GgufValueType element_type = GgufValueType::kUint8;  // for arrays
@@ -84,8 +85,8 @@ class GgufFile {
   const std::map<std::string, GgufValue>& metadata() const { return metadata_; }
   const GgufValue* find(const std::string& key) const;
   bool has(const std::string& key) const { return find(key) != nullptr; }
-  // Typed getters; they throw GgufError when the key exists with the wrong type, and return the fallback when
-  // it is absent (the overloads without fallback throw when absent).
+  // Typed getters; they throw GgufError when the key exists with the wrong type, and return the
+  // fallback when it is absent (the overloads without fallback throw when absent).
   std::string get_string(const std::string& key) const;
   std::string get_string(const std::string& key, const std::string& fallback) const;
   std::int64_t get_int(const std::string& key) const;
@@ -105,7 +106,7 @@ class GgufFile {
   std::string name_;
   const std::uint8_t* base_ = nullptr;
   std::size_t size_ = 0;
-  void* mapping_ = nullptr;           // mmap region, or nullptr
+  void* mapping_ = nullptr;          // mmap region, or nullptr
   std::vector<std::uint8_t> owned_;  // in-memory image
   std::uint32_t version_ = 0;
   std::uint64_t alignment_ = 32;

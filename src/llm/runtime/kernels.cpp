@@ -4,8 +4,8 @@
 #include <omp.h>
 
 #include <algorithm>
-#include <cmath>
 #include <atomic>
+#include <cmath>
 #include <cstring>
 #include <stdexcept>
 #include <vector>
@@ -13,46 +13,66 @@
 namespace chatrec::llm::runtime {
 namespace {
 
-// ---- activation formats -------------------------------------------------------------------------------
+// ---- activation formats
+// -------------------------------------------------------------------------------
 
 enum class ActFormat { kF32, kQ8A, kQ8S, kQ8K };
 
 ActFormat act_format(GgmlType type) {
   switch (type) {
     case GgmlType::F32:
-    case GgmlType::F16: return ActFormat::kF32;
+    case GgmlType::F16:
+      return ActFormat::kF32;
     case GgmlType::Q4_0:
-    case GgmlType::Q8_0: return ActFormat::kQ8A;
-    case GgmlType::Q4_1: return ActFormat::kQ8S;
+    case GgmlType::Q8_0:
+      return ActFormat::kQ8A;
+    case GgmlType::Q4_1:
+      return ActFormat::kQ8S;
     case GgmlType::Q4_K:
     case GgmlType::Q5_K:
-    case GgmlType::Q6_K: return ActFormat::kQ8K;
-    default: throw std::invalid_argument("matmul: unsupported weight type " + type_name(static_cast<std::uint32_t>(type)));
+    case GgmlType::Q6_K:
+      return ActFormat::kQ8K;
+    default:
+      throw std::invalid_argument("matmul: unsupported weight type " +
+                                  type_name(static_cast<std::uint32_t>(type)));
   }
 }
 
 std::size_t act_row_bytes(ActFormat f, std::int64_t n) {
   switch (f) {
-    case ActFormat::kF32: return static_cast<std::size_t>(n) * sizeof(float);
-    case ActFormat::kQ8A: return static_cast<std::size_t>(n / kQK) * sizeof(BlockQ8A);
-    case ActFormat::kQ8S: return static_cast<std::size_t>(n / kQK) * sizeof(BlockQ8S);
-    case ActFormat::kQ8K: return static_cast<std::size_t>(n / kQKK) * sizeof(BlockQ8K);
+    case ActFormat::kF32:
+      return static_cast<std::size_t>(n) * sizeof(float);
+    case ActFormat::kQ8A:
+      return static_cast<std::size_t>(n / kQK) * sizeof(BlockQ8A);
+    case ActFormat::kQ8S:
+      return static_cast<std::size_t>(n / kQK) * sizeof(BlockQ8S);
+    case ActFormat::kQ8K:
+      return static_cast<std::size_t>(n / kQKK) * sizeof(BlockQ8K);
   }
   return 0;
 }
 
 void quantize_act(ActFormat f, const float* x, void* dst, std::int64_t n) {
   switch (f) {
-    case ActFormat::kF32: std::memcpy(dst, x, static_cast<std::size_t>(n) * sizeof(float)); return;
-    case ActFormat::kQ8A: quantize_row_q8a(x, static_cast<BlockQ8A*>(dst), n); return;
-    case ActFormat::kQ8S: quantize_row_q8s(x, static_cast<BlockQ8S*>(dst), n); return;
-    case ActFormat::kQ8K: quantize_row_q8k(x, static_cast<BlockQ8K*>(dst), n); return;
+    case ActFormat::kF32:
+      std::memcpy(dst, x, static_cast<std::size_t>(n) * sizeof(float));
+      return;
+    case ActFormat::kQ8A:
+      quantize_row_q8a(x, static_cast<BlockQ8A*>(dst), n);
+      return;
+    case ActFormat::kQ8S:
+      quantize_row_q8s(x, static_cast<BlockQ8S*>(dst), n);
+      return;
+    case ActFormat::kQ8K:
+      quantize_row_q8k(x, static_cast<BlockQ8K*>(dst), n);
+      return;
   }
 }
 
 using RowDot = float (*)(const void* w, const void* a, std::int64_t n);
 
-// ---- scalar kernels -----------------------------------------------------------------------------------
+// ---- scalar kernels
+// -----------------------------------------------------------------------------------
 
 float dot_f32_scalar(const void* w, const void* a, std::int64_t n) {
   const auto* x = static_cast<const float*>(w);
@@ -90,7 +110,8 @@ float dot_q4_1_scalar(const void* w, const void* a, std::int64_t n) {
   float s = 0.0f;
   for (std::int64_t i = 0; i < n / kQK; ++i) {
     int sumi = 0;
-    for (int j = 0; j < kQK / 2; ++j) sumi += (x[i].qs[j] & 0xF) * y[i].qs[j] + (x[i].qs[j] >> 4) * y[i].qs[j + 16];
+    for (int j = 0; j < kQK / 2; ++j)
+      sumi += (x[i].qs[j] & 0xF) * y[i].qs[j] + (x[i].qs[j] >> 4) * y[i].qs[j + 16];
     s += static_cast<float>(sumi) * fp16_to_fp32(x[i].d) * y[i].d + fp16_to_fp32(x[i].m) * y[i].s;
   }
   return s;
@@ -108,8 +129,8 @@ float dot_q8_0_scalar(const void* w, const void* a, std::int64_t n) {
   return s;
 }
 
-// K-quants: unpack a super-block's integer quants, then integer dots per sub-block. The minimum terms use the
-// activation's per-16 sums, so they cost nothing per element.
+// K-quants: unpack a super-block's integer quants, then integer dots per sub-block. The minimum
+// terms use the activation's per-16 sums, so they cost nothing per element.
 float dot_q4_k_scalar(const void* w, const void* a, std::int64_t n) {
   const auto* x = static_cast<const BlockQ4_K*>(w);
   const auto* y = static_cast<const BlockQ8K*>(a);
@@ -131,7 +152,8 @@ float dot_q4_k_scalar(const void* w, const void* a, std::int64_t n) {
       sumi += sc * dot;
       summ += m * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
     }
-    s += y[i].d * (fp16_to_fp32(x[i].d) * static_cast<float>(sumi) - fp16_to_fp32(x[i].dmin) * static_cast<float>(summ));
+    s += y[i].d * (fp16_to_fp32(x[i].d) * static_cast<float>(sumi) -
+                   fp16_to_fp32(x[i].dmin) * static_cast<float>(summ));
   }
   return s;
 }
@@ -145,8 +167,10 @@ float dot_q5_k_scalar(const void* w, const void* a, std::int64_t n) {
     for (int j = 0; j < 4; ++j) {
       const int u1 = 1 << (2 * j), u2 = 2 << (2 * j);
       for (int l = 0; l < 32; ++l) {
-        q[64 * j + l] = static_cast<std::uint8_t>((x[i].qs[32 * j + l] & 0xF) + (x[i].qh[l] & u1 ? 16 : 0));
-        q[64 * j + 32 + l] = static_cast<std::uint8_t>((x[i].qs[32 * j + l] >> 4) + (x[i].qh[l] & u2 ? 16 : 0));
+        q[64 * j + l] =
+            static_cast<std::uint8_t>((x[i].qs[32 * j + l] & 0xF) + (x[i].qh[l] & u1 ? 16 : 0));
+        q[64 * j + 32 + l] =
+            static_cast<std::uint8_t>((x[i].qs[32 * j + l] >> 4) + (x[i].qh[l] & u2 ? 16 : 0));
       }
     }
     int sumi = 0, summ = 0;
@@ -158,7 +182,8 @@ float dot_q5_k_scalar(const void* w, const void* a, std::int64_t n) {
       sumi += sc * dot;
       summ += m * (y[i].bsums[2 * j] + y[i].bsums[2 * j + 1]);
     }
-    s += y[i].d * (fp16_to_fp32(x[i].d) * static_cast<float>(sumi) - fp16_to_fp32(x[i].dmin) * static_cast<float>(summ));
+    s += y[i].d * (fp16_to_fp32(x[i].d) * static_cast<float>(sumi) -
+                   fp16_to_fp32(x[i].dmin) * static_cast<float>(summ));
   }
   return s;
 }
@@ -170,9 +195,11 @@ void unpack_q6_k(const BlockQ6_K& b, std::int8_t* q, int offset) {
   for (int half = 0; half < 2; ++half, q += 128, ql += 64, qh += 32) {
     for (int l = 0; l < 32; ++l) {
       q[l] = static_cast<std::int8_t>(((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - offset);
-      q[l + 32] = static_cast<std::int8_t>(((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - offset);
+      q[l + 32] =
+          static_cast<std::int8_t>(((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - offset);
       q[l + 64] = static_cast<std::int8_t>(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - offset);
-      q[l + 96] = static_cast<std::int8_t>(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - offset);
+      q[l + 96] =
+          static_cast<std::int8_t>(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - offset);
     }
   }
 }
@@ -195,7 +222,8 @@ float dot_q6_k_scalar(const void* w, const void* a, std::int64_t n) {
   return s;
 }
 
-// ---- AVX2 kernels -------------------------------------------------------------------------------------
+// ---- AVX2 kernels
+// -------------------------------------------------------------------------------------
 
 #define CHATREC_AVX2 __attribute__((target("avx2,fma")))
 
@@ -283,64 +311,77 @@ CHATREC_AVX2 float dot_q6_k_avx2(const void* w, const void* a, std::int64_t n) {
   alignas(32) std::int8_t q[kQKK];
   float s = 0.0f;
   for (std::int64_t i = 0; i < n / kQKK; ++i) {
-    // Unsigned quants (0..63) times the activation, then the -32 offset through the activation's block sums:
-    // the activation may hold -128, which the sign trick of signed-by-signed products cannot negate.
+    // Unsigned quants (0..63) times the activation, then the -32 offset through the activation's
+    // block sums: the activation may hold -128, which the sign trick of signed-by-signed products
+    // cannot negate.
     unpack_q6_k(x[i], q, 0);
     __m256i sumi = _mm256_setzero_si256();
     for (int j = 0; j < 8; ++j) {  // 32 elements = two scale groups of 16
       const __m256i qx = _mm256_load_si256(reinterpret_cast<const __m256i*>(q + 32 * j));
       const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 32 * j));
       const __m256i p16 = _mm256_maddubs_epi16(qx, qy);
-      const __m256i scales = _mm256_set_m128i(_mm_set1_epi16(x[i].scales[2 * j + 1]), _mm_set1_epi16(x[i].scales[2 * j]));
+      const __m256i scales = _mm256_set_m128i(_mm_set1_epi16(x[i].scales[2 * j + 1]),
+                                              _mm_set1_epi16(x[i].scales[2 * j]));
       sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p16, scales));
     }
     int offset = 0;
     for (int j = 0; j < 16; ++j) offset += x[i].scales[j] * y[i].bsums[j];
-    s += y[i].d * fp16_to_fp32(x[i].d) * (hsum(_mm256_cvtepi32_ps(sumi)) - 32.0f * static_cast<float>(offset));
+    s += y[i].d * fp16_to_fp32(x[i].d) *
+         (hsum(_mm256_cvtepi32_ps(sumi)) - 32.0f * static_cast<float>(offset));
   }
   return s;
 }
 
-// Four tokens at once: each weight block is unpacked once and multiplied with four activation rows, which is
-// what makes batched prefill cheaper per token than decode.
-using RowDot4 = void (*)(const void* w, const std::uint8_t* a, std::size_t a_stride, std::int64_t n, float* out);
+// Four tokens at once: each weight block is unpacked once and multiplied with four activation rows,
+// which is what makes batched prefill cheaper per token than decode.
+using RowDot4 = void (*)(const void* w, const std::uint8_t* a, std::size_t a_stride, std::int64_t n,
+                         float* out);
 
-CHATREC_AVX2 void dot4_q4_1_avx2(const void* w, const std::uint8_t* a, std::size_t a_stride, std::int64_t n, float* out) {
+CHATREC_AVX2 void dot4_q4_1_avx2(const void* w, const std::uint8_t* a, std::size_t a_stride,
+                                 std::int64_t n, float* out) {
   const auto* x = static_cast<const BlockQ4_1*>(w);
   const BlockQ8S* y[4];
-  for (int t = 0; t < 4; ++t) y[t] = reinterpret_cast<const BlockQ8S*>(a + a_stride * static_cast<std::size_t>(t));
-  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  for (int t = 0; t < 4; ++t)
+    y[t] = reinterpret_cast<const BlockQ8S*>(a + a_stride * static_cast<std::size_t>(t));
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                   _mm256_setzero_ps()};
   float mins[4] = {0, 0, 0, 0};
   for (std::int64_t i = 0; i < n / kQK; ++i) {
     const __m256i qx = unpack_nibbles(x[i].qs);
     const float dx = fp16_to_fp32(x[i].d), mx = fp16_to_fp32(x[i].m);
     for (int t = 0; t < 4; ++t) {
       const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[t][i].qs));
-      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dx * y[t][i].d), _mm256_cvtepi32_ps(dot_u8_i8(qx, qy)), acc[t]);
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dx * y[t][i].d),
+                               _mm256_cvtepi32_ps(dot_u8_i8(qx, qy)), acc[t]);
       mins[t] += mx * y[t][i].s;
     }
   }
   for (int t = 0; t < 4; ++t) out[t] = hsum(acc[t]) + mins[t];
 }
 
-CHATREC_AVX2 void dot4_q8_0_avx2(const void* w, const std::uint8_t* a, std::size_t a_stride, std::int64_t n, float* out) {
+CHATREC_AVX2 void dot4_q8_0_avx2(const void* w, const std::uint8_t* a, std::size_t a_stride,
+                                 std::int64_t n, float* out) {
   const auto* x = static_cast<const BlockQ8_0*>(w);
   const BlockQ8A* y[4];
-  for (int t = 0; t < 4; ++t) y[t] = reinterpret_cast<const BlockQ8A*>(a + a_stride * static_cast<std::size_t>(t));
-  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  for (int t = 0; t < 4; ++t)
+    y[t] = reinterpret_cast<const BlockQ8A*>(a + a_stride * static_cast<std::size_t>(t));
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                   _mm256_setzero_ps()};
   for (std::int64_t i = 0; i < n / kQK; ++i) {
     const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs));
     const __m256i ax = _mm256_sign_epi8(qx, qx);
     const float dx = fp16_to_fp32(x[i].d);
     for (int t = 0; t < 4; ++t) {
       const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[t][i].qs));
-      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dx * y[t][i].d), _mm256_cvtepi32_ps(dot_u8_i8(ax, _mm256_sign_epi8(qy, qx))), acc[t]);
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dx * y[t][i].d),
+                               _mm256_cvtepi32_ps(dot_u8_i8(ax, _mm256_sign_epi8(qy, qx))), acc[t]);
     }
   }
   for (int t = 0; t < 4; ++t) out[t] = hsum(acc[t]);
 }
 
-// ---- dispatch -----------------------------------------------------------------------------------------
+// ---- dispatch
+// -----------------------------------------------------------------------------------------
 
 bool cpu_has_avx2() {
   static const bool has = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
@@ -355,23 +396,37 @@ std::atomic<KernelIsa>& isa_state() {
 RowDot row_dot_fn(GgmlType type) {
   const bool avx2 = isa_state().load(std::memory_order_relaxed) == KernelIsa::kAvx2;
   switch (type) {
-    case GgmlType::F32: return avx2 ? dot_f32_avx2 : dot_f32_scalar;
-    case GgmlType::F16: return dot_f16_scalar;
-    case GgmlType::Q4_0: return avx2 ? dot_q4_0_avx2 : dot_q4_0_scalar;
-    case GgmlType::Q4_1: return avx2 ? dot_q4_1_avx2 : dot_q4_1_scalar;
-    case GgmlType::Q8_0: return avx2 ? dot_q8_0_avx2 : dot_q8_0_scalar;
-    case GgmlType::Q4_K: return dot_q4_k_scalar;
-    case GgmlType::Q5_K: return dot_q5_k_scalar;
-    case GgmlType::Q6_K: return avx2 ? dot_q6_k_avx2 : dot_q6_k_scalar;
-    default: throw std::invalid_argument("matmul: unsupported weight type " + type_name(static_cast<std::uint32_t>(type)));
+    case GgmlType::F32:
+      return avx2 ? dot_f32_avx2 : dot_f32_scalar;
+    case GgmlType::F16:
+      return dot_f16_scalar;
+    case GgmlType::Q4_0:
+      return avx2 ? dot_q4_0_avx2 : dot_q4_0_scalar;
+    case GgmlType::Q4_1:
+      return avx2 ? dot_q4_1_avx2 : dot_q4_1_scalar;
+    case GgmlType::Q8_0:
+      return avx2 ? dot_q8_0_avx2 : dot_q8_0_scalar;
+    case GgmlType::Q4_K:
+      return dot_q4_k_scalar;
+    case GgmlType::Q5_K:
+      return dot_q5_k_scalar;
+    case GgmlType::Q6_K:
+      return avx2 ? dot_q6_k_avx2 : dot_q6_k_scalar;
+    default:
+      throw std::invalid_argument("matmul: unsupported weight type " +
+                                  type_name(static_cast<std::uint32_t>(type)));
   }
 }
 
-// ---- attention ----------------------------------------------------------------------------------------
+// ---- attention
+// ----------------------------------------------------------------------------------------
 
-inline float round_fp16(float v) { return fp16_to_fp32(fp32_to_fp16(v)); }
+inline float round_fp16(float v) {
+  return fp16_to_fp32(fp32_to_fp16(v));
+}
 
-void attend_head_scalar(const float* q, const float* k, const float* v, std::size_t stride, int len, int dim, float scale, float* out) {
+void attend_head_scalar(const float* q, const float* k, const float* v, std::size_t stride, int len,
+                        int dim, float scale, float* out) {
   float m = -INFINITY, sum = 0.0f;
   std::fill(out, out + dim, 0.0f);
   for (int j = 0; j < len; ++j) {
@@ -397,29 +452,36 @@ void attend_head_scalar(const float* q, const float* k, const float* v, std::siz
 
 #define CHATREC_AVX2_F16C __attribute__((target("avx2,fma,f16c")))
 
-CHATREC_AVX2_F16C inline __m256 round_fp16_ps(__m256 x) { return _mm256_cvtph_ps(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT)); }
+CHATREC_AVX2_F16C inline __m256 round_fp16_ps(__m256 x) {
+  return _mm256_cvtph_ps(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT));
+}
 
-CHATREC_AVX2_F16C void attend_head_avx2(const float* q, const float* k, const float* v, std::size_t stride, int len, int dim, float scale, float* out) {
+CHATREC_AVX2_F16C void attend_head_avx2(const float* q, const float* k, const float* v,
+                                        std::size_t stride, int len, int dim, float scale,
+                                        float* out) {
   float m = -INFINITY, sum = 0.0f;
   std::fill(out, out + dim, 0.0f);
   for (int j = 0; j < len; ++j) {
     const float* kj = k + static_cast<std::size_t>(j) * stride;
     __m256 acc = _mm256_setzero_ps();
-    for (int d = 0; d < dim; d += 8) acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(kj + d), acc);
+    for (int d = 0; d < dim; d += 8)
+      acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(kj + d), acc);
     const float s = hsum(acc) * scale;
     float ms = 1.0f, vs = 1.0f;
     if (s > m) {
       ms = std::exp(m - s);
       m = s;
       const __m256 vms = _mm256_set1_ps(ms);
-      for (int d = 0; d < dim; d += 8) _mm256_storeu_ps(out + d, round_fp16_ps(_mm256_mul_ps(_mm256_loadu_ps(out + d), vms)));
+      for (int d = 0; d < dim; d += 8)
+        _mm256_storeu_ps(out + d, round_fp16_ps(_mm256_mul_ps(_mm256_loadu_ps(out + d), vms)));
     } else {
       vs = std::exp(s - m);
     }
     const float* vj = v + static_cast<std::size_t>(j) * stride;
     const __m256 vvs = _mm256_set1_ps(vs);
     for (int d = 0; d < dim; d += 8) {
-      _mm256_storeu_ps(out + d, round_fp16_ps(_mm256_fmadd_ps(_mm256_loadu_ps(vj + d), vvs, _mm256_loadu_ps(out + d))));
+      _mm256_storeu_ps(out + d, round_fp16_ps(_mm256_fmadd_ps(_mm256_loadu_ps(vj + d), vvs,
+                                                              _mm256_loadu_ps(out + d))));
     }
     sum = sum * ms + vs;
   }
@@ -435,15 +497,19 @@ bool cpu_has_f16c() {
 RowDot4 row_dot4_fn(GgmlType type) {
   if (isa_state().load(std::memory_order_relaxed) != KernelIsa::kAvx2) return nullptr;
   switch (type) {
-    case GgmlType::Q4_1: return dot4_q4_1_avx2;
-    case GgmlType::Q8_0: return dot4_q8_0_avx2;
-    default: return nullptr;
+    case GgmlType::Q4_1:
+      return dot4_q4_1_avx2;
+    case GgmlType::Q8_0:
+      return dot4_q8_0_avx2;
+    default:
+      return nullptr;
   }
 }
 
 }  // namespace
 
-void attend_head(const float* q, const float* k, const float* v, std::size_t stride, int len, int dim, float scale, float* out) {
+void attend_head(const float* q, const float* k, const float* v, std::size_t stride, int len,
+                 int dim, float scale, float* out) {
   if (active_isa() == KernelIsa::kAvx2 && cpu_has_f16c() && dim % 8 == 0) {
     attend_head_avx2(q, k, v, stride, len, dim, scale, out);
   } else {
@@ -451,9 +517,13 @@ void attend_head(const float* q, const float* k, const float* v, std::size_t str
   }
 }
 
-KernelIsa active_isa() { return isa_state().load(); }
+KernelIsa active_isa() {
+  return isa_state().load();
+}
 
-void force_isa(KernelIsa isa) { isa_state().store(isa == KernelIsa::kAvx2 && !cpu_has_avx2() ? KernelIsa::kScalar : isa); }
+void force_isa(KernelIsa isa) {
+  isa_state().store(isa == KernelIsa::kAvx2 && !cpu_has_avx2() ? KernelIsa::kScalar : isa);
+}
 
 float row_dot(GgmlType type, const void* row, const float* x, std::int64_t n) {
   const ActFormat f = act_format(type);
@@ -468,18 +538,20 @@ void matmul(const WeightMatrix& w, const float* x, int n_tokens, float* y, int t
   const RowDot4 dot4 = n_tokens >= 4 ? row_dot4_fn(w.type) : nullptr;
   const std::size_t act_bytes = act_row_bytes(f, w.cols);
   thread_local std::vector<std::uint8_t> act;
-  if (act.size() < act_bytes * static_cast<std::size_t>(n_tokens)) act.resize(act_bytes * static_cast<std::size_t>(n_tokens));
+  if (act.size() < act_bytes * static_cast<std::size_t>(n_tokens))
+    act.resize(act_bytes * static_cast<std::size_t>(n_tokens));
   std::uint8_t* act_data = act.data();
   const std::int64_t rows = w.rows;
-  // Rows are handed out in chunks so that each thread streams a contiguous part of the weights; within a chunk
-  // every token reuses the row while it is in L1.
+  // Rows are handed out in chunks so that each thread streams a contiguous part of the weights;
+  // within a chunk every token reuses the row while it is in L1.
   const std::int64_t chunk = 16;
   const std::int64_t n_chunks = (rows + chunk - 1) / chunk;
   const int nt = std::max(1, threads);
 #pragma omp parallel num_threads(nt) if (nt > 1 && rows * w.cols * n_tokens >= 65536)
   {
 #pragma omp for schedule(static)
-    for (int t = 0; t < n_tokens; ++t) quantize_act(f, x + static_cast<std::int64_t>(t) * w.cols, act_data + act_bytes * t, w.cols);
+    for (int t = 0; t < n_tokens; ++t)
+      quantize_act(f, x + static_cast<std::int64_t>(t) * w.cols, act_data + act_bytes * t, w.cols);
 #pragma omp for schedule(static)
     for (std::int64_t c = 0; c < n_chunks; ++c) {
       const std::int64_t r_end = std::min(rows, (c + 1) * chunk);
@@ -493,7 +565,8 @@ void matmul(const WeightMatrix& w, const float* x, int n_tokens, float* y, int t
             for (int k = 0; k < 4; ++k) y[static_cast<std::int64_t>(t + k) * rows + r] = out[k];
           }
         }
-        for (; t < n_tokens; ++t) y[static_cast<std::int64_t>(t) * rows + r] = dot(row, act_data + act_bytes * t, w.cols);
+        for (; t < n_tokens; ++t)
+          y[static_cast<std::int64_t>(t) * rows + r] = dot(row, act_data + act_bytes * t, w.cols);
       }
     }
   }

@@ -16,29 +16,37 @@ void rms_norm(const float* x, const float* w, float* y, int n, float eps) {
   for (int i = 0; i < n; ++i) y[i] = x[i] * scale * w[i];
 }
 
-float round_fp16(float v) { return fp16_to_fp32(fp32_to_fp16(v)); }
+float round_fp16(float v) {
+  return fp16_to_fp32(fp32_to_fp16(v));
+}
 
-int check_range(const GgufFile& f, const std::string& key, std::int64_t v, std::int64_t lo, std::int64_t hi) {
+int check_range(const GgufFile& f, const std::string& key, std::int64_t v, std::int64_t lo,
+                std::int64_t hi) {
   if (v < lo || v > hi) {
-    throw GgufError(f.name() + ": " + key + ": value " + std::to_string(v) + " outside " + std::to_string(lo) + ".." + std::to_string(hi));
+    throw GgufError(f.name() + ": " + key + ": value " + std::to_string(v) + " outside " +
+                    std::to_string(lo) + ".." + std::to_string(hi));
   }
   return static_cast<int>(v);
 }
 
 }  // namespace
 
-WeightMatrix Model::matrix(const std::string& name, std::int64_t cols, std::int64_t rows, bool required) const {
+WeightMatrix Model::matrix(const std::string& name, std::int64_t cols, std::int64_t rows,
+                           bool required) const {
   const GgufTensor* t = file_.tensor(name);
   if (!t) {
     if (required) throw GgufError(file_.name() + ": missing tensor " + name);
     return {};
   }
   if (!type_traits(static_cast<std::uint32_t>(t->type))) {
-    throw GgufError(file_.name() + ": tensor " + name + ": type " + type_name(static_cast<std::uint32_t>(t->type)) + " is not supported by the runtime");
+    throw GgufError(file_.name() + ": tensor " + name + ": type " +
+                    type_name(static_cast<std::uint32_t>(t->type)) +
+                    " is not supported by the runtime");
   }
   const std::int64_t t_rows = t->dims.size() > 1 ? t->dims[1] : 1;
   if (t->dims[0] != cols || t_rows != rows || t->elements() != cols * rows) {
-    throw GgufError(file_.name() + ": tensor " + name + ": shape mismatch, expected [" + std::to_string(cols) + ", " + std::to_string(rows) + "]");
+    throw GgufError(file_.name() + ": tensor " + name + ": shape mismatch, expected [" +
+                    std::to_string(cols) + ", " + std::to_string(rows) + "]");
   }
   WeightMatrix w;
   w.type = t->type;
@@ -56,7 +64,8 @@ std::vector<float> Model::vector(const std::string& name, std::int64_t n, bool r
     return {};
   }
   if (t->elements() != n || (t->type != GgmlType::F32 && t->type != GgmlType::F16)) {
-    throw GgufError(file_.name() + ": tensor " + name + ": expected " + std::to_string(n) + " F32/F16 elements");
+    throw GgufError(file_.name() + ": tensor " + name + ": expected " + std::to_string(n) +
+                    " F32/F16 elements");
   }
   std::vector<float> v(static_cast<std::size_t>(n));
   dequantize_row(t->type, t->data, v.data(), n);
@@ -67,30 +76,42 @@ Model::Model(GgufFile file) : file_(std::move(file)) {
   ModelConfig& c = config_;
   c.arch = file_.get_string("general.architecture");
   if (c.arch != "llama" && c.arch != "qwen2") {
-    throw GgufError(file_.name() + ": general.architecture: unsupported architecture '" + c.arch + "' (llama and qwen2 are)");
+    throw GgufError(file_.name() + ": general.architecture: unsupported architecture '" + c.arch +
+                    "' (llama and qwen2 are)");
   }
   const std::string& a = c.arch;
   c.n_layer = check_range(file_, a + ".block_count", file_.get_int(a + ".block_count"), 1, 1024);
-  c.n_embd = check_range(file_, a + ".embedding_length", file_.get_int(a + ".embedding_length"), 1, 1 << 16);
-  c.n_ff = check_range(file_, a + ".feed_forward_length", file_.get_int(a + ".feed_forward_length"), 1, 1 << 20);
-  c.n_head = check_range(file_, a + ".attention.head_count", file_.get_int(a + ".attention.head_count"), 1, 4096);
-  c.n_head_kv = check_range(file_, a + ".attention.head_count_kv", file_.get_int(a + ".attention.head_count_kv", c.n_head), 1, c.n_head);
-  if (c.n_head % c.n_head_kv != 0) throw GgufError(file_.name() + ": head_count must be a multiple of head_count_kv");
+  c.n_embd = check_range(file_, a + ".embedding_length", file_.get_int(a + ".embedding_length"), 1,
+                         1 << 16);
+  c.n_ff = check_range(file_, a + ".feed_forward_length", file_.get_int(a + ".feed_forward_length"),
+                       1, 1 << 20);
+  c.n_head = check_range(file_, a + ".attention.head_count",
+                         file_.get_int(a + ".attention.head_count"), 1, 4096);
+  c.n_head_kv = check_range(file_, a + ".attention.head_count_kv",
+                            file_.get_int(a + ".attention.head_count_kv", c.n_head), 1, c.n_head);
+  if (c.n_head % c.n_head_kv != 0)
+    throw GgufError(file_.name() + ": head_count must be a multiple of head_count_kv");
   const std::int64_t default_hd = c.n_embd / c.n_head;
-  c.head_dim = check_range(file_, a + ".attention.key_length", file_.get_int(a + ".attention.key_length", default_hd), 2, 1 << 12);
+  c.head_dim = check_range(file_, a + ".attention.key_length",
+                           file_.get_int(a + ".attention.key_length", default_hd), 2, 1 << 12);
   if (c.head_dim % 2 != 0) throw GgufError(file_.name() + ": head dimension must be even");
-  c.n_rot = check_range(file_, a + ".rope.dimension_count", file_.get_int(a + ".rope.dimension_count", c.head_dim), 2, c.head_dim);
-  c.n_ctx_train = check_range(file_, a + ".context_length", file_.get_int(a + ".context_length", 2048), 1, 1 << 24);
+  c.n_rot = check_range(file_, a + ".rope.dimension_count",
+                        file_.get_int(a + ".rope.dimension_count", c.head_dim), 2, c.head_dim);
+  c.n_ctx_train = check_range(file_, a + ".context_length",
+                              file_.get_int(a + ".context_length", 2048), 1, 1 << 24);
   c.rms_eps = static_cast<float>(file_.get_float(a + ".attention.layer_norm_rms_epsilon", 1e-5));
   c.rope_base = static_cast<float>(file_.get_float(a + ".rope.freq_base", 10000.0));
-  if (!(c.rms_eps > 0.0f) || !(c.rope_base > 0.0f)) throw GgufError(file_.name() + ": rms epsilon and rope base must be positive");
+  if (!(c.rms_eps > 0.0f) || !(c.rope_base > 0.0f))
+    throw GgufError(file_.name() + ": rms epsilon and rope base must be positive");
   c.rope_neox = c.arch == "qwen2";
 
   const GgufTensor* emb = file_.tensor("token_embd.weight");
-  if (!emb || emb->dims.size() != 2) throw GgufError(file_.name() + ": missing or malformed tensor token_embd.weight");
+  if (!emb || emb->dims.size() != 2)
+    throw GgufError(file_.name() + ": missing or malformed tensor token_embd.weight");
   c.n_vocab = static_cast<int>(std::min<std::int64_t>(emb->dims[1], 1 << 24));
   token_embd_ = matrix("token_embd.weight", c.n_embd, c.n_vocab);
-  output_ = file_.tensor("output.weight") ? matrix("output.weight", c.n_embd, c.n_vocab) : token_embd_;
+  output_ =
+      file_.tensor("output.weight") ? matrix("output.weight", c.n_embd, c.n_vocab) : token_embd_;
   output_norm_ = vector("output_norm.weight", c.n_embd, true);
   rope_freq_factors_ = vector("rope_freqs.weight", c.n_rot / 2, false);
 
@@ -118,7 +139,8 @@ Model::Model(GgufFile file) : file_(std::move(file)) {
 
 void Model::init_cache(int n_ctx) {
   n_ctx_ = std::max(1, n_ctx);
-  const std::size_t per_layer = static_cast<std::size_t>(n_ctx_) * config_.n_head_kv * config_.head_dim;
+  const std::size_t per_layer =
+      static_cast<std::size_t>(n_ctx_) * config_.n_head_kv * config_.head_dim;
   k_cache_.clear();
   v_cache_.clear();
   for (int i = 0; i < config_.n_layer; ++i) {
@@ -128,15 +150,20 @@ void Model::init_cache(int n_ctx) {
 }
 
 void Model::embed(int token, float* dst) const {
-  if (token < 0 || token >= config_.n_vocab) throw std::out_of_range("token id " + std::to_string(token) + " outside the vocabulary");
-  dequantize_row(token_embd_.type, token_embd_.data + static_cast<std::size_t>(token) * token_embd_.row_stride, dst, config_.n_embd);
+  if (token < 0 || token >= config_.n_vocab)
+    throw std::out_of_range("token id " + std::to_string(token) + " outside the vocabulary");
+  dequantize_row(token_embd_.type,
+                 token_embd_.data + static_cast<std::size_t>(token) * token_embd_.row_stride, dst,
+                 config_.n_embd);
 }
 
-void Model::forward(std::span<const int> tokens, int pos, ForwardOutput output, std::vector<float>& out, int threads) {
+void Model::forward(std::span<const int> tokens, int pos, ForwardOutput output,
+                    std::vector<float>& out, int threads) {
   const ModelConfig& c = config_;
   const int n = static_cast<int>(tokens.size());
   if (n == 0) throw std::invalid_argument("forward: no tokens");
-  if (pos < 0 || pos + n > n_ctx_) throw std::out_of_range("forward: positions exceed the KV cache");
+  if (pos < 0 || pos + n > n_ctx_)
+    throw std::out_of_range("forward: positions exceed the KV cache");
   const int nt = threads > 0 ? threads : omp_get_max_threads();
   const int E = c.n_embd, F = c.n_ff, D = c.head_dim;
   const int q_dim = c.n_head * D, kv_dim = c.n_head_kv * D;
@@ -144,13 +171,15 @@ void Model::forward(std::span<const int> tokens, int pos, ForwardOutput output, 
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
 
   std::vector<float> x(static_cast<std::size_t>(n) * E), xn(x.size()), tmp(x.size());
-  std::vector<float> q(static_cast<std::size_t>(n) * q_dim), k(static_cast<std::size_t>(n) * kv_dim), v(k.size());
+  std::vector<float> q(static_cast<std::size_t>(n) * q_dim),
+      k(static_cast<std::size_t>(n) * kv_dim), v(k.size());
   std::vector<float> attn(q.size());
   std::vector<float> g(static_cast<std::size_t>(n) * F), u(g.size());
-  for (int t = 0; t < n; ++t) embed(tokens[static_cast<std::size_t>(t)], x.data() + static_cast<std::size_t>(t) * E);
+  for (int t = 0; t < n; ++t)
+    embed(tokens[static_cast<std::size_t>(t)], x.data() + static_cast<std::size_t>(t) * E);
 
-  // RoPE angles per position and rotated pair; the frequency follows the model's base (and per-dimension factors
-  // for Llama 3.1-style long-context scaling).
+  // RoPE angles per position and rotated pair; the frequency follows the model's base (and
+  // per-dimension factors for Llama 3.1-style long-context scaling).
   const int half = c.n_rot / 2;
   std::vector<float> cos_t(static_cast<std::size_t>(n) * half), sin_t(cos_t.size());
   for (int t = 0; t < n; ++t) {
@@ -176,7 +205,9 @@ void Model::forward(std::span<const int> tokens, int pos, ForwardOutput output, 
 
   for (int li = 0; li < c.n_layer; ++li) {
     Layer& L = layers_[static_cast<std::size_t>(li)];
-    for (int t = 0; t < n; ++t) rms_norm(x.data() + static_cast<std::size_t>(t) * E, L.attn_norm.data(), xn.data() + static_cast<std::size_t>(t) * E, E, c.rms_eps);
+    for (int t = 0; t < n; ++t)
+      rms_norm(x.data() + static_cast<std::size_t>(t) * E, L.attn_norm.data(),
+               xn.data() + static_cast<std::size_t>(t) * E, E, c.rms_eps);
     matmul(L.wq, xn.data(), n, q.data(), nt);
     matmul(L.wk, xn.data(), n, k.data(), nt);
     matmul(L.wv, xn.data(), n, v.data(), nt);
@@ -193,8 +224,9 @@ void Model::forward(std::span<const int> tokens, int pos, ForwardOutput output, 
       }
       for (int h = 0; h < c.n_head; ++h) rope(qt + h * D, t);
       for (int h = 0; h < c.n_head_kv; ++h) rope(kt + h * D, t);
-      // Keys, values and queries are rounded to fp16 precision, as llama.cpp's default F16 KV cache and
-      // attention do: the runtime then reproduces its greedy outputs (near-ties otherwise flip now and then).
+      // Keys, values and queries are rounded to fp16 precision, as llama.cpp's default F16 KV cache
+      // and attention do: the runtime then reproduces its greedy outputs (near-ties otherwise flip
+      // now and then).
       for (int i = 0; i < kv_dim; ++i) {
         kc[static_cast<std::size_t>(pos + t) * kv_dim + i] = round_fp16(kt[i]);
         vc[static_cast<std::size_t>(pos + t) * kv_dim + i] = round_fp16(vt[i]);
@@ -203,19 +235,23 @@ void Model::forward(std::span<const int> tokens, int pos, ForwardOutput output, 
     }
 
     // Causal attention: token t sees positions 0 .. pos+t.
-#pragma omp parallel for collapse(2) schedule(static) num_threads(nt) if (nt > 1 && static_cast<long>(n) * (pos + n) * c.n_head >= 4096)
+#pragma omp parallel for collapse(2) schedule(static) \
+    num_threads(nt) if (nt > 1 && static_cast <long>(n) * (pos + n) * c.n_head >= 4096)
     for (int t = 0; t < n; ++t) {
       for (int h = 0; h < c.n_head; ++h) {
         const int kvh = h / group;
-        attend_head(q.data() + static_cast<std::size_t>(t) * q_dim + h * D, kc + kvh * D, vc + kvh * D, static_cast<std::size_t>(kv_dim), pos + t + 1, D,
-                    scale, attn.data() + static_cast<std::size_t>(t) * q_dim + h * D);
+        attend_head(q.data() + static_cast<std::size_t>(t) * q_dim + h * D, kc + kvh * D,
+                    vc + kvh * D, static_cast<std::size_t>(kv_dim), pos + t + 1, D, scale,
+                    attn.data() + static_cast<std::size_t>(t) * q_dim + h * D);
       }
     }
 
     matmul(L.wo, attn.data(), n, tmp.data(), nt);
     for (std::size_t i = 0; i < x.size(); ++i) x[i] += tmp[i];
 
-    for (int t = 0; t < n; ++t) rms_norm(x.data() + static_cast<std::size_t>(t) * E, L.ffn_norm.data(), xn.data() + static_cast<std::size_t>(t) * E, E, c.rms_eps);
+    for (int t = 0; t < n; ++t)
+      rms_norm(x.data() + static_cast<std::size_t>(t) * E, L.ffn_norm.data(),
+               xn.data() + static_cast<std::size_t>(t) * E, E, c.rms_eps);
     matmul(L.w_gate, xn.data(), n, g.data(), nt);
     matmul(L.w_up, xn.data(), n, u.data(), nt);
     for (std::size_t i = 0; i < g.size(); ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
@@ -227,7 +263,8 @@ void Model::forward(std::span<const int> tokens, int pos, ForwardOutput output, 
   const int first = output == ForwardOutput::kLastLogits ? n - 1 : 0;
   const int count = n - first;
   for (int t = first; t < n; ++t) {
-    rms_norm(x.data() + static_cast<std::size_t>(t) * E, output_norm_.data(), xn.data() + static_cast<std::size_t>(t - first) * E, E, c.rms_eps);
+    rms_norm(x.data() + static_cast<std::size_t>(t) * E, output_norm_.data(),
+             xn.data() + static_cast<std::size_t>(t - first) * E, E, c.rms_eps);
   }
   if (output == ForwardOutput::kHidden) {
     out.assign(xn.begin(), xn.begin() + static_cast<std::ptrdiff_t>(count) * E);

@@ -1,7 +1,8 @@
 #pragma once
-// Decoder-only transformer of the Llama family ("llama": SmolLM2, Llama 3.x; "qwen2": adds q/k/v biases and
-// NeoX-style RoPE) over weights memory-mapped from a GGUF file: RMSNorm, RoPE, grouped-query attention with an
-// F32 KV cache, SwiGLU feed-forward, tied embeddings when output.weight is absent.
+// Decoder-only transformer of the Llama family ("llama": SmolLM2, Llama 3.x; "qwen2": adds q/k/v
+// biases and NeoX-style RoPE) over weights memory-mapped from a GGUF file: RMSNorm, RoPE,
+// grouped-query attention with an F32 KV cache, SwiGLU feed-forward, tied embeddings when
+// output.weight is absent.
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -38,8 +39,8 @@ enum class ForwardOutput {
 
 class Model {
  public:
-  // Takes ownership of the file (the weights point into its mapping). Throws GgufError on missing tensors or
-  // inconsistent shapes.
+  // Takes ownership of the file (the weights point into its mapping). Throws GgufError on missing
+  // tensors or inconsistent shapes.
   explicit Model(GgufFile file);
 
   const ModelConfig& config() const { return config_; }
@@ -49,16 +50,19 @@ class Model {
   void init_cache(int n_ctx);
   int cache_size() const { return n_ctx_; }
 
-  // Runs `tokens` at positions pos .. pos+n-1; positions before pos must already be in the KV cache (entries at
-  // and after pos are overwritten, which is how a cache is rolled back). pos + n must not exceed cache_size().
-  void forward(std::span<const int> tokens, int pos, ForwardOutput output, std::vector<float>& out, int threads);
+  // Runs `tokens` at positions pos .. pos+n-1; positions before pos must already be in the KV cache
+  // (entries at and after pos are overwritten, which is how a cache is rolled back). pos + n must
+  // not exceed cache_size().
+  void forward(std::span<const int> tokens, int pos, ForwardOutput output, std::vector<float>& out,
+               int threads);
 
  private:
   struct Layer {
     std::vector<float> attn_norm, ffn_norm, bq, bk, bv;
     WeightMatrix wq, wk, wv, wo, w_gate, w_up, w_down;
   };
-  WeightMatrix matrix(const std::string& name, std::int64_t cols, std::int64_t rows, bool required = true) const;
+  WeightMatrix matrix(const std::string& name, std::int64_t cols, std::int64_t rows,
+                      bool required = true) const;
   std::vector<float> vector(const std::string& name, std::int64_t n, bool required) const;
   void embed(int token, float* dst) const;
 
@@ -69,7 +73,8 @@ class Model {
   std::vector<float> rope_freq_factors_;
   std::vector<Layer> layers_;
   int n_ctx_ = 0;
-  // Per layer: n_ctx * n_head_kv * head_dim floats, left uninitialised so that only used positions take memory.
+  // Per layer: n_ctx * n_head_kv * head_dim floats, left uninitialised so that only used positions
+  // take memory.
   std::vector<std::unique_ptr<float[]>> k_cache_, v_cache_;
 };
 

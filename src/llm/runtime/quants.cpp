@@ -11,15 +11,24 @@ namespace chatrec::llm::runtime {
 
 std::optional<TypeTraits> type_traits(std::uint32_t type) {
   switch (static_cast<GgmlType>(type)) {
-    case GgmlType::F32: return TypeTraits{"F32", 1, 4};
-    case GgmlType::F16: return TypeTraits{"F16", 1, 2};
-    case GgmlType::Q4_0: return TypeTraits{"Q4_0", kQK, sizeof(BlockQ4_0)};
-    case GgmlType::Q4_1: return TypeTraits{"Q4_1", kQK, sizeof(BlockQ4_1)};
-    case GgmlType::Q8_0: return TypeTraits{"Q8_0", kQK, sizeof(BlockQ8_0)};
-    case GgmlType::Q4_K: return TypeTraits{"Q4_K", kQKK, sizeof(BlockQ4_K)};
-    case GgmlType::Q5_K: return TypeTraits{"Q5_K", kQKK, sizeof(BlockQ5_K)};
-    case GgmlType::Q6_K: return TypeTraits{"Q6_K", kQKK, sizeof(BlockQ6_K)};
-    default: return std::nullopt;
+    case GgmlType::F32:
+      return TypeTraits{"F32", 1, 4};
+    case GgmlType::F16:
+      return TypeTraits{"F16", 1, 2};
+    case GgmlType::Q4_0:
+      return TypeTraits{"Q4_0", kQK, sizeof(BlockQ4_0)};
+    case GgmlType::Q4_1:
+      return TypeTraits{"Q4_1", kQK, sizeof(BlockQ4_1)};
+    case GgmlType::Q8_0:
+      return TypeTraits{"Q8_0", kQK, sizeof(BlockQ8_0)};
+    case GgmlType::Q4_K:
+      return TypeTraits{"Q4_K", kQKK, sizeof(BlockQ4_K)};
+    case GgmlType::Q5_K:
+      return TypeTraits{"Q5_K", kQKK, sizeof(BlockQ5_K)};
+    case GgmlType::Q6_K:
+      return TypeTraits{"Q6_K", kQKK, sizeof(BlockQ6_K)};
+    default:
+      return std::nullopt;
   }
 }
 
@@ -63,23 +72,27 @@ float fp16_to_fp32_bits(std::uint16_t h) {
 const std::array<float, 65536>& fp16_table() {
   static const auto table = [] {
     auto t = std::make_unique<std::array<float, 65536>>();
-    for (std::uint32_t i = 0; i < 65536; ++i) (*t)[i] = fp16_to_fp32_bits(static_cast<std::uint16_t>(i));
+    for (std::uint32_t i = 0; i < 65536; ++i)
+      (*t)[i] = fp16_to_fp32_bits(static_cast<std::uint16_t>(i));
     return t;
   }();
   return *table;
 }
 }  // namespace
 
-float fp16_to_fp32(std::uint16_t h) { return fp16_table()[h]; }
+float fp16_to_fp32(std::uint16_t h) {
+  return fp16_table()[h];
+}
 
 std::uint16_t fp32_to_fp16(float f) {
   // Round-to-nearest-even conversion.
   const std::uint32_t x = std::bit_cast<std::uint32_t>(f);
   const std::uint32_t sign = (x >> 16) & 0x8000;
   const std::uint32_t abs = x & 0x7FFFFFFF;
-  if (abs >= 0x7F800000) return static_cast<std::uint16_t>(sign | 0x7C00 | (abs > 0x7F800000 ? 0x200 : 0));
+  if (abs >= 0x7F800000)
+    return static_cast<std::uint16_t>(sign | 0x7C00 | (abs > 0x7F800000 ? 0x200 : 0));
   if (abs >= 0x477FF000) return static_cast<std::uint16_t>(sign | 0x7C00);  // overflow to inf
-  if (abs < 0x38800000) {                                                    // subnormal or zero
+  if (abs < 0x38800000) {                                                   // subnormal or zero
     const float a = std::bit_cast<float>(abs);
     const auto m = static_cast<std::uint32_t>(std::nearbyint(a * 16777216.0f));  // a / 2^-24
     return static_cast<std::uint16_t>(sign | m);
@@ -94,7 +107,9 @@ std::uint16_t fp32_to_fp16(float f) {
 
 void dequantize_row(GgmlType type, const void* src, float* y, std::int64_t n) {
   switch (type) {
-    case GgmlType::F32: std::memcpy(y, src, static_cast<std::size_t>(n) * 4); return;
+    case GgmlType::F32:
+      std::memcpy(y, src, static_cast<std::size_t>(n) * 4);
+      return;
     case GgmlType::F16: {
       const auto* h = static_cast<const std::uint16_t*>(src);
       for (std::int64_t i = 0; i < n; ++i) y[i] = fp16_to_fp32(h[i]);
@@ -160,8 +175,10 @@ void dequantize_row(GgmlType type, const void* src, float* y, std::int64_t n) {
           const float d1 = d * sc, m1 = dmin * m;
           k_scale_min(j + 1, b[i].scales, sc, m);
           const float d2 = d * sc, m2 = dmin * m;
-          for (int l = 0; l < 32; ++l) *y++ = d1 * static_cast<float>((ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0)) - m1;
-          for (int l = 0; l < 32; ++l) *y++ = d2 * static_cast<float>((ql[l] >> 4) + (qh[l] & u2 ? 16 : 0)) - m2;
+          for (int l = 0; l < 32; ++l)
+            *y++ = d1 * static_cast<float>((ql[l] & 0xF) + (qh[l] & u1 ? 16 : 0)) - m1;
+          for (int l = 0; l < 32; ++l)
+            *y++ = d2 * static_cast<float>((ql[l] >> 4) + (qh[l] & u2 ? 16 : 0)) - m2;
           u1 = static_cast<std::uint8_t>(u1 << 2);
           u2 = static_cast<std::uint8_t>(u2 << 2);
         }
@@ -191,7 +208,8 @@ void dequantize_row(GgmlType type, const void* src, float* y, std::int64_t n) {
       }
       return;
     }
-    default: break;
+    default:
+      break;
   }
   std::fill(y, y + n, 0.0f);
 }
@@ -202,7 +220,8 @@ void quantize_row_q8a(const float* x, BlockQ8A* y, std::int64_t n) {
     for (int j = 0; j < kQK; ++j) amax = std::max(amax, std::fabs(x[j]));
     const float d = amax / 127.0f;
     const float id = amax != 0.0f ? 127.0f / amax : 0.0f;
-    // The scale is rounded to fp16 like ggml's q8_0 activations, so that results track llama.cpp closely.
+    // The scale is rounded to fp16 like ggml's q8_0 activations, so that results track llama.cpp
+    // closely.
     y[i].d = fp16_to_fp32(fp32_to_fp16(d));
     for (int j = 0; j < kQK; ++j) y[i].qs[j] = static_cast<std::int8_t>(std::lrintf(x[j] * id));
   }

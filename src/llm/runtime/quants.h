@@ -1,7 +1,7 @@
 #pragma once
-// Tensor element types of the GGUF/ggml format and their block layouts: how many elements one block holds,
-// how many bytes it takes, and how to turn blocks back into floats. The layouts follow the published ggml
-// format; the runtime reads weights straight out of the memory-mapped file.
+// Tensor element types of the GGUF/ggml format and their block layouts: how many elements one block
+// holds, how many bytes it takes, and how to turn blocks back into floats. The layouts follow the
+// published ggml format; the runtime reads weights straight out of the memory-mapped file.
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -29,7 +29,8 @@ inline constexpr int kKScaleBytes = 12;
 // Weight blocks exactly as stored in the file (fp16 fields as raw bits).
 struct BlockQ4_0 {
   std::uint16_t d;
-  std::uint8_t qs[kQK / 2];  // element j in the low nibble of qs[j], element j+16 in the high nibble
+  std::uint8_t
+      qs[kQK / 2];  // element j in the low nibble of qs[j], element j+16 in the high nibble
 };
 struct BlockQ4_1 {
   std::uint16_t d;
@@ -62,8 +63,9 @@ struct BlockQ6_K {
 static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20 && sizeof(BlockQ8_0) == 34);
 static_assert(sizeof(BlockQ4_K) == 144 && sizeof(BlockQ5_K) == 176 && sizeof(BlockQ6_K) == 210);
 
-// Activation blocks (runtime-internal, never stored in files): the input vector of a matrix-vector product is
-// quantised to 8 bits once so that every weight row can be multiplied with integer arithmetic.
+// Activation blocks (runtime-internal, never stored in files): the input vector of a matrix-vector
+// product is quantised to 8 bits once so that every weight row can be multiplied with integer
+// arithmetic.
 struct BlockQ8A {  // pairs with Q4_0 and Q8_0 weights
   float d;
   std::int8_t qs[kQK];

@@ -22,10 +22,14 @@ int Sampler::sample(std::span<const float> logits, std::span<const int> allowed)
   auto logit = [&](int t) { return logits[static_cast<std::size_t>(t)]; };
   // Greedy: the highest logit, lowest id on ties (deterministic).
   if (params_.temperature <= 0.0f) {
-    return *std::max_element(cand.begin(), cand.end(), [&](int a, int b) { return logit(a) < logit(b) || (logit(a) == logit(b) && a > b); });
+    return *std::max_element(cand.begin(), cand.end(), [&](int a, int b) {
+      return logit(a) < logit(b) || (logit(a) == logit(b) && a > b);
+    });
   }
-  std::sort(cand.begin(), cand.end(), [&](int a, int b) { return logit(a) > logit(b) || (logit(a) == logit(b) && a < b); });
-  if (params_.top_k > 0 && static_cast<std::size_t>(params_.top_k) < cand.size()) cand.resize(static_cast<std::size_t>(params_.top_k));
+  std::sort(cand.begin(), cand.end(),
+            [&](int a, int b) { return logit(a) > logit(b) || (logit(a) == logit(b) && a < b); });
+  if (params_.top_k > 0 && static_cast<std::size_t>(params_.top_k) < cand.size())
+    cand.resize(static_cast<std::size_t>(params_.top_k));
   std::vector<double> p(cand.size());
   const double max_l = logit(cand.front());
   double sum = 0.0;
@@ -69,7 +73,8 @@ ChoiceTrie::ChoiceTrie(const std::vector<std::vector<int>>& choices) : nodes_(1)
         node = it->second;
       }
     }
-    if (nodes_[static_cast<std::size_t>(node)].choice < 0) nodes_[static_cast<std::size_t>(node)].choice = static_cast<int>(c);
+    if (nodes_[static_cast<std::size_t>(node)].choice < 0)
+      nodes_[static_cast<std::size_t>(node)].choice = static_cast<int>(c);
   }
 }
 

@@ -1,6 +1,6 @@
 #pragma once
-// Picking the next token from logits (greedy, temperature, top-k, top-p with a seeded RNG) and the token trie
-// that restricts generation to a fixed set of strings.
+// Picking the next token from logits (greedy, temperature, top-k, top-p with a seeded RNG) and the
+// token trie that restricts generation to a fixed set of strings.
 #include <cstdint>
 #include <map>
 #include <random>
@@ -30,8 +30,9 @@ class Sampler {
 // log-softmax of one logit vector at `token`.
 double log_softmax_at(std::span<const float> logits, int token);
 
-// A trie over the token sequences of the allowed choices. Generation walks it: at each node only the children's
-// tokens may follow; a node where a choice ends can also be left by an end-of-generation token.
+// A trie over the token sequences of the allowed choices. Generation walks it: at each node only
+// the children's tokens may follow; a node where a choice ends can also be left by an
+// end-of-generation token.
 class ChoiceTrie {
  public:
   explicit ChoiceTrie(const std::vector<std::vector<int>>& choices);

@@ -13,11 +13,13 @@
 namespace chatrec::llm::runtime {
 namespace {
 
-constexpr int kTypeNormal = 1, kTypeUnknown = 2, kTypeControl = 3, kTypeUserDefined = 4, kTypeByte = 6;
+constexpr int kTypeNormal = 1, kTypeUnknown = 2, kTypeControl = 3, kTypeUserDefined = 4,
+              kTypeByte = 6;
 
-// Pre-tokenizer patterns, as published in the models' tokenizer.json files. Each pattern splits the pieces of
-// the previous one further; text between matches stays a piece of its own.
-const char* const kGpt2Pattern = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S))";
+// Pre-tokenizer patterns, as published in the models' tokenizer.json files. Each pattern splits the
+// pieces of the previous one further; text between matches stays a piece of its own.
+const char* const kGpt2Pattern =
+    R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S))";
 const char* const kLlama3Pattern =
     R"((?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 const char* const kQwen2Pattern =
@@ -25,13 +27,15 @@ const char* const kQwen2Pattern =
 
 std::vector<std::string> patterns_for(const std::string& pre, bool& ignore_merges) {
   ignore_merges = false;
-  if (pre == "llama3" || pre == "llama-v3" || pre == "llama-bpe" || pre == "dbrx" || pre == "smaug-bpe") {
+  if (pre == "llama3" || pre == "llama-v3" || pre == "llama-bpe" || pre == "dbrx" ||
+      pre == "smaug-bpe") {
     ignore_merges = true;
     return {kLlama3Pattern};
   }
-  if (pre == "qwen2" || pre == "stablelm2" || pre == "hunyuan" || pre == "deepseek-r1-qwen") return {kQwen2Pattern};
-  if (pre == "smollm" || pre == "starcoder" || pre == "refact" || pre == "command-r" || pre == "codeshell" ||
-      pre == "exaone" || pre == "minerva-7b") {
+  if (pre == "qwen2" || pre == "stablelm2" || pre == "hunyuan" || pre == "deepseek-r1-qwen")
+    return {kQwen2Pattern};
+  if (pre == "smollm" || pre == "starcoder" || pre == "refact" || pre == "command-r" ||
+      pre == "codeshell" || pre == "exaone" || pre == "minerva-7b") {
     return {R"(\p{N})", kGpt2Pattern};
   }
   return {kGpt2Pattern};  // "gpt-2", "default" and unknown pre-tokenizers
@@ -44,8 +48,10 @@ struct ByteMap {
   ByteMap() {
     int extra = 0;
     for (int b = 0; b < 256; ++b) {
-      const bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
-      const std::uint32_t cp = printable ? static_cast<std::uint32_t>(b) : static_cast<std::uint32_t>(256 + extra++);
+      const bool printable =
+          (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+      const std::uint32_t cp =
+          printable ? static_cast<std::uint32_t>(b) : static_cast<std::uint32_t>(256 + extra++);
       std::string s;
       if (cp < 0x80) {
         s.push_back(static_cast<char>(cp));
@@ -69,10 +75,17 @@ std::size_t utf8_len(std::string_view s, std::size_t i) {
   std::size_t n;
   std::uint32_t min;
   if (c < 0x80) return 1;
-  if ((c & 0xE0) == 0xC0) { n = 2; min = 0x80; }
-  else if ((c & 0xF0) == 0xE0) { n = 3; min = 0x800; }
-  else if ((c & 0xF8) == 0xF0) { n = 4; min = 0x10000; }
-  else return 0;
+  if ((c & 0xE0) == 0xC0) {
+    n = 2;
+    min = 0x80;
+  } else if ((c & 0xF0) == 0xE0) {
+    n = 3;
+    min = 0x800;
+  } else if ((c & 0xF8) == 0xF0) {
+    n = 4;
+    min = 0x10000;
+  } else
+    return 0;
   if (i + n > s.size()) return 0;
   std::uint32_t cp = c & (0x7F >> n);
   for (std::size_t k = 1; k < n; ++k) {
@@ -88,7 +101,8 @@ std::uint32_t utf8_decode(std::string_view s, std::size_t i, std::size_t n) {
   const auto c = static_cast<unsigned char>(s[i]);
   if (n == 1) return c;
   std::uint32_t cp = c & (0x7F >> n);
-  for (std::size_t k = 1; k < n; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
+  for (std::size_t k = 1; k < n; ++k)
+    cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
   return cp;
 }
 
@@ -109,7 +123,8 @@ struct Tokenizer::Regexes {
       for (std::string_view p : pieces) {
         std::size_t start = 0, offset = 0;
         while (offset < p.size()) {
-          const int rc = pcre2_match(code, reinterpret_cast<PCRE2_SPTR>(p.data()), p.size(), offset, PCRE2_NO_UTF_CHECK, md, nullptr);
+          const int rc = pcre2_match(code, reinterpret_cast<PCRE2_SPTR>(p.data()), p.size(), offset,
+                                     PCRE2_NO_UTF_CHECK, md, nullptr);
           if (rc < 0) break;
           const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(md);
           if (ov[1] <= ov[0]) {  // empty match: step one code point
@@ -136,19 +151,22 @@ Tokenizer::Tokenizer(const GgufFile& f) : regexes_(std::make_unique<Regexes>()) 
   } else if (model == "llama") {
     kind_ = Kind::kSpm;
   } else {
-    throw GgufError(f.name() + ": tokenizer.ggml.model: unsupported tokenizer '" + model + "' (gpt2 and llama are)");
+    throw GgufError(f.name() + ": tokenizer.ggml.model: unsupported tokenizer '" + model +
+                    "' (gpt2 and llama are)");
   }
   pieces_ = f.get_strings("tokenizer.ggml.tokens");
   if (pieces_.empty()) throw GgufError(f.name() + ": tokenizer.ggml.tokens: empty vocabulary");
   const auto n = pieces_.size();
   if (const auto* s = f.get_numbers("tokenizer.ggml.scores")) {
-    if (s->size() != n) throw GgufError(f.name() + ": tokenizer.ggml.scores: size differs from tokens");
+    if (s->size() != n)
+      throw GgufError(f.name() + ": tokenizer.ggml.scores: size differs from tokens");
     scores_.assign(s->begin(), s->end());
   } else {
     scores_.assign(n, 0.0f);
   }
   if (const auto* t = f.get_numbers("tokenizer.ggml.token_type")) {
-    if (t->size() != n) throw GgufError(f.name() + ": tokenizer.ggml.token_type: size differs from tokens");
+    if (t->size() != n)
+      throw GgufError(f.name() + ": tokenizer.ggml.token_type: size differs from tokens");
     types_.assign(t->begin(), t->end());
   } else {
     types_.assign(n, kTypeNormal);
@@ -157,7 +175,8 @@ Tokenizer::Tokenizer(const GgufFile& f) : regexes_(std::make_unique<Regexes>()) 
 
   auto token_id = [&](const std::string& key, int fallback) {
     const std::int64_t v = f.get_int(key, fallback);
-    if (v < -1 || v >= static_cast<std::int64_t>(n)) throw GgufError(f.name() + ": " + key + ": token id " + std::to_string(v) + " out of range");
+    if (v < -1 || v >= static_cast<std::int64_t>(n))
+      throw GgufError(f.name() + ": " + key + ": token id " + std::to_string(v) + " out of range");
     return static_cast<int>(v);
   };
   bos_ = token_id("tokenizer.ggml.bos_token_id", kind_ == Kind::kSpm ? 1 : -1);
@@ -168,28 +187,35 @@ Tokenizer::Tokenizer(const GgufFile& f) : regexes_(std::make_unique<Regexes>()) 
   if (eos_ >= 0) eog_.push_back(eos_);
   const int eot = token_id("tokenizer.ggml.eot_token_id", -1);
   if (eot >= 0) eog_.push_back(eot);
-  for (const char* t : {"<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|endoftext|>", "<|end|>", "<|end_of_text|>"}) {
+  for (const char* t : {"<|im_end|>", "<|eot_id|>", "<end_of_turn>", "<|endoftext|>", "<|end|>",
+                        "<|end_of_text|>"}) {
     if (auto id = find(t); id && is_control(*id)) eog_.push_back(*id);
   }
 
   for (std::size_t i = 0; i < n; ++i) {
-    if ((types_[i] == kTypeControl || types_[i] == kTypeUserDefined || types_[i] == kTypeUnknown) && !pieces_[i].empty()) {
+    if ((types_[i] == kTypeControl || types_[i] == kTypeUserDefined || types_[i] == kTypeUnknown) &&
+        !pieces_[i].empty()) {
       specials_.emplace_back(pieces_[i], static_cast<int>(i));
     }
   }
-  std::stable_sort(specials_.begin(), specials_.end(), [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
+  std::stable_sort(specials_.begin(), specials_.end(),
+                   [](const auto& a, const auto& b) { return a.first.size() > b.first.size(); });
 
   if (kind_ == Kind::kBpe) {
     const auto& merges = f.get_strings("tokenizer.ggml.merges");
     merge_rank_.reserve(merges.size());
-    for (std::size_t i = 0; i < merges.size(); ++i) merge_rank_.emplace(merges[i], static_cast<int>(i));
+    for (std::size_t i = 0; i < merges.size(); ++i)
+      merge_rank_.emplace(merges[i], static_cast<int>(i));
     pre_ = f.get_string("tokenizer.ggml.pre", "default");
     for (const std::string& p : patterns_for(pre_, ignore_merges_)) {
       int err = 0;
       PCRE2_SIZE err_off = 0;
-      pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(p.c_str()), PCRE2_ZERO_TERMINATED, PCRE2_UTF | PCRE2_UCP, &err, &err_off, nullptr);
+      pcre2_code* code =
+          pcre2_compile(reinterpret_cast<PCRE2_SPTR>(p.c_str()), PCRE2_ZERO_TERMINATED,
+                        PCRE2_UTF | PCRE2_UCP, &err, &err_off, nullptr);
       if (!code) throw std::logic_error("tokenizer: cannot compile pre-tokenizer pattern " + p);
-      pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);  // optional speed-up; the interpreter is used if it fails
+      pcre2_jit_compile(
+          code, PCRE2_JIT_COMPLETE);  // optional speed-up; the interpreter is used if it fails
       regexes_->codes.push_back(code);
     }
   }
@@ -207,7 +233,9 @@ bool Tokenizer::is_control(int token) const {
   return token >= 0 && token < n_vocab() && types_[static_cast<std::size_t>(token)] == kTypeControl;
 }
 
-bool Tokenizer::is_eog(int token) const { return std::find(eog_.begin(), eog_.end(), token) != eog_.end(); }
+bool Tokenizer::is_eog(int token) const {
+  return std::find(eog_.begin(), eog_.end(), token) != eog_.end();
+}
 
 std::vector<int> Tokenizer::encode(std::string_view text, bool parse_special) const {
   std::vector<int> out;
@@ -219,7 +247,8 @@ std::vector<int> Tokenizer::encode(std::string_view text, bool parse_special) co
       if (kind_ == Kind::kBpe) {
         encode_bpe_fragment(text.substr(start, end - start), out);
       } else {
-        encode_spm_fragment(text.substr(start, end - start), add_space_prefix_ && first_fragment, out);
+        encode_spm_fragment(text.substr(start, end - start), add_space_prefix_ && first_fragment,
+                            out);
       }
     }
     first_fragment = false;
@@ -227,7 +256,8 @@ std::vector<int> Tokenizer::encode(std::string_view text, bool parse_special) co
   while (i < text.size()) {
     const std::pair<std::string, int>* hit = nullptr;
     for (const auto& sp : specials_) {
-      if (!parse_special && types_[static_cast<std::size_t>(sp.second)] != kTypeUserDefined) continue;
+      if (!parse_special && types_[static_cast<std::size_t>(sp.second)] != kTypeUserDefined)
+        continue;
       if (text.compare(i, sp.first.size(), sp.first) == 0) {
         hit = &sp;
         break;
@@ -247,14 +277,15 @@ std::vector<int> Tokenizer::encode(std::string_view text, bool parse_special) co
 }
 
 void Tokenizer::encode_bpe_fragment(std::string_view text, std::vector<int>& out) const {
-  // Invalid UTF-8 bytes cannot go through the Unicode regex; each becomes a piece of its own (byte-level BPE
-  // still has a token for every byte).
+  // Invalid UTF-8 bytes cannot go through the Unicode regex; each becomes a piece of its own
+  // (byte-level BPE still has a token for every byte).
   std::size_t run = 0, i = 0;
   while (i < text.size()) {
     const std::size_t n = utf8_len(text, i);
     if (n == 0) {
       if (i > run) {
-        for (std::string_view w : regexes_->split(text.substr(run, i - run))) encode_bpe_word(w, out);
+        for (std::string_view w : regexes_->split(text.substr(run, i - run)))
+          encode_bpe_word(w, out);
       }
       encode_bpe_word(text.substr(i, 1), out);
       run = ++i;
@@ -327,7 +358,8 @@ void Tokenizer::byte_fallback(unsigned char byte, std::vector<int>& out) const {
   }
 }
 
-void Tokenizer::encode_spm_fragment(std::string_view text, bool prefix_space, std::vector<int>& out) const {
+void Tokenizer::encode_spm_fragment(std::string_view text, bool prefix_space,
+                                    std::vector<int>& out) const {
   std::string escaped = prefix_space ? "\xE2\x96\x81" : "";
   for (char c : text) {
     if (c == ' ') {
@@ -336,8 +368,8 @@ void Tokenizer::encode_spm_fragment(std::string_view text, bool prefix_space, st
       escaped.push_back(c);
     }
   }
-  // Symbols are code points (invalid bytes stand alone); merge the adjacent pair whose union is in the
-  // vocabulary with the highest score, leftmost on ties.
+  // Symbols are code points (invalid bytes stand alone); merge the adjacent pair whose union is in
+  // the vocabulary with the highest score, leftmost on ties.
   std::vector<std::string> symbols;
   for (std::size_t i = 0; i < escaped.size();) {
     const std::size_t n = std::max<std::size_t>(1, utf8_len(escaped, i));

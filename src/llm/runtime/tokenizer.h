@@ -27,8 +27,8 @@ class Tokenizer {
   // Text to token ids, without BOS. With parse_special, control tokens written in the text (e.g.
   // "<|im_start|>") become their ids; otherwise they are tokenized as plain text.
   std::vector<int> encode(std::string_view text, bool parse_special) const;
-  // The bytes a token stands for (byte-level decoding; may be a partial UTF-8 sequence). Control tokens give ""
-  // unless render_special.
+  // The bytes a token stands for (byte-level decoding; may be a partial UTF-8 sequence). Control
+  // tokens give "" unless render_special.
   std::string decode(int token, bool render_special = false) const;
   std::string decode(const std::vector<int>& tokens, bool render_special = false) const;
 
@@ -57,7 +57,7 @@ class Tokenizer {
   std::vector<float> scores_;
   std::vector<int> types_;
   std::unordered_map<std::string, int> piece_to_id_;
-  std::unordered_map<std::string, int> merge_rank_;  // "left right" -> rank
+  std::unordered_map<std::string, int> merge_rank_;    // "left right" -> rank
   std::vector<std::pair<std::string, int>> specials_;  // longest first
   std::vector<int> eog_;
   int bos_ = -1;

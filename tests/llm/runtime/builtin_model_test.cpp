@@ -21,8 +21,11 @@ class BuiltinModelTest : public ::testing::Test {
  protected:
   void SetUp() override {
     path_ = dir_.path() / "tiny.gguf";
-    const auto bytes = testing::make_tiny_model(testing::TinyModelSpec{.weight_type = GgmlType::Q8_0});
-    std::ofstream(path_, std::ios::binary).write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+    const auto bytes =
+        testing::make_tiny_model(testing::TinyModelSpec{.weight_type = GgmlType::Q8_0});
+    std::ofstream(path_, std::ios::binary)
+        .write(reinterpret_cast<const char*>(bytes.data()),
+               static_cast<std::streamsize>(bytes.size()));
     model_ = open_builtin_model(path_, BuiltinOptions{.threads = 2, .context = 128});
   }
   chatrec::testing::TempDir dir_;
@@ -182,7 +185,10 @@ TEST_F(BuiltinModelTest, CountsUsageAndSerialisesConcurrentRequests) {
   std::vector<std::string> results(4);
   std::vector<std::thread> threads;
   for (std::size_t i = 0; i < results.size(); ++i) {
-    threads.emplace_back([&, i] { results[i] = model_->chat(i % 2 ? messages_ : std::vector<Message>{{"user", "of in"}}, o).text; });
+    threads.emplace_back([&, i] {
+      results[i] =
+          model_->chat(i % 2 ? messages_ : std::vector<Message>{{"user", "of in"}}, o).text;
+    });
   }
   for (auto& t : threads) t.join();
   EXPECT_EQ(results[1], expected.text);

@@ -103,7 +103,8 @@ TEST(Gguf, RejectsBadMagicVersionAndEveryTruncation) {
   }
   // Every proper prefix is truncated somewhere: header, metadata, tensor infos or tensor data.
   for (std::size_t n = 0; n < bytes.size(); ++n) {
-    EXPECT_THROW(GgufFile::parse(std::span(bytes.data(), n)), GgufError) << "prefix of " << n << " bytes";
+    EXPECT_THROW(GgufFile::parse(std::span(bytes.data(), n)), GgufError)
+        << "prefix of " << n << " bytes";
   }
 }
 
@@ -111,7 +112,8 @@ TEST(Gguf, ErrorsNameOffsetAndField) {
   GgufWriter w;
   w.add_string("general.name", "x");
   auto bytes = w.bytes();
-  bytes.resize(24 + 8 + 12 + 4 + 8);  // header, key, type, string length: the 1-byte value is missing
+  bytes.resize(24 + 8 + 12 + 4 +
+               8);  // header, key, type, string length: the 1-byte value is missing
   try {
     GgufFile::parse(bytes);
     FAIL();
@@ -161,9 +163,11 @@ TEST(Gguf, RejectsHugeCounts) {
   }
 }
 
-// Random mutations of a valid file must either load or throw GgufError; never crash (run under ASan in CI).
+// Random mutations of a valid file must either load or throw GgufError; never crash (run under ASan
+// in CI).
 TEST(Gguf, RandomMutationsThrowOrLoad) {
-  const auto bytes = testing::make_tiny_model(testing::TinyModelSpec{.n_layer = 1, .n_embd = 32, .n_ff = 64});
+  const auto bytes =
+      testing::make_tiny_model(testing::TinyModelSpec{.n_layer = 1, .n_embd = 32, .n_ff = 64});
   std::mt19937_64 rng(99);
   int loaded = 0, rejected = 0;
   for (int iter = 0; iter < 400; ++iter) {
@@ -174,10 +178,18 @@ TEST(Gguf, RandomMutationsThrowOrLoad) {
       const std::size_t limit = rng() % 4 == 0 ? m.size() : std::min<std::size_t>(m.size(), 20000);
       const std::size_t pos = rng() % limit;
       switch (rng() % 4) {
-        case 0: m[pos] = static_cast<std::uint8_t>(rng()); break;
-        case 1: m[pos] ^= static_cast<std::uint8_t>(1u << (rng() % 8)); break;
-        case 2: m[pos] = 0xFF; break;
-        case 3: m.resize(pos); break;
+        case 0:
+          m[pos] = static_cast<std::uint8_t>(rng());
+          break;
+        case 1:
+          m[pos] ^= static_cast<std::uint8_t>(1u << (rng() % 8));
+          break;
+        case 2:
+          m[pos] = 0xFF;
+          break;
+        case 3:
+          m.resize(pos);
+          break;
       }
       if (m.empty()) break;
     }
@@ -188,7 +200,8 @@ TEST(Gguf, RandomMutationsThrowOrLoad) {
       for (const auto& t : f.tensors()) sum += t.data[0] + t.data[t.size - 1];
       (void)sum;
       ++loaded;
-      // Whatever loads must also be safe to build a model and tokenizer from (or be rejected cleanly).
+      // Whatever loads must also be safe to build a model and tokenizer from (or be rejected
+      // cleanly).
       try {
         Model model(std::move(f));
         Tokenizer tok(model.file());

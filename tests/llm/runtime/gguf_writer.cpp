@@ -22,9 +22,13 @@ void put_string(std::vector<std::uint8_t>& out, const std::string& s) {
   out.insert(out.end(), s.begin(), s.end());
 }
 
-float rounded_half(float v) { return fp16_to_fp32(fp32_to_fp16(v)); }
+float rounded_half(float v) {
+  return fp16_to_fp32(fp32_to_fp16(v));
+}
 
-int nearest(float v) { return static_cast<int>(std::lround(v)); }
+int nearest(float v) {
+  return static_cast<int>(std::lround(v));
+}
 
 // Packs the 8 six-bit scales and mins of a K-quant super-block (inverse of k_scale_min).
 void pack_k_scales(const int* sc, const int* m, std::uint8_t* out) {
@@ -41,9 +45,10 @@ void pack_k_scales(const int* sc, const int* m, std::uint8_t* out) {
   }
 }
 
-// Shared by Q4_K and Q5_K: per sub-block scale and (non-negative) min, 6-bit quantised against the super-block's
-// fp16 d and dmin; returns the integer quants in 0..qmax.
-void quantize_k_superblock(const float* x, int qmax, std::uint16_t& d16, std::uint16_t& dmin16, std::uint8_t* scales, int* q) {
+// Shared by Q4_K and Q5_K: per sub-block scale and (non-negative) min, 6-bit quantised against the
+// super-block's fp16 d and dmin; returns the integer quants in 0..qmax.
+void quantize_k_superblock(const float* x, int qmax, std::uint16_t& d16, std::uint16_t& dmin16,
+                           std::uint8_t* scales, int* q) {
   float sub_scale[8], sub_min[8];
   for (int j = 0; j < 8; ++j) {
     float lo = 0.0f, hi = 0.0f;
@@ -64,7 +69,8 @@ void quantize_k_superblock(const float* x, int qmax, std::uint16_t& d16, std::ui
     sc[j] = d > 0.0f ? std::clamp(nearest(sub_scale[j] / d), 0, 63) : 0;
     m[j] = dmin > 0.0f ? std::clamp(nearest(sub_min[j] / dmin), 0, 63) : 0;
     const float ds = d * static_cast<float>(sc[j]), dm = dmin * static_cast<float>(m[j]);
-    for (int l = 0; l < 32; ++l) q[32 * j + l] = ds > 0.0f ? std::clamp(nearest((x[32 * j + l] + dm) / ds), 0, qmax) : 0;
+    for (int l = 0; l < 32; ++l)
+      q[32 * j + l] = ds > 0.0f ? std::clamp(nearest((x[32 * j + l] + dm) / ds), 0, qmax) : 0;
   }
   pack_k_scales(sc, m, scales);
 }
@@ -74,7 +80,9 @@ void quantize_k_superblock(const float* x, int qmax, std::uint16_t& d16, std::ui
 std::vector<std::uint8_t> quantize(GgmlType type, const float* x, std::int64_t n) {
   std::vector<std::uint8_t> out(row_bytes(type, n));
   switch (type) {
-    case GgmlType::F32: std::memcpy(out.data(), x, static_cast<std::size_t>(n) * 4); break;
+    case GgmlType::F32:
+      std::memcpy(out.data(), x, static_cast<std::size_t>(n) * 4);
+      break;
     case GgmlType::F16: {
       auto* h = reinterpret_cast<std::uint16_t*>(out.data());
       for (std::int64_t i = 0; i < n; ++i) h[i] = fp32_to_fp16(x[i]);
@@ -122,7 +130,9 @@ std::vector<std::uint8_t> quantize(GgmlType type, const float* x, std::int64_t n
         for (int j = 0; j < kQK; ++j) amax = std::max(amax, std::fabs(x[j]));
         const float d = rounded_half(amax / 127.0f);
         b[i].d = fp32_to_fp16(d);
-        for (int j = 0; j < kQK; ++j) b[i].qs[j] = static_cast<std::int8_t>(d != 0.0f ? std::clamp(nearest(x[j] / d), -127, 127) : 0);
+        for (int j = 0; j < kQK; ++j)
+          b[i].qs[j] =
+              static_cast<std::int8_t>(d != 0.0f ? std::clamp(nearest(x[j] / d), -127, 127) : 0);
       }
       break;
     }
@@ -132,7 +142,9 @@ std::vector<std::uint8_t> quantize(GgmlType type, const float* x, std::int64_t n
       for (std::int64_t i = 0; i < n / kQKK; ++i, x += kQKK) {
         quantize_k_superblock(x, 15, b[i].d, b[i].dmin, b[i].scales, q);
         for (int c = 0; c < 4; ++c) {
-          for (int l = 0; l < 32; ++l) b[i].qs[32 * c + l] = static_cast<std::uint8_t>(q[64 * c + l] | (q[64 * c + 32 + l] << 4));
+          for (int l = 0; l < 32; ++l)
+            b[i].qs[32 * c + l] =
+                static_cast<std::uint8_t>(q[64 * c + l] | (q[64 * c + 32 + l] << 4));
         }
       }
       break;
@@ -147,7 +159,8 @@ std::vector<std::uint8_t> quantize(GgmlType type, const float* x, std::int64_t n
           for (int l = 0; l < 32; ++l) {
             const int lo = q[64 * c + l], hi = q[64 * c + 32 + l];
             b[i].qs[32 * c + l] = static_cast<std::uint8_t>((lo & 0xF) | ((hi & 0xF) << 4));
-            b[i].qh[l] = static_cast<std::uint8_t>(b[i].qh[l] | ((lo >> 4) << (2 * c)) | ((hi >> 4) << (2 * c + 1)));
+            b[i].qh[l] = static_cast<std::uint8_t>(b[i].qh[l] | ((lo >> 4) << (2 * c)) |
+                                                   ((hi >> 4) << (2 * c + 1)));
           }
         }
       }
@@ -176,20 +189,25 @@ std::vector<std::uint8_t> quantize(GgmlType type, const float* x, std::int64_t n
           const int sc = d > 0.0f ? std::clamp(nearest(sub[j] / d), -127, 127) : 0;
           b[i].scales[j] = static_cast<std::int8_t>(sc);
           const float ds = d * static_cast<float>(sc);
-          for (int l = 0; l < 16; ++l) q[16 * j + l] = (ds != 0.0f ? std::clamp(nearest(x[16 * j + l] / ds), -32, 31) : 0) + 32;
+          for (int l = 0; l < 16; ++l)
+            q[16 * j + l] =
+                (ds != 0.0f ? std::clamp(nearest(x[16 * j + l] / ds), -32, 31) : 0) + 32;
         }
         for (int h = 0; h < 2; ++h) {
           for (int l = 0; l < 32; ++l) {
-            const int q1 = q[128 * h + l], q2 = q[128 * h + 32 + l], q3 = q[128 * h + 64 + l], q4 = q[128 * h + 96 + l];
+            const int q1 = q[128 * h + l], q2 = q[128 * h + 32 + l], q3 = q[128 * h + 64 + l],
+                      q4 = q[128 * h + 96 + l];
             b[i].ql[64 * h + l] = static_cast<std::uint8_t>((q1 & 0xF) | ((q3 & 0xF) << 4));
             b[i].ql[64 * h + 32 + l] = static_cast<std::uint8_t>((q2 & 0xF) | ((q4 & 0xF) << 4));
-            b[i].qh[32 * h + l] = static_cast<std::uint8_t>((q1 >> 4) | ((q2 >> 4) << 2) | ((q3 >> 4) << 4) | ((q4 >> 4) << 6));
+            b[i].qh[32 * h + l] = static_cast<std::uint8_t>((q1 >> 4) | ((q2 >> 4) << 2) |
+                                                            ((q3 >> 4) << 4) | ((q4 >> 4) << 6));
           }
         }
       }
       break;
     }
-    default: throw std::invalid_argument("quantize: unsupported type");
+    default:
+      throw std::invalid_argument("quantize: unsupported type");
   }
   return out;
 }
@@ -200,15 +218,42 @@ void GgufWriter::key(const std::string& k, std::uint32_t type) {
   ++n_kv_;
 }
 
-void GgufWriter::add_string(const std::string& k, const std::string& v) { key(k, 8); put_string(kv_, v); }
-void GgufWriter::add_u32(const std::string& k, std::uint32_t v) { key(k, 4); put(kv_, v); }
-void GgufWriter::add_i32(const std::string& k, std::int32_t v) { key(k, 5); put(kv_, v); }
-void GgufWriter::add_u64(const std::string& k, std::uint64_t v) { key(k, 10); put(kv_, v); }
-void GgufWriter::add_f32(const std::string& k, float v) { key(k, 6); put(kv_, v); }
-void GgufWriter::add_f64(const std::string& k, double v) { key(k, 12); put(kv_, v); }
-void GgufWriter::add_bool(const std::string& k, bool v) { key(k, 7); put<std::uint8_t>(kv_, v ? 1 : 0); }
-void GgufWriter::add_u8(const std::string& k, std::uint8_t v) { key(k, 0); put(kv_, v); }
-void GgufWriter::add_i16(const std::string& k, std::int16_t v) { key(k, 3); put(kv_, v); }
+void GgufWriter::add_string(const std::string& k, const std::string& v) {
+  key(k, 8);
+  put_string(kv_, v);
+}
+void GgufWriter::add_u32(const std::string& k, std::uint32_t v) {
+  key(k, 4);
+  put(kv_, v);
+}
+void GgufWriter::add_i32(const std::string& k, std::int32_t v) {
+  key(k, 5);
+  put(kv_, v);
+}
+void GgufWriter::add_u64(const std::string& k, std::uint64_t v) {
+  key(k, 10);
+  put(kv_, v);
+}
+void GgufWriter::add_f32(const std::string& k, float v) {
+  key(k, 6);
+  put(kv_, v);
+}
+void GgufWriter::add_f64(const std::string& k, double v) {
+  key(k, 12);
+  put(kv_, v);
+}
+void GgufWriter::add_bool(const std::string& k, bool v) {
+  key(k, 7);
+  put<std::uint8_t>(kv_, v ? 1 : 0);
+}
+void GgufWriter::add_u8(const std::string& k, std::uint8_t v) {
+  key(k, 0);
+  put(kv_, v);
+}
+void GgufWriter::add_i16(const std::string& k, std::int16_t v) {
+  key(k, 3);
+  put(kv_, v);
+}
 
 void GgufWriter::add_strings(const std::string& k, const std::vector<std::string>& values) {
   key(k, 9);
@@ -231,11 +276,16 @@ void GgufWriter::add_i32s(const std::string& k, const std::vector<std::int32_t>&
   for (auto v : values) put(kv_, v);
 }
 
-void GgufWriter::add_tensor(const std::string& name, GgmlType type, const std::vector<std::int64_t>& dims, const std::vector<float>& values) {
-  add_raw_tensor(name, static_cast<std::uint32_t>(type), dims, quantize(type, values.data(), static_cast<std::int64_t>(values.size())));
+void GgufWriter::add_tensor(const std::string& name, GgmlType type,
+                            const std::vector<std::int64_t>& dims,
+                            const std::vector<float>& values) {
+  add_raw_tensor(name, static_cast<std::uint32_t>(type), dims,
+                 quantize(type, values.data(), static_cast<std::int64_t>(values.size())));
 }
 
-void GgufWriter::add_raw_tensor(const std::string& name, std::uint32_t type, const std::vector<std::int64_t>& dims, std::vector<std::uint8_t> data) {
+void GgufWriter::add_raw_tensor(const std::string& name, std::uint32_t type,
+                                const std::vector<std::int64_t>& dims,
+                                std::vector<std::uint8_t> data) {
   tensors_.push_back({name, type, dims, std::move(data)});
 }
 
@@ -278,8 +328,9 @@ void GgufWriter::write(const std::filesystem::path& path) const {
 
 std::vector<std::string> tiny_merges() {
   // Byte-level pieces: "Ġ" is the space byte.
-  return {"Ġ t", "h e", "Ġt he", "i n", "Ġ a", "e r", "o n", "Ġ s", "r e", "a t", "e n", "Ġ c", "Ġ o", "i s", "Ġ w", "o r",
-          "Ġ b", "i t", "Ġ p", "a n", "a l", "Ġ f", "e s", "Ġ m", "o u", "Ġa n", "Ġan d", "Ġ in", "in g", "Ġo f"};
+  return {"Ġ t", "h e", "Ġt he", "i n", "Ġ a", "e r",  "o n",   "Ġ s",  "r e",  "a t",
+          "e n", "Ġ c", "Ġ o",   "i s", "Ġ w", "o r",  "Ġ b",   "i t",  "Ġ p",  "a n",
+          "a l", "Ġ f", "e s",   "Ġ m", "o u", "Ġa n", "Ġan d", "Ġ in", "in g", "Ġo f"};
 }
 
 std::vector<std::string> tiny_vocab() {
@@ -287,8 +338,10 @@ std::vector<std::string> tiny_vocab() {
   // The 256 byte tokens in GPT-2's byte-to-unicode order.
   int extra = 0;
   for (int b = 0; b < 256; ++b) {
-    const bool printable = (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
-    const unsigned cp = printable ? static_cast<unsigned>(b) : 256u + static_cast<unsigned>(extra++);
+    const bool printable =
+        (b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255);
+    const unsigned cp =
+        printable ? static_cast<unsigned>(b) : 256u + static_cast<unsigned>(extra++);
     std::string s;
     if (cp < 0x80) {
       s.push_back(static_cast<char>(cp));
@@ -346,20 +399,26 @@ std::vector<std::uint8_t> make_tiny_model(const TinyModelSpec& s) {
   w.add_u32("tokenizer.ggml.eos_token_id", 2);
   w.add_bool("tokenizer.ggml.add_bos_token", false);
   w.add_string("tokenizer.chat_template",
-               "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + '\n'}}{% endfor %}");
+               "{% for message in messages %}{{'<|im_start|>' + message['role'] + '\n' + "
+               "message['content'] + '<|im_end|>' + '\n'}}{% endfor %}");
 
   const GgmlType wt = s.weight_type;
   const float scale = 1.0f / std::sqrt(static_cast<float>(s.n_embd));
   // Small enough that tied output logits are not so peaked that sampling degenerates to greedy.
   w.add_tensor("token_embd.weight", wt, {s.n_embd, n_vocab}, random(s.n_embd * n_vocab, 0.15f));
   w.add_tensor("output_norm.weight", GgmlType::F32, {s.n_embd}, norm_weights(s.n_embd));
-  if (!s.tied_embeddings) w.add_tensor("output.weight", wt, {s.n_embd, n_vocab}, random(s.n_embd * n_vocab, scale * 4.0f));
-  const std::int64_t q_dim = static_cast<std::int64_t>(s.n_head) * head_dim, kv_dim = static_cast<std::int64_t>(s.n_head_kv) * head_dim;
+  if (!s.tied_embeddings)
+    w.add_tensor("output.weight", wt, {s.n_embd, n_vocab},
+                 random(s.n_embd * n_vocab, scale * 4.0f));
+  const std::int64_t q_dim = static_cast<std::int64_t>(s.n_head) * head_dim,
+                     kv_dim = static_cast<std::int64_t>(s.n_head_kv) * head_dim;
   for (int i = 0; i < s.n_layer; ++i) {
     const std::string p = "blk." + std::to_string(i) + ".";
     w.add_tensor(p + "attn_norm.weight", GgmlType::F32, {s.n_embd}, norm_weights(s.n_embd));
-    w.add_tensor(p + "attn_q.weight", wt, {s.n_embd, q_dim}, random(s.n_embd * q_dim, scale * 2.0f));
-    w.add_tensor(p + "attn_k.weight", wt, {s.n_embd, kv_dim}, random(s.n_embd * kv_dim, scale * 2.0f));
+    w.add_tensor(p + "attn_q.weight", wt, {s.n_embd, q_dim},
+                 random(s.n_embd * q_dim, scale * 2.0f));
+    w.add_tensor(p + "attn_k.weight", wt, {s.n_embd, kv_dim},
+                 random(s.n_embd * kv_dim, scale * 2.0f));
     w.add_tensor(p + "attn_v.weight", wt, {s.n_embd, kv_dim}, random(s.n_embd * kv_dim, scale));
     if (a == "qwen2") {
       w.add_tensor(p + "attn_q.bias", GgmlType::F32, {q_dim}, random(q_dim, 0.5f));
@@ -370,7 +429,8 @@ std::vector<std::uint8_t> make_tiny_model(const TinyModelSpec& s) {
     w.add_tensor(p + "ffn_norm.weight", GgmlType::F32, {s.n_embd}, norm_weights(s.n_embd));
     w.add_tensor(p + "ffn_gate.weight", wt, {s.n_embd, s.n_ff}, random(s.n_embd * s.n_ff, scale));
     w.add_tensor(p + "ffn_up.weight", wt, {s.n_embd, s.n_ff}, random(s.n_embd * s.n_ff, scale));
-    w.add_tensor(p + "ffn_down.weight", wt, {s.n_ff, s.n_embd}, random(s.n_ff * s.n_embd, 1.0f / std::sqrt(static_cast<float>(s.n_ff))));
+    w.add_tensor(p + "ffn_down.weight", wt, {s.n_ff, s.n_embd},
+                 random(s.n_ff * s.n_embd, 1.0f / std::sqrt(static_cast<float>(s.n_ff))));
   }
   return w.bytes();
 }

@@ -1,7 +1,8 @@
 #pragma once
-// Test-side GGUF writer: builds small GGUF images in memory (metadata of every type, tensors quantised with
-// simple round-to-nearest reference quantisers) and tiny random-weight llama/qwen2 models with a synthetic
-// byte-level BPE vocabulary, so that the runtime is tested without any download.
+// Test-side GGUF writer: builds small GGUF images in memory (metadata of every type, tensors
+// quantised with simple round-to-nearest reference quantisers) and tiny random-weight llama/qwen2
+// models with a synthetic byte-level BPE vocabulary, so that the runtime is tested without any
+// download.
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -11,12 +12,14 @@
 
 namespace chatrec::llm::runtime::testing {
 
-// Reference quantisation of `n` floats (n a multiple of the type's block size) into the GGUF block layout.
+// Reference quantisation of `n` floats (n a multiple of the type's block size) into the GGUF block
+// layout.
 std::vector<std::uint8_t> quantize(GgmlType type, const float* x, std::int64_t n);
 
 class GgufWriter {
  public:
-  explicit GgufWriter(std::uint32_t version = 3, std::uint32_t alignment = 32) : version_(version), alignment_(alignment) {}
+  explicit GgufWriter(std::uint32_t version = 3, std::uint32_t alignment = 32)
+      : version_(version), alignment_(alignment) {}
 
   void add_string(const std::string& key, const std::string& value);
   void add_u32(const std::string& key, std::uint32_t value);
@@ -32,9 +35,11 @@ class GgufWriter {
   void add_i32s(const std::string& key, const std::vector<std::int32_t>& values);
 
   // Quantises `values` (row-major, dims[0] contiguous) to `type`.
-  void add_tensor(const std::string& name, GgmlType type, const std::vector<std::int64_t>& dims, const std::vector<float>& values);
+  void add_tensor(const std::string& name, GgmlType type, const std::vector<std::int64_t>& dims,
+                  const std::vector<float>& values);
   // Raw tensor bytes (for malformed-file tests).
-  void add_raw_tensor(const std::string& name, std::uint32_t type, const std::vector<std::int64_t>& dims, std::vector<std::uint8_t> data);
+  void add_raw_tensor(const std::string& name, std::uint32_t type,
+                      const std::vector<std::int64_t>& dims, std::vector<std::uint8_t> data);
 
   std::vector<std::uint8_t> bytes() const;
   void write(const std::filesystem::path& path) const;
@@ -67,8 +72,8 @@ struct TinyModelSpec {
   std::uint64_t seed = 7;
 };
 
-// Synthetic vocabulary: 3 control tokens (<|endoftext|>, <|im_start|>, <|im_end|>), the 256 byte tokens, then
-// merged tokens for the merges below.
+// Synthetic vocabulary: 3 control tokens (<|endoftext|>, <|im_start|>, <|im_end|>), the 256 byte
+// tokens, then merged tokens for the merges below.
 std::vector<std::string> tiny_vocab();
 std::vector<std::string> tiny_merges();
 

@@ -19,19 +19,27 @@ std::vector<float> random_vector(std::size_t n, std::uint64_t seed, float scale 
   return v;
 }
 
-const GgmlType kTypes[] = {GgmlType::F32, GgmlType::F16, GgmlType::Q4_0, GgmlType::Q4_1,
+const GgmlType kTypes[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::Q4_0, GgmlType::Q4_1,
                            GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
 
-// Quantisation step of each type relative to a block's range: the tolerance of a dequantised element.
+// Quantisation step of each type relative to a block's range: the tolerance of a dequantised
+// element.
 float relative_step(GgmlType t) {
   switch (t) {
-    case GgmlType::F32: return 1e-7f;
-    case GgmlType::F16: return 1e-3f;
-    case GgmlType::Q8_0: return 1.0f / 127;
-    case GgmlType::Q6_K: return 1.0f / 24;
-    case GgmlType::Q5_K: return 1.0f / 24;
-    case GgmlType::Q4_0: return 1.0f / 7;  // the block's extreme maps to -8, the opposite side clips at +7
-    default: return 1.0f / 12;
+    case GgmlType::F32:
+      return 1e-7f;
+    case GgmlType::F16:
+      return 1e-3f;
+    case GgmlType::Q8_0:
+      return 1.0f / 127;
+    case GgmlType::Q6_K:
+      return 1.0f / 24;
+    case GgmlType::Q5_K:
+      return 1.0f / 24;
+    case GgmlType::Q4_0:
+      return 1.0f / 7;  // the block's extreme maps to -8, the opposite side clips at +7
+    default:
+      return 1.0f / 12;
   }
 }
 
@@ -95,14 +103,16 @@ TEST_P(KernelTest, MatmulOverTokensEqualsRowDots) {
     matmul(m, x.data(), tokens, y.data(), threads);
     for (int t = 0; t < tokens; ++t) {
       for (std::int64_t r = 0; r < rows; ++r) {
-        EXPECT_FLOAT_EQ(y[static_cast<std::size_t>(t * rows + r)], row_dot(type, m.data + r * m.row_stride, x.data() + t * cols, cols));
+        EXPECT_FLOAT_EQ(y[static_cast<std::size_t>(t * rows + r)],
+                        row_dot(type, m.data + r * m.row_stride, x.data() + t * cols, cols));
       }
     }
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(AllTypes, KernelTest, ::testing::ValuesIn(kTypes),
-                         [](const auto& info) { return type_name(static_cast<std::uint32_t>(info.param)); });
+INSTANTIATE_TEST_SUITE_P(AllTypes, KernelTest, ::testing::ValuesIn(kTypes), [](const auto& info) {
+  return type_name(static_cast<std::uint32_t>(info.param));
+});
 
 TEST(Fp16, RoundTripsAndRoundsToNearest) {
   for (float v : {0.0f, 1.0f, -2.5f, 65504.0f, 6.1035156e-05f, 5.9604645e-08f, 0.1f}) {
@@ -113,8 +123,8 @@ TEST(Fp16, RoundTripsAndRoundsToNearest) {
   EXPECT_TRUE(std::isinf(fp16_to_fp32(fp32_to_fp16(1e6f))));
 }
 
-// Block layouts checked against values computed independently with the gguf Python package's dequantisers
-// (gguf-py quants.py) on the same deterministic bytes; see make_reference.py.
+// Block layouts checked against values computed independently with the gguf Python package's
+// dequantisers (gguf-py quants.py) on the same deterministic bytes; see make_reference.py.
 std::vector<std::uint8_t> pattern_block(GgmlType type) {
   const std::size_t n = row_bytes(type, kQKK);
   std::vector<std::uint8_t> b(n);
@@ -159,17 +169,21 @@ TEST(BlockLayout, MatchesIndependentDequantizer) {
     std::vector<float> v(kQKK);
     dequantize_row(ref.type, b.data(), v.data(), kQKK);
     double sum = 0.0;
-    for (int i = 0; i < kQKK; ++i) sum += static_cast<double>(v[static_cast<std::size_t>(i)]) * (i % 7 + 1);
+    for (int i = 0; i < kQKK; ++i)
+      sum += static_cast<double>(v[static_cast<std::size_t>(i)]) * (i % 7 + 1);
     const std::string name = type_name(static_cast<std::uint32_t>(ref.type));
     EXPECT_DOUBLE_EQ(sum, ref.weighted_sum) << name;
     const int at[] = {0, 1, 31, 32, 100, 255};
-    for (int k = 0; k < 6; ++k) EXPECT_FLOAT_EQ(v[static_cast<std::size_t>(at[k])], ref.samples[k]) << name << " element " << at[k];
+    for (int k = 0; k < 6; ++k)
+      EXPECT_FLOAT_EQ(v[static_cast<std::size_t>(at[k])], ref.samples[k])
+          << name << " element " << at[k];
     // The integer kernels agree with the dequantised values.
     const auto x = random_vector(kQKK, 11, 0.01f);
     double dot = 0.0, mag = 0.0;
     for (int i = 0; i < kQKK; ++i) {
       dot += static_cast<double>(v[static_cast<std::size_t>(i)]) * x[static_cast<std::size_t>(i)];
-      mag += std::fabs(static_cast<double>(v[static_cast<std::size_t>(i)]) * x[static_cast<std::size_t>(i)]);
+      mag += std::fabs(static_cast<double>(v[static_cast<std::size_t>(i)]) *
+                       x[static_cast<std::size_t>(i)]);
     }
     for (KernelIsa isa : {KernelIsa::kScalar, KernelIsa::kAvx2}) {
       const KernelIsa original = active_isa();

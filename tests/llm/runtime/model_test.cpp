@@ -16,7 +16,8 @@ struct Variant {
 };
 
 std::string variant_name(const Variant& v) {
-  return v.arch + "_" + type_name(static_cast<std::uint32_t>(v.type)) + (v.tied ? "_tied" : "_untied");
+  return v.arch + "_" + type_name(static_cast<std::uint32_t>(v.type)) +
+         (v.tied ? "_tied" : "_untied");
 }
 
 Model tiny_model(const Variant& v) {
@@ -24,7 +25,8 @@ Model tiny_model(const Variant& v) {
   spec.arch = v.arch;
   spec.weight_type = v.type;
   spec.tied_embeddings = v.tied;
-  const bool k_quant = v.type == GgmlType::Q4_K || v.type == GgmlType::Q5_K || v.type == GgmlType::Q6_K;
+  const bool k_quant =
+      v.type == GgmlType::Q4_K || v.type == GgmlType::Q5_K || v.type == GgmlType::Q6_K;
   spec.n_embd = k_quant ? 256 : 64;
   spec.n_ff = k_quant ? 256 : 96;
   return Model(GgufFile::parse(testing::make_tiny_model(spec), "tiny"));
@@ -65,10 +67,17 @@ TEST_P(ModelTest, IncrementalDecodeEqualsFullRecompute) {
   m2.init_cache(64);
   std::vector<float> logits;
   m2.forward(std::span(kTokens).first(5), 0, ForwardOutput::kLastLogits, logits, 2);
-  expect_close(logits, std::vector<float>(all.begin() + 4 * static_cast<std::ptrdiff_t>(V), all.begin() + 5 * static_cast<std::ptrdiff_t>(V)), 1e-3f);
+  expect_close(logits,
+               std::vector<float>(all.begin() + 4 * static_cast<std::ptrdiff_t>(V),
+                                  all.begin() + 5 * static_cast<std::ptrdiff_t>(V)),
+               1e-3f);
   for (int t = 5; t < n; ++t) {
-    m2.forward(std::span(kTokens).subspan(static_cast<std::size_t>(t), 1), t, ForwardOutput::kLastLogits, logits, 2);
-    expect_close(logits, std::vector<float>(all.begin() + t * static_cast<std::ptrdiff_t>(V), all.begin() + (t + 1) * static_cast<std::ptrdiff_t>(V)), 1e-3f);
+    m2.forward(std::span(kTokens).subspan(static_cast<std::size_t>(t), 1), t,
+               ForwardOutput::kLastLogits, logits, 2);
+    expect_close(logits,
+                 std::vector<float>(all.begin() + t * static_cast<std::ptrdiff_t>(V),
+                                    all.begin() + (t + 1) * static_cast<std::ptrdiff_t>(V)),
+                 1e-3f);
   }
 }
 
@@ -79,7 +88,9 @@ TEST_P(ModelTest, BatchedPrefillEqualsTokenByToken) {
   b.init_cache(32);
   std::vector<float> batched, single;
   a.forward(kTokens, 0, ForwardOutput::kLastLogits, batched, 2);
-  for (std::size_t t = 0; t < kTokens.size(); ++t) b.forward(std::span(kTokens).subspan(t, 1), static_cast<int>(t), ForwardOutput::kLastLogits, single, 1);
+  for (std::size_t t = 0; t < kTokens.size(); ++t)
+    b.forward(std::span(kTokens).subspan(t, 1), static_cast<int>(t), ForwardOutput::kLastLogits,
+              single, 1);
   expect_close(batched, single, 1e-3f);
   // Logits depend on the input (no degenerate model).
   float spread = 0.0f;
@@ -96,7 +107,8 @@ TEST_P(ModelTest, RollingBackTheCacheOverwritesLaterPositions) {
   std::vector<int> other(kTokens.end() - 4, kTokens.end());
   for (int& t : other) t = (t + 17) % 280;
   m.forward(other, static_cast<int>(kTokens.size()) - 4, ForwardOutput::kLastLogits, fresh, 1);
-  m.forward(std::span(kTokens).last(4), static_cast<int>(kTokens.size()) - 4, ForwardOutput::kLastLogits, again, 1);
+  m.forward(std::span(kTokens).last(4), static_cast<int>(kTokens.size()) - 4,
+            ForwardOutput::kLastLogits, again, 1);
   expect_close(first, again, 1e-5f);
 }
 
@@ -111,13 +123,19 @@ TEST_P(ModelTest, HiddenOutputHasOneNormalisedStatePerToken) {
   EXPECT_THROW(m.forward(bad, 0, ForwardOutput::kLastLogits, h, 1), std::out_of_range);
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    Variants, ModelTest,
-    ::testing::Values(Variant{"llama", GgmlType::F32, true}, Variant{"llama", GgmlType::F16, false}, Variant{"llama", GgmlType::Q4_0, true},
-                      Variant{"llama", GgmlType::Q4_1, true}, Variant{"llama", GgmlType::Q8_0, false}, Variant{"llama", GgmlType::Q4_K, true},
-                      Variant{"llama", GgmlType::Q5_K, true}, Variant{"llama", GgmlType::Q6_K, false}, Variant{"qwen2", GgmlType::F32, true},
-                      Variant{"qwen2", GgmlType::Q8_0, false}, Variant{"qwen2", GgmlType::Q4_K, true}),
-    [](const auto& info) { return variant_name(info.param); });
+INSTANTIATE_TEST_SUITE_P(Variants, ModelTest,
+                         ::testing::Values(Variant{"llama", GgmlType::F32, true},
+                                           Variant{"llama", GgmlType::F16, false},
+                                           Variant{"llama", GgmlType::Q4_0, true},
+                                           Variant{"llama", GgmlType::Q4_1, true},
+                                           Variant{"llama", GgmlType::Q8_0, false},
+                                           Variant{"llama", GgmlType::Q4_K, true},
+                                           Variant{"llama", GgmlType::Q5_K, true},
+                                           Variant{"llama", GgmlType::Q6_K, false},
+                                           Variant{"qwen2", GgmlType::F32, true},
+                                           Variant{"qwen2", GgmlType::Q8_0, false},
+                                           Variant{"qwen2", GgmlType::Q4_K, true}),
+                         [](const auto& info) { return variant_name(info.param); });
 
 TEST(Model, RejectsMissingTensorsAndUnknownArchitectures) {
   testing::GgufWriter w;

@@ -11,7 +11,10 @@
 namespace chatrec::llm::runtime {
 namespace {
 
-GgufFile tiny_file() { return GgufFile::parse(testing::make_tiny_model(testing::TinyModelSpec{.n_layer = 1, .n_embd = 32, .n_ff = 32})); }
+GgufFile tiny_file() {
+  return GgufFile::parse(
+      testing::make_tiny_model(testing::TinyModelSpec{.n_layer = 1, .n_embd = 32, .n_ff = 32}));
+}
 
 int id_of(const Tokenizer& t, const std::string& piece) {
   auto id = t.find(piece);
@@ -26,7 +29,8 @@ TEST(BpeTokenizer, AppliesMergesInRankOrderAfterPreTokenizing) {
   EXPECT_EQ(t.pre(), "smollm");
   // " the" -> "Ġthe" via Ġ t, h e, Ġt he; "and" has no merge without the leading space.
   EXPECT_EQ(t.encode(" the", false), (std::vector<int>{id_of(t, "Ġthe")}));
-  EXPECT_EQ(t.encode("the and", false), (std::vector<int>{id_of(t, "t"), id_of(t, "he"), id_of(t, "Ġand")}));
+  EXPECT_EQ(t.encode("the and", false),
+            (std::vector<int>{id_of(t, "t"), id_of(t, "he"), id_of(t, "Ġand")}));
   // smollm splits every digit on its own.
   EXPECT_EQ(t.encode("12", false), (std::vector<int>{id_of(t, "1"), id_of(t, "2")}));
 }
@@ -38,7 +42,8 @@ TEST(BpeTokenizer, RoundTripsArbitraryBytesIncludingInvalidUtf8) {
   for (int iter = 0; iter < 200; ++iter) {
     std::string s;
     const int len = static_cast<int>(rng() % 40);
-    for (int i = 0; i < len; ++i) s.push_back(static_cast<char>(rng() % 4 == 0 ? rng() % 256 : "the and of in "[rng() % 14]));
+    for (int i = 0; i < len; ++i)
+      s.push_back(static_cast<char>(rng() % 4 == 0 ? rng() % 256 : "the and of in "[rng() % 14]));
     EXPECT_EQ(t.decode(t.encode(s, false)), s);
   }
   const std::string unicode = "café naïve 日本語 🙂\n\t  x";
@@ -66,9 +71,12 @@ TEST(ChatTemplate, RendersChatMlWithMarkersAsSpecialTokens) {
   const ChatTemplate tpl = ChatTemplate::detect(f, t);
   EXPECT_EQ(tpl.format, ChatFormat::kChatMl);
   const std::vector<Message> msgs = {{"system", "be brief"}, {"user", "hi <|im_end|>"}};
-  EXPECT_EQ(tpl.render_text(msgs, true), "<|im_start|>system\nbe brief<|im_end|>\n<|im_start|>user\nhi <|im_end|><|im_end|>\n<|im_start|>assistant\n");
+  EXPECT_EQ(tpl.render_text(msgs, true),
+            "<|im_start|>system\nbe brief<|im_end|>\n<|im_start|>user\nhi "
+            "<|im_end|><|im_end|>\n<|im_start|>assistant\n");
   const auto ids = tpl.render(t, msgs, true);
-  // Exactly three <|im_start|> and two <|im_end|> tokens: the one typed in the user message stays text.
+  // Exactly three <|im_start|> and two <|im_end|> tokens: the one typed in the user message stays
+  // text.
   EXPECT_EQ(std::count(ids.begin(), ids.end(), 1), 3);
   EXPECT_EQ(std::count(ids.begin(), ids.end(), 2), 2);
 }
@@ -76,8 +84,10 @@ TEST(ChatTemplate, RendersChatMlWithMarkersAsSpecialTokens) {
 TEST(ChatTemplate, ExtractsDefaultSystemPrompt) {
   testing::GgufWriter w;
   w.add_string("tokenizer.chat_template",
-               "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' %}{{ '<|im_start|>system\nYou are "
-               "helpful<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + message['content'] + '<|im_end|>' + "
+               "{% for message in messages %}{% if loop.first and messages[0]['role'] != 'system' "
+               "%}{{ '<|im_start|>system\nYou are "
+               "helpful<|im_end|>\n' }}{% endif %}{{'<|im_start|>' + message['role'] + '\n' + "
+               "message['content'] + '<|im_end|>' + "
                "'\n'}}{% endfor %}");
   w.add_string("tokenizer.ggml.model", "gpt2");
   w.add_strings("tokenizer.ggml.tokens", testing::tiny_vocab());
@@ -86,18 +96,22 @@ TEST(ChatTemplate, ExtractsDefaultSystemPrompt) {
   const Tokenizer t(f);
   const ChatTemplate tpl = ChatTemplate::detect(f, t);
   EXPECT_EQ(tpl.default_system, "You are helpful");
-  EXPECT_EQ(tpl.render_text({{"user", "q"}}, false), "<|im_start|>system\nYou are helpful<|im_end|>\n<|im_start|>user\nq<|im_end|>\n");
-  EXPECT_EQ(tpl.render_text({{"system", "s"}, {"user", "q"}}, false), "<|im_start|>system\ns<|im_end|>\n<|im_start|>user\nq<|im_end|>\n");
+  EXPECT_EQ(tpl.render_text({{"user", "q"}}, false),
+            "<|im_start|>system\nYou are helpful<|im_end|>\n<|im_start|>user\nq<|im_end|>\n");
+  EXPECT_EQ(tpl.render_text({{"system", "s"}, {"user", "q"}}, false),
+            "<|im_start|>system\ns<|im_end|>\n<|im_start|>user\nq<|im_end|>\n");
 }
 
 TEST(ChatTemplate, Llama3AndGemmaFormats) {
   ChatTemplate l3{ChatFormat::kLlama3, ""};
   EXPECT_EQ(l3.render_text({{"system", "s"}, {"user", "q"}}, true),
-            "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\ns<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nq<|eot_id|>"
+            "<|begin_of_text|><|start_header_id|>system<|end_header_id|>\n\ns<|eot_id|><|start_"
+            "header_id|>user<|end_header_id|>\n\nq<|eot_id|>"
             "<|start_header_id|>assistant<|end_header_id|>\n\n");
   ChatTemplate gemma{ChatFormat::kGemma, ""};
   EXPECT_EQ(gemma.render_text({{"system", "s"}, {"user", "q"}, {"assistant", "a"}}, true),
-            "<bos><start_of_turn>user\ns\n\nq<end_of_turn>\n<start_of_turn>model\na<end_of_turn>\n<start_of_turn>model\n");
+            "<bos><start_of_turn>user\ns\n\nq<end_of_turn>\n<start_of_turn>model\na<end_of_turn>\n<"
+            "start_of_turn>model\n");
 }
 
 // SentencePiece-style vocabulary: merges by score, "▁" for spaces, <0xXX> byte fallback.
@@ -112,8 +126,17 @@ TEST(SpmTokenizer, MergesByScoreWithByteFallback) {
     scores.push_back(0);
     types.push_back(6);
   }
-  const std::vector<std::pair<std::string, float>> pieces = {
-      {"\xE2\x96\x81", -1}, {"h", -2}, {"e", -2}, {"l", -2}, {"o", -2}, {"he", -3}, {"ll", -3}, {"hell", -4}, {"hello", -5}, {"\xE2\x96\x81hello", -6}, {"w", -2}};
+  const std::vector<std::pair<std::string, float>> pieces = {{"\xE2\x96\x81", -1},
+                                                             {"h", -2},
+                                                             {"e", -2},
+                                                             {"l", -2},
+                                                             {"o", -2},
+                                                             {"he", -3},
+                                                             {"ll", -3},
+                                                             {"hell", -4},
+                                                             {"hello", -5},
+                                                             {"\xE2\x96\x81hello", -6},
+                                                             {"w", -2}};
   for (const auto& [p, s] : pieces) {
     tokens.push_back(p);
     scores.push_back(s);
