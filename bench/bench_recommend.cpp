@@ -1,5 +1,5 @@
-// Fit time per model on ML-100K (the ml100k-topk training split, seed 2023) and full-catalogue top-20 for
-// every user. Run: build/bench/bench_recommend [--benchmark_filter=Fit/ease]
+// Fit time per model on ML-100K (the ml100k-topk training split, seed 2023) and full-catalogue
+// top-20 for every user. Run: build/bench/bench_recommend [--benchmark_filter=Fit/ease]
 #include <benchmark/benchmark.h>
 
 #include <cstdlib>
@@ -63,18 +63,23 @@ void BM_Top20AllUsers(benchmark::State& state, const std::string& name) {
   recommend::RankOptions o;
   o.k = 20;
   for (auto _ : state) {
-    for (data::UserIndex u = 0; u < d->train.num_users(); ++u) benchmark::DoNotOptimize(model->recommend(u, o));
+    for (data::UserIndex u = 0; u < d->train.num_users(); ++u)
+      benchmark::DoNotOptimize(model->recommend(u, o));
   }
   state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * d->train.num_users()));
 }
 
 int register_all() {
   for (const auto& name : recommend::recommender_names()) {
-    if (name == "lightgcn" || name == "blend") continue;  // minutes / many fits; timed by `chatrec bench train`
-    benchmark::RegisterBenchmark(("Fit/" + name).c_str(), BM_Fit, name)->Unit(benchmark::kMillisecond)->Iterations(3);
+    if (name == "lightgcn" || name == "blend")
+      continue;  // minutes / many fits; timed by `chatrec bench train`
+    benchmark::RegisterBenchmark(("Fit/" + name).c_str(), BM_Fit, name)
+        ->Unit(benchmark::kMillisecond)
+        ->Iterations(3);
   }
   for (const char* name : {"popularity", "itemknn", "mf", "ease", "transition"}) {
-    benchmark::RegisterBenchmark((std::string("Top20AllUsers/") + name).c_str(), BM_Top20AllUsers, name)
+    benchmark::RegisterBenchmark((std::string("Top20AllUsers/") + name).c_str(), BM_Top20AllUsers,
+                                 name)
         ->Unit(benchmark::kMillisecond);
   }
   return 0;

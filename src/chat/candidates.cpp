@@ -28,11 +28,12 @@ void zscore(std::vector<float>& v, const std::vector<char>& keep) {
 }
 
 std::set<std::string> content_words(std::string_view s) {
-  static const std::set<std::string> stop = {"that", "this", "with", "from", "have", "some", "something", "about",
-                                             "like", "want", "would", "could", "please", "recommend", "movie",
-                                             "movies", "film", "films", "game", "games", "video", "title",
-                                             "categories", "year", "description", "more", "what", "which", "they",
-                                             "them", "their", "there", "were", "when", "your", "into", "only"};
+  static const std::set<std::string> stop = {
+      "that",        "this",  "with",  "from",  "have",   "some",      "something",  "about",
+      "like",        "want",  "would", "could", "please", "recommend", "movie",      "movies",
+      "film",        "films", "game",  "games", "video",  "title",     "categories", "year",
+      "description", "more",  "what",  "which", "they",   "them",      "their",      "there",
+      "were",        "when",  "your",  "into",  "only"};
   std::set<std::string> out;
   std::string cur;
   auto flush = [&]() {
@@ -90,7 +91,8 @@ std::vector<Candidate> collaborative_candidates(const DomainCatalog& d, const Ca
     h.insert(h.end(), q.anchors.begin(), q.anchors.end());
     ranked = model.recommend_for_history(h, options);
   } else {
-    // No fold-in: the user's scores plus similarity to the anchors, both standardised over the allowed items.
+    // No fold-in: the user's scores plus similarity to the anchors, both standardised over the
+    // allowed items.
     std::vector<float> scores(model.num_items(), 0.0f);
     if (trained_user) model.score(*q.user, scores);
     std::vector<float> sim = d.similarity_to(q.anchors);

@@ -32,18 +32,20 @@ std::vector<float> DomainCatalog::similarity_to(std::span<const data::ItemIndex>
 }
 
 DomainCatalog& Catalog::add_domain(const std::string& name, data::Dataset dataset,
-                                   std::unique_ptr<recommend::Recommender> model, const recommend::FitOptions& fit,
-                                   bool link_users) {
+                                   std::unique_ptr<recommend::Recommender> model,
+                                   const recommend::FitOptions& fit, bool link_users) {
   auto matrix = std::make_shared<data::InteractionMatrix>(dataset.num_users(), dataset.num_items(),
                                                           dataset.interactions());
   model->fit(*matrix, fit);
-  return add_trained_domain(name, std::move(dataset), matrix, std::shared_ptr<const recommend::Recommender>(std::move(model)),
+  return add_trained_domain(name, std::move(dataset), matrix,
+                            std::shared_ptr<const recommend::Recommender>(std::move(model)),
                             link_users);
 }
 
 DomainCatalog& Catalog::add_trained_domain(const std::string& name, data::Dataset dataset,
                                            std::shared_ptr<const data::InteractionMatrix> matrix,
-                                           std::shared_ptr<const recommend::Recommender> model, bool link_users) {
+                                           std::shared_ptr<const recommend::Recommender> model,
+                                           bool link_users) {
   auto d = std::make_unique<DomainCatalog>();
   d->name = name;
   d->dataset = std::make_shared<data::Dataset>(std::move(dataset));
@@ -60,9 +62,10 @@ DomainCatalog& Catalog::finish(std::unique_ptr<DomainCatalog> d) {
   d->by_popularity.resize(d->model_items);
   std::iota(d->by_popularity.begin(), d->by_popularity.end(), 0);
   const auto& m = *d->matrix;
-  std::stable_sort(d->by_popularity.begin(), d->by_popularity.end(), [&](data::ItemIndex a, data::ItemIndex b) {
-    return m.users_of(a).size() > m.users_of(b).size();
-  });
+  std::stable_sort(d->by_popularity.begin(), d->by_popularity.end(),
+                   [&](data::ItemIndex a, data::ItemIndex b) {
+                     return m.users_of(a).size() > m.users_of(b).size();
+                   });
   for (const auto& item : d->dataset->items()) d->latest_year = std::max(d->latest_year, item.year);
   std::unique_lock lock(mutex_);
   auto& slot = domains_[d->name];
@@ -100,13 +103,15 @@ data::ItemIndex Catalog::add_cold_item(const std::string& domain, data::Item ite
   const data::ItemIndex index = d->dataset->add_item(item);
   d->titles.add(index, item.title);
   for (const auto& c : item.categories) {
-    if (std::find(d->categories.begin(), d->categories.end(), c) == d->categories.end()) d->categories.push_back(c);
+    if (std::find(d->categories.begin(), d->categories.end(), c) == d->categories.end())
+      d->categories.push_back(c);
   }
   d->latest_year = std::max(d->latest_year, item.year);
   return index;
 }
 
-std::map<std::string, std::vector<RatedItem>> Catalog::history_of(const std::string& user_id) const {
+std::map<std::string, std::vector<RatedItem>> Catalog::history_of(
+    const std::string& user_id) const {
   std::map<std::string, std::vector<RatedItem>> out;
   for (const auto& [name, d] : domains_) {
     if (!d->link_users) continue;
@@ -117,7 +122,9 @@ std::map<std::string, std::vector<RatedItem>> Catalog::history_of(const std::str
     auto& list = out[name];
     for (data::ItemIndex i : d->matrix->sequence(*u)) {
       const auto pos = std::lower_bound(items.begin(), items.end(), i) - items.begin();
-      const float r = pos < static_cast<long>(ratings.size()) && !std::isnan(ratings[pos]) ? ratings[pos] : 0.0f;
+      const float r = pos < static_cast<long>(ratings.size()) && !std::isnan(ratings[pos])
+                          ? ratings[pos]
+                          : 0.0f;
       list.push_back({d->dataset->item(i).id, r});
     }
   }
@@ -132,8 +139,10 @@ std::map<std::string, std::string> Catalog::profile_of(const std::string& user_i
   return {};
 }
 
-std::shared_ptr<Catalog> load_catalog(const std::filesystem::path& data_dir, const std::vector<std::string>& domains,
-                                      const std::map<std::string, std::string>& models, bool progress) {
+std::shared_ptr<Catalog> load_catalog(const std::filesystem::path& data_dir,
+                                      const std::vector<std::string>& domains,
+                                      const std::map<std::string, std::string>& models,
+                                      bool progress) {
   auto catalog = std::make_shared<Catalog>();
   recommend::FitOptions fit;
   fit.progress = progress;
@@ -146,10 +155,12 @@ std::shared_ptr<Catalog> load_catalog(const std::filesystem::path& data_dir, con
       ds = data::load_amazon_games(data_dir / "amazon-games");
       link_users = false;  // anonymous sequences, not this deployment's users
     } else {
-      throw ChatError(ChatError::Kind::kBadRequest, "unknown domain '" + domain + "' (movies, games)");
+      throw ChatError(ChatError::Kind::kBadRequest,
+                      "unknown domain '" + domain + "' (movies, games)");
     }
     auto it = models.find(domain);
-    const std::string model = it != models.end() ? it->second : (domain == "movies" ? "ease" : "itemknn");
+    const std::string model =
+        it != models.end() ? it->second : (domain == "movies" ? "ease" : "itemknn");
     catalog->add_domain(domain, std::move(ds), recommend::make_recommender(model), fit, link_users);
   }
   return catalog;

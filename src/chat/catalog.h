@@ -1,7 +1,8 @@
 #pragma once
-// A multi-domain catalogue: per domain (movies = ml-100k, games = amazon-games) the dataset, the interaction
-// matrix its recommender was trained on, the trained recommender and a title index. Items added later without
-// interactions (cold start) are appended to the dataset; the recommender never scores them.
+// A multi-domain catalogue: per domain (movies = ml-100k, games = amazon-games) the dataset, the
+// interaction matrix its recommender was trained on, the trained recommender and a title index.
+// Items added later without interactions (cold start) are appended to the dataset; the recommender
+// never scores them.
 #include <filesystem>
 #include <map>
 #include <memory>
@@ -28,13 +29,16 @@ struct DomainCatalog {
   std::vector<std::string> categories;
   std::vector<data::ItemIndex> by_popularity;  // most interactions first (trained items only)
   std::size_t model_items = 0;                 // items the model scores; later ones are cold
-  bool link_users = true;  // the dataset's user ids are this deployment's users (false for anonymous logs)
+  bool link_users =
+      true;  // the dataset's user ids are this deployment's users (false for anonymous logs)
   int latest_year = 0;
 
   bool is_cold(data::ItemIndex i) const { return i >= model_items || matrix->users_of(i).empty(); }
-  std::optional<data::ItemIndex> find_item(const std::string& id) const { return dataset->find_item(id); }
-  // Item-item similarity (cosine of co-occurrence) of every item to the anchors, summed; size num_items of the
-  // dataset (0 for cold items).
+  std::optional<data::ItemIndex> find_item(const std::string& id) const {
+    return dataset->find_item(id);
+  }
+  // Item-item similarity (cosine of co-occurrence) of every item to the anchors, summed; size
+  // num_items of the dataset (0 for cold items).
   std::vector<float> similarity_to(std::span<const data::ItemIndex> anchors) const;
 };
 
@@ -42,18 +46,20 @@ class Catalog {
  public:
   // Trains `model` on every interaction of `dataset`.
   DomainCatalog& add_domain(const std::string& name, data::Dataset dataset,
-                            std::unique_ptr<recommend::Recommender> model, const recommend::FitOptions& fit,
-                            bool link_users);
+                            std::unique_ptr<recommend::Recommender> model,
+                            const recommend::FitOptions& fit, bool link_users);
   // Uses an already trained model and its training matrix (not owned when wrapped by the caller).
   DomainCatalog& add_trained_domain(const std::string& name, data::Dataset dataset,
                                     std::shared_ptr<const data::InteractionMatrix> matrix,
-                                    std::shared_ptr<const recommend::Recommender> model, bool link_users);
+                                    std::shared_ptr<const recommend::Recommender> model,
+                                    bool link_users);
 
   const DomainCatalog* find(const std::string& domain) const;
   DomainCatalog* find(const std::string& domain);
   std::vector<std::string> domains() const;
 
-  // Appends an item without interactions (or updates the metadata of an existing id); returns its index.
+  // Appends an item without interactions (or updates the metadata of an existing id); returns its
+  // index.
   data::ItemIndex add_cold_item(const std::string& domain, data::Item item);
 
   // The user's items per linked domain (chronological, with ratings) and profile attributes.
@@ -70,7 +76,9 @@ class Catalog {
 };
 
 // Loads "movies" (ml-100k) and/or "games" (amazon-games) from data_dir and trains the named models.
-std::shared_ptr<Catalog> load_catalog(const std::filesystem::path& data_dir, const std::vector<std::string>& domains,
-                                      const std::map<std::string, std::string>& models, bool progress);
+std::shared_ptr<Catalog> load_catalog(const std::filesystem::path& data_dir,
+                                      const std::vector<std::string>& domains,
+                                      const std::map<std::string, std::string>& models,
+                                      bool progress);
 
 }  // namespace chatrec::chat

@@ -30,16 +30,21 @@ std::string item_text(const data::Item& item) {
   if (!item.categories.empty()) s += " | Categories: " + text::join(item.categories, ", ");
   if (item.year > 0) s += " | Year: " + std::to_string(item.year);
   auto it = item.text.find("description");
-  if (it != item.text.end() && !it->second.empty()) s += " | Description: " + it->second.substr(0, 400);
+  if (it != item.text.end() && !it->second.empty())
+    s += " | Description: " + it->second.substr(0, 400);
   return s;
 }
 
-EmbeddingCache::EmbeddingCache(std::shared_ptr<llm::LanguageModel> lm, std::shared_ptr<store::Store> store)
+EmbeddingCache::EmbeddingCache(std::shared_ptr<llm::LanguageModel> lm,
+                               std::shared_ptr<store::Store> store)
     : lm_(std::move(lm)), store_(std::move(store)) {}
 
-std::string EmbeddingCache::key(const std::string& text) { return hash::hex64(hash::fnv1a64(text)); }
+std::string EmbeddingCache::key(const std::string& text) {
+  return hash::hex64(hash::fnv1a64(text));
+}
 
-std::vector<std::vector<float>> EmbeddingCache::embed(const std::vector<std::string>& texts, Stats* stats) {
+std::vector<std::vector<float>> EmbeddingCache::embed(const std::vector<std::string>& texts,
+                                                      Stats* stats) {
   const std::string model = lm_->name();
   std::vector<std::vector<float>> out(texts.size());
   std::vector<std::size_t> missing;
@@ -63,11 +68,13 @@ std::vector<std::vector<float>> EmbeddingCache::embed(const std::vector<std::str
   }
   for (std::size_t b = 0; b < missing.size(); b += kEmbedBatch) {
     std::vector<std::string> batch;
-    for (std::size_t j = b; j < std::min(missing.size(), b + kEmbedBatch); ++j) batch.push_back(texts[missing[j]]);
+    for (std::size_t j = b; j < std::min(missing.size(), b + kEmbedBatch); ++j)
+      batch.push_back(texts[missing[j]]);
     const llm::Usage before = lm_->total_usage();
     auto vectors = lm_->embed(batch);
     if (vectors.size() != batch.size()) {
-      throw llm::LlmError(llm::LlmError::Kind::kBadResponse, "embed() returned the wrong number of vectors");
+      throw llm::LlmError(llm::LlmError::Kind::kBadResponse,
+                          "embed() returned the wrong number of vectors");
     }
     if (stats) {
       const llm::Usage after = lm_->total_usage();
@@ -96,12 +103,14 @@ struct ColdStartIndex::DomainIndex {
   std::set<data::ItemIndex> present;
 };
 
-ColdStartIndex::ColdStartIndex(std::shared_ptr<llm::LanguageModel> lm, std::shared_ptr<store::Store> store)
+ColdStartIndex::ColdStartIndex(std::shared_ptr<llm::LanguageModel> lm,
+                               std::shared_ptr<store::Store> store)
     : cache_(lm, std::move(store)), dim_(lm->embedding_size()) {}
 
 ColdStartIndex::~ColdStartIndex() = default;
 
-void ColdStartIndex::add(const std::string& domain, const std::vector<std::pair<data::ItemIndex, data::Item>>& items,
+void ColdStartIndex::add(const std::string& domain,
+                         const std::vector<std::pair<data::ItemIndex, data::Item>>& items,
                          bool cold, Stats* stats) {
   std::vector<std::pair<data::ItemIndex, data::Item>> todo;
   {
@@ -142,22 +151,25 @@ std::size_t ColdStartIndex::size(const std::string& domain, bool cold_only) cons
   auto it = domains_.find(domain);
   if (it == domains_.end()) return 0;
   if (!cold_only) return it->second->items.size();
-  return static_cast<std::size_t>(std::count(it->second->cold.begin(), it->second->cold.end(), true));
+  return static_cast<std::size_t>(
+      std::count(it->second->cold.begin(), it->second->cold.end(), true));
 }
 
 std::vector<float> ColdStartIndex::embed_query(const std::string& text, Stats* stats) {
   return cache_.embed({text}, stats).front();
 }
 
-std::vector<RetrievedItem> ColdStartIndex::search(const std::string& domain, const std::vector<float>& query,
-                                                  std::size_t k, bool cold_only,
-                                                  const std::function<bool(data::ItemIndex)>& keep) const {
+std::vector<RetrievedItem> ColdStartIndex::search(
+    const std::string& domain, const std::vector<float>& query, std::size_t k, bool cold_only,
+    const std::function<bool(data::ItemIndex)>& keep) const {
   std::lock_guard lock(mutex_);
   std::vector<RetrievedItem> out;
   auto it = domains_.find(domain);
-  if (it == domains_.end() || it->second->items.empty() || static_cast<int>(query.size()) != dim_) return out;
+  if (it == domains_.end() || it->second->items.empty() || static_cast<int>(query.size()) != dim_)
+    return out;
   auto& d = *it->second;
-  // Exhaustive: filters are applied after the search, so ask for everything (the indexes are small).
+  // Exhaustive: filters are applied after the search, so ask for everything (the indexes are
+  // small).
   const faiss::Index::idx_t n = static_cast<faiss::Index::idx_t>(d.items.size());
   std::vector<float> distances(n);
   std::vector<faiss::Index::idx_t> labels(n);

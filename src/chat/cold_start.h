@@ -1,9 +1,9 @@
 #pragma once
-// Text-embedding retrieval for items the recommender cannot score: items added without interactions (cold
-// start) and, for cross-domain requests, a domain's most popular items. Item text (title, categories, year,
-// description) is embedded with the configured LanguageModel::embed; vectors are cached by (model name, text
-// hash) in memory and in the store's embedding cache, and searched with a FAISS inner-product index over the
-// L2-normalised vectors (cosine similarity).
+// Text-embedding retrieval for items the recommender cannot score: items added without interactions
+// (cold start) and, for cross-domain requests, a domain's most popular items. Item text (title,
+// categories, year, description) is embedded with the configured LanguageModel::embed; vectors are
+// cached by (model name, text hash) in memory and in the store's embedding cache, and searched with
+// a FAISS inner-product index over the L2-normalised vectors (cosine similarity).
 #include <map>
 #include <memory>
 #include <mutex>
@@ -52,17 +52,20 @@ class ColdStartIndex {
   ColdStartIndex(std::shared_ptr<llm::LanguageModel> lm, std::shared_ptr<store::Store> store);
   ~ColdStartIndex();
 
-  // Embeds and indexes items of a domain (already indexed ones are skipped). `cold` marks items without
-  // interactions (they are retrieved for every request); the others only serve cross-domain requests.
-  void add(const std::string& domain, const std::vector<std::pair<data::ItemIndex, data::Item>>& items, bool cold,
+  // Embeds and indexes items of a domain (already indexed ones are skipped). `cold` marks items
+  // without interactions (they are retrieved for every request); the others only serve cross-domain
+  // requests.
+  void add(const std::string& domain,
+           const std::vector<std::pair<data::ItemIndex, data::Item>>& items, bool cold,
            Stats* stats);
   bool contains(const std::string& domain, data::ItemIndex item) const;
   std::size_t size(const std::string& domain, bool cold_only) const;
 
   std::vector<float> embed_query(const std::string& text, Stats* stats);
   // The k most similar indexed items of the domain passing `keep` (cold ones only when cold_only).
-  std::vector<RetrievedItem> search(const std::string& domain, const std::vector<float>& query, std::size_t k,
-                                    bool cold_only, const std::function<bool(data::ItemIndex)>& keep) const;
+  std::vector<RetrievedItem> search(const std::string& domain, const std::vector<float>& query,
+                                    std::size_t k, bool cold_only,
+                                    const std::function<bool(data::ItemIndex)>& keep) const;
 
  private:
   struct DomainIndex;

@@ -51,7 +51,8 @@ std::vector<std::size_t> find_phrase(const std::string& hay, const std::string& 
   auto word_char = [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '\''; };
   while ((pos = hay.find(phrase, pos)) != std::string::npos) {
     const std::size_t end = pos + phrase.size();
-    if ((pos == 0 || !word_char(hay[pos - 1])) && (end >= hay.size() || !word_char(hay[end]))) out.push_back(pos);
+    if ((pos == 0 || !word_char(hay[pos - 1])) && (end >= hay.size() || !word_char(hay[end])))
+      out.push_back(pos);
     ++pos;
   }
   return out;
@@ -69,7 +70,9 @@ bool negated_at(const std::string& t, std::size_t pos) {
   return std::regex_search(before, neg);
 }
 
-int decade_start(int two_digits) { return two_digits >= 20 ? 1900 + two_digits : 2000 + two_digits; }
+int decade_start(int two_digits) {
+  return two_digits >= 20 ? 1900 + two_digits : 2000 + two_digits;
+}
 
 bool mentions_number(std::string_view text) {
   return std::any_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
@@ -79,7 +82,8 @@ void add_unique(std::vector<std::string>& v, const std::string& s) {
   if (std::find(v.begin(), v.end(), s) == v.end()) v.push_back(s);
 }
 
-std::string canonical_category(const std::string& name, const std::vector<std::string>& categories) {
+std::string canonical_category(const std::string& name,
+                               const std::vector<std::string>& categories) {
   const std::string lower = text::to_lower(text::trim(name));
   for (const auto& c : categories) {
     if (text::to_lower(c) == lower) return c;
@@ -90,7 +94,8 @@ std::string canonical_category(const std::string& name, const std::vector<std::s
   return "";
 }
 
-// Title snippets after cue phrases: "like X", "similar to X" / "not X", "except X", "didn't like X".
+// Title snippets after cue phrases: "like X", "similar to X" / "not X", "except X", "didn't like
+// X".
 void title_snippets(const std::string& t, ConstraintUpdate& u) {
   static const std::regex like_cue(
       R"((?:^|[^a-z'])(?:more like|similar to|such as|in the vein of|along the lines of|something like|films? like|movies? like|games? like|loved|enjoyed|i liked)\s+(.+?)(?=[.;!?]|,| but | and |$))");
@@ -98,7 +103,8 @@ void title_snippets(const std::string& t, ConstraintUpdate& u) {
       R"((?:^|[^a-z'])(?:didn'?t like|did not like|don'?t like|do not like|hated|disliked|not|except|no more|nothing like)\s+(.+?)(?=[.;!?]|,| but | and |$))");
   for (std::sregex_iterator it(t.begin(), t.end(), like_cue), end; it != end; ++it) {
     // "more like Y" after a negation ("not like Y") is a "not".
-    if (!negated_at(t, static_cast<std::size_t>(it->position(0)) + 1)) add_unique(u.like_titles, (*it)[1].str());
+    if (!negated_at(t, static_cast<std::size_t>(it->position(0)) + 1))
+      add_unique(u.like_titles, (*it)[1].str());
   }
   for (std::sregex_iterator it(t.begin(), t.end(), not_cue), end; it != end; ++it) {
     add_unique(u.not_titles, (*it)[1].str());
@@ -107,15 +113,17 @@ void title_snippets(const std::string& t, ConstraintUpdate& u) {
 
 }  // namespace
 
-std::optional<std::string> detect_domain(std::string_view text, const std::vector<std::string>& domains) {
+std::optional<std::string> detect_domain(std::string_view text,
+                                         const std::vector<std::string>& domains) {
   const std::string t = text::to_lower(text);
   static const std::regex games(
       R"(\b(video ?games?|games?|gaming|play(ing)?|console|xbox|playstation|ps[2-5]|nintendo|switch|pc games?)\b)");
   static const std::regex movies(R"(\b(movies?|films?|cinema|watch(ing)?|flicks?)\b)");
   std::smatch mg, mm;
-  const bool g = std::regex_search(t, mg, games) && std::find(domains.begin(), domains.end(), "games") != domains.end();
-  const bool m =
-      std::regex_search(t, mm, movies) && std::find(domains.begin(), domains.end(), "movies") != domains.end();
+  const bool g = std::regex_search(t, mg, games) &&
+                 std::find(domains.begin(), domains.end(), "games") != domains.end();
+  const bool m = std::regex_search(t, mm, movies) &&
+                 std::find(domains.begin(), domains.end(), "movies") != domains.end();
   if (g && m) return mg.position(0) < mm.position(0) ? "games" : "movies";
   if (g) return "games";
   if (m) return "movies";
@@ -152,20 +160,24 @@ ConstraintUpdate extract_constraints_rules(std::string_view text, const std::str
     }
   }
   for (const auto& c : u.genres_unwanted) {
-    u.genres_wanted.erase(std::remove(u.genres_wanted.begin(), u.genres_wanted.end(), c), u.genres_wanted.end());
+    u.genres_wanted.erase(std::remove(u.genres_wanted.begin(), u.genres_wanted.end(), c),
+                          u.genres_wanted.end());
   }
 
   std::smatch m;
   static const std::regex between(R"(\bbetween\s+((?:19|20)\d\d)\s+and\s+((?:19|20)\d\d)\b)");
   static const std::regex decade(R"((?:^|[^0-9])'?((?:19|20)?)(\d)0'?s\b)");
-  static const std::regex after(R"(\b(after|since|from|newer than|post|later than)\s+((?:19|20)\d\d)\b)");
-  static const std::regex before(R"(\b(before|until|till|up to|older than|pre|earlier than)\s+((?:19|20)\d\d)\b)");
+  static const std::regex after(
+      R"(\b(after|since|from|newer than|post|later than)\s+((?:19|20)\d\d)\b)");
+  static const std::regex before(
+      R"(\b(before|until|till|up to|older than|pre|earlier than)\s+((?:19|20)\d\d)\b)");
   if (std::regex_search(t, m, between)) {
     u.year_min = std::stoi(m[1]);
     u.year_max = std::stoi(m[2]);
   } else if (std::regex_search(t, m, decade)) {
     const int d = std::stoi(m[2]);
-    const int start = m[1].length() > 0 ? std::stoi(m[1].str() + m[2].str() + "0") : decade_start(d * 10);
+    const int start =
+        m[1].length() > 0 ? std::stoi(m[1].str() + m[2].str() + "0") : decade_start(d * 10);
     u.year_min = start;
     u.year_max = start + 9;
   } else {
@@ -188,23 +200,26 @@ ConstraintUpdate extract_constraints_rules(std::string_view text, const std::str
       }
     }
   }
-  static const std::regex any_year(R"(\b(any (year|era|decade|time)|regardless of (year|age)|all eras)\b)");
+  static const std::regex any_year(
+      R"(\b(any (year|era|decade|time)|regardless of (year|age)|all eras)\b)");
   if (std::regex_search(t, any_year)) u.clear_years = true;
   title_snippets(t, u);
   return u;
 }
 
-std::optional<ConstraintUpdate> parse_constraints_json(std::string_view llm_text, std::string_view user_text,
+std::optional<ConstraintUpdate> parse_constraints_json(std::string_view llm_text,
+                                                       std::string_view user_text,
                                                        const std::string& current_domain,
-                                                       const ConstraintVocabulary& vocab, Stats* stats) {
+                                                       const ConstraintVocabulary& vocab,
+                                                       Stats* stats) {
   const std::string s(llm_text);
   const auto open = s.find('{');
   const auto close = s.rfind('}');
   if (open == std::string::npos || close == std::string::npos || close < open) return std::nullopt;
   nlohmann::json j = nlohmann::json::parse(s.substr(open, close - open + 1), nullptr, false);
   if (j.is_discarded() || !j.is_object()) return std::nullopt;
-  static const std::vector<std::string> known = {"domain", "genres", "exclude_genres", "year_min",
-                                                 "year_max", "like", "not"};
+  static const std::vector<std::string> known = {
+      "domain", "genres", "exclude_genres", "year_min", "year_max", "like", "not"};
   bool any_known = false;
   for (const auto& k : known) any_known = any_known || j.contains(k);
   if (!any_known) return std::nullopt;
@@ -216,10 +231,11 @@ std::optional<ConstraintUpdate> parse_constraints_json(std::string_view llm_text
   u.decided_by = "llm";
   if (j.contains("domain") && !j["domain"].is_null()) {
     const auto& d = j["domain"];
-    if (d.is_string() && std::find(vocab.domains.begin(), vocab.domains.end(), d.get<std::string>()) !=
-                             vocab.domains.end()) {
+    if (d.is_string() && std::find(vocab.domains.begin(), vocab.domains.end(),
+                                   d.get<std::string>()) != vocab.domains.end()) {
       // The model echoes the current domain; only an explicit mention switches.
-      if (d.get<std::string>() != current_domain && detect_domain(t, vocab.domains) == d.get<std::string>()) {
+      if (d.get<std::string>() != current_domain &&
+          detect_domain(t, vocab.domains) == d.get<std::string>()) {
         u.domain = d.get<std::string>();
       }
     } else {
@@ -235,7 +251,8 @@ std::optional<ConstraintUpdate> parse_constraints_json(std::string_view llm_text
       return;
     }
     for (const auto& g : j[key]) {
-      const std::string canon = g.is_string() ? canonical_category(g.get<std::string>(), categories) : "";
+      const std::string canon =
+          g.is_string() ? canonical_category(g.get<std::string>(), categories) : "";
       bool grounded = false;
       if (!canon.empty()) {
         for (const auto& w : words_for(canon)) grounded = grounded || !find_phrase(t, w).empty();
@@ -253,8 +270,8 @@ std::optional<ConstraintUpdate> parse_constraints_json(std::string_view llm_text
     if (!j.contains(key) || j[key].is_null()) return std::nullopt;
     const auto& y = j[key];
     if (!y.is_number_integer() || y.get<int>() < 1900 || y.get<int>() > 2035 ||
-        (!mentions_number(user_text) && t.find("old") == std::string::npos && t.find("recent") == std::string::npos &&
-         t.find("new") == std::string::npos)) {
+        (!mentions_number(user_text) && t.find("old") == std::string::npos &&
+         t.find("recent") == std::string::npos && t.find("new") == std::string::npos)) {
       st.fail("invalid_constraint", "dropped");
       return std::nullopt;
     }
@@ -288,9 +305,10 @@ std::optional<ConstraintUpdate> parse_constraints_json(std::string_view llm_text
   return u;
 }
 
-ConstraintUpdate extract_constraints(llm::LanguageModel* lm, std::string_view text, const std::string& current_domain,
-                                     const ConstraintVocabulary& vocab, double timeout_seconds, Stats* stats,
-                                     std::vector<std::string>* notes) {
+ConstraintUpdate extract_constraints(llm::LanguageModel* lm, std::string_view text,
+                                     const std::string& current_domain,
+                                     const ConstraintVocabulary& vocab, double timeout_seconds,
+                                     Stats* stats, std::vector<std::string>* notes) {
   ConstraintUpdate rules = extract_constraints_rules(text, current_domain, vocab);
   if (!lm) return rules;
   llm::GenerationOptions options;
@@ -298,15 +316,19 @@ ConstraintUpdate extract_constraints(llm::LanguageModel* lm, std::string_view te
   options.stop = {"\n\n", "}\n"};
   const std::string domain = rules.domain.value_or(current_domain);
   const auto categories = vocab.categories ? vocab.categories(domain) : std::vector<std::string>{};
-  LlmCallResult r = call_chat(*lm, constraints_prompt(text, current_domain, categories), options, timeout_seconds, stats);
+  LlmCallResult r = call_chat(*lm, constraints_prompt(text, current_domain, categories), options,
+                              timeout_seconds, stats);
   std::optional<ConstraintUpdate> parsed;
   if (r.completion) {
     std::string answer = r.completion->text;
-    if (answer.find('{') != std::string::npos && answer.find('}') == std::string::npos) answer += "}";
+    if (answer.find('{') != std::string::npos && answer.find('}') == std::string::npos)
+      answer += "}";
     parsed = parse_constraints_json(answer, text, current_domain, vocab, stats);
     if (!parsed) {
       if (stats) stats->fail("unparseable", "rules_constraints");
-      if (notes) notes->push_back("constraints: the LLM's answer was not valid JSON; the catalogue matcher decided");
+      if (notes)
+        notes->push_back(
+            "constraints: the LLM's answer was not valid JSON; the catalogue matcher decided");
     }
   } else {
     if (stats) stats->fail(r.failure, "rules_constraints");
@@ -315,9 +337,11 @@ ConstraintUpdate extract_constraints(llm::LanguageModel* lm, std::string_view te
   if (!parsed) return rules;
   ConstraintUpdate u = *parsed;
   bool rules_used = false;
-  if (!u.domain && rules.domain && *rules.domain != current_domain) u.domain = rules.domain, rules_used = true;
+  if (!u.domain && rules.domain && *rules.domain != current_domain)
+    u.domain = rules.domain, rules_used = true;
   for (const auto& g : rules.genres_wanted) {
-    if (std::find(u.genres_unwanted.begin(), u.genres_unwanted.end(), g) == u.genres_unwanted.end() &&
+    if (std::find(u.genres_unwanted.begin(), u.genres_unwanted.end(), g) ==
+            u.genres_unwanted.end() &&
         std::find(u.genres_wanted.begin(), u.genres_wanted.end(), g) == u.genres_wanted.end()) {
       u.genres_wanted.push_back(g);
       rules_used = true;
@@ -325,8 +349,10 @@ ConstraintUpdate extract_constraints(llm::LanguageModel* lm, std::string_view te
   }
   for (const auto& g : rules.genres_unwanted) {
     // The matcher sees the negation the model may have missed.
-    u.genres_wanted.erase(std::remove(u.genres_wanted.begin(), u.genres_wanted.end(), g), u.genres_wanted.end());
-    if (std::find(u.genres_unwanted.begin(), u.genres_unwanted.end(), g) == u.genres_unwanted.end()) {
+    u.genres_wanted.erase(std::remove(u.genres_wanted.begin(), u.genres_wanted.end(), g),
+                          u.genres_wanted.end());
+    if (std::find(u.genres_unwanted.begin(), u.genres_unwanted.end(), g) ==
+        u.genres_unwanted.end()) {
       u.genres_unwanted.push_back(g);
       rules_used = true;
     }
@@ -354,10 +380,12 @@ void apply_update(const ConstraintUpdate& u, Constraints& c) {
   if (!u.genres_wanted.empty()) c.genres_wanted = u.genres_wanted;
   for (const auto& g : u.genres_unwanted) {
     add_unique(c.genres_unwanted, g);
-    c.genres_wanted.erase(std::remove(c.genres_wanted.begin(), c.genres_wanted.end(), g), c.genres_wanted.end());
+    c.genres_wanted.erase(std::remove(c.genres_wanted.begin(), c.genres_wanted.end(), g),
+                          c.genres_wanted.end());
   }
   for (const auto& g : u.genres_wanted) {
-    c.genres_unwanted.erase(std::remove(c.genres_unwanted.begin(), c.genres_unwanted.end(), g), c.genres_unwanted.end());
+    c.genres_unwanted.erase(std::remove(c.genres_unwanted.begin(), c.genres_unwanted.end(), g),
+                            c.genres_unwanted.end());
   }
   if (u.clear_years) c.year_min = c.year_max = 0;
   if (u.year_min || u.year_max) {
@@ -371,7 +399,8 @@ bool satisfies(const data::Item& item, const Constraints& c) {
     return std::any_of(item.categories.begin(), item.categories.end(),
                        [&](const std::string& x) { return text::iequals(x, g); });
   };
-  if (!c.genres_wanted.empty() && std::none_of(c.genres_wanted.begin(), c.genres_wanted.end(), has_category)) {
+  if (!c.genres_wanted.empty() &&
+      std::none_of(c.genres_wanted.begin(), c.genres_wanted.end(), has_category)) {
     return false;
   }
   if (std::any_of(c.genres_unwanted.begin(), c.genres_unwanted.end(), has_category)) return false;

@@ -25,9 +25,12 @@ namespace chatrec::chat {
 
 const char* to_string(RerankMode mode) {
   switch (mode) {
-    case RerankMode::kNone: return "none";
-    case RerankMode::kGenerate: return "generate";
-    case RerankMode::kScore: return "score";
+    case RerankMode::kNone:
+      return "none";
+    case RerankMode::kGenerate:
+      return "generate";
+    case RerankMode::kScore:
+      return "score";
   }
   return "none";
 }
@@ -66,7 +69,9 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 std::int64_t now_seconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(std::chrono::system_clock::now().time_since_epoch()).count();
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
 }
 
 PromptItem prompt_item(const data::Item& item, float rating = 0.0f) {
@@ -76,11 +81,13 @@ PromptItem prompt_item(const data::Item& item, float rating = 0.0f) {
     if (!text::iequals(c, "unknown")) p.categories.push_back(c);
   }
   p.rating = rating;
-  if (auto it = item.text.find("description"); it != item.text.end()) p.description = it->second.substr(0, 300);
+  if (auto it = item.text.find("description"); it != item.text.end())
+    p.description = it->second.substr(0, 300);
   return p;
 }
 
-Recommendation make_recommendation(const data::Item& item, const std::string& domain, double score, Source source) {
+Recommendation make_recommendation(const data::Item& item, const std::string& domain, double score,
+                                   Source source) {
   Recommendation r;
   r.item_id = item.id;
   r.title = display_title(item.title);
@@ -95,7 +102,8 @@ Recommendation make_recommendation(const data::Item& item, const std::string& do
 }
 
 std::string ordinal_words(std::size_t i) {
-  static const char* w[] = {"first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth"};
+  static const char* w[] = {"first", "second",  "third",  "fourth", "fifth",
+                            "sixth", "seventh", "eighth", "ninth",  "tenth"};
   return i < 10 ? w[i] : std::to_string(i + 1) + "th";
 }
 
@@ -110,11 +118,16 @@ bool negative_feedback(const std::string& text) {
 
 ChatEngine::ChatEngine(std::shared_ptr<Catalog> catalog, std::shared_ptr<llm::LanguageModel> llm,
                        std::shared_ptr<store::Store> store, EngineOptions options)
-    : catalog_(std::move(catalog)), llm_(std::move(llm)), store_(std::move(store)), options_(std::move(options)) {
+    : catalog_(std::move(catalog)),
+      llm_(std::move(llm)),
+      store_(std::move(store)),
+      options_(std::move(options)) {
   if (!catalog_ || catalog_->domains().empty()) {
-    throw ChatError(ChatError::Kind::kBadRequest, "the chat engine needs a catalogue with at least one domain");
+    throw ChatError(ChatError::Kind::kBadRequest,
+                    "the chat engine needs a catalogue with at least one domain");
   }
-  if (!catalog_->find(options_.default_domain)) options_.default_domain = catalog_->domains().front();
+  if (!catalog_->find(options_.default_domain))
+    options_.default_domain = catalog_->domains().front();
   if (llm_) cold_start_ = std::make_unique<ColdStartIndex>(llm_, store_);
 }
 
@@ -141,7 +154,9 @@ std::unique_ptr<ChatEngine> ChatEngine::open(const EngineConfig& config) {
   return engine;
 }
 
-std::string ChatEngine::llm_name() const { return llm_ ? llm_->name() : "none"; }
+std::string ChatEngine::llm_name() const {
+  return llm_ ? llm_->name() : "none";
+}
 
 Stats ChatEngine::stats() const {
   std::lock_guard lock(stats_mutex_);
@@ -149,7 +164,8 @@ Stats ChatEngine::stats() const {
 }
 
 std::string ChatEngine::create_conversation(const std::string& user_id) {
-  if (user_id.empty()) throw ChatError(ChatError::Kind::kBadRequest, "a conversation needs a user id");
+  if (user_id.empty())
+    throw ChatError(ChatError::Kind::kBadRequest, "a conversation needs a user id");
   auto s = std::make_shared<Session>();
   s->created_at = now_seconds();
   if (store_) {
@@ -169,8 +185,12 @@ std::string ChatEngine::create_conversation(const std::string& user_id) {
     // Interactions recorded in the store (outside the training data) extend the history.
     for (const auto& it : store_->interactions_of(user_id)) {
       auto& list = s->state.history[it.domain];
-      const bool known = std::any_of(list.begin(), list.end(), [&](const RatedItem& r) { return r.item_id == it.item_id; });
-      if (!known) list.push_back({it.item_id, it.rating.value_or(it.kind == "like" ? 5.0f : it.kind == "dislike" ? 1.0f : 0.0f)});
+      const bool known = std::any_of(list.begin(), list.end(),
+                                     [&](const RatedItem& r) { return r.item_id == it.item_id; });
+      if (!known)
+        list.push_back({it.item_id, it.rating.value_or(it.kind == "like"      ? 5.0f
+                                                       : it.kind == "dislike" ? 1.0f
+                                                                              : 0.0f)});
     }
     store_->append_turn(s->state.conversation_id, {}, s->state.to_json().dump());
   }
@@ -215,7 +235,8 @@ ConversationState ChatEngine::conversation(const std::string& id) {
 std::vector<ConversationInfo> ChatEngine::conversations_of(const std::string& user_id) {
   std::vector<ConversationInfo> out;
   if (store_) {
-    for (const auto& c : store_->conversations_of(user_id)) out.push_back({c.id, c.user_id, c.created_at, c.updated_at});
+    for (const auto& c : store_->conversations_of(user_id))
+      out.push_back({c.id, c.user_id, c.created_at, c.updated_at});
     return out;
   }
   std::lock_guard lock(sessions_mutex_);
@@ -235,9 +256,11 @@ std::vector<DialogueTurn> ChatEngine::messages(const std::string& id) {
   return conversation(id).dialogue;
 }
 
-void ChatEngine::persist(Session& s, const std::vector<DialogueTurn>& new_turns, const TurnResult& result) {
+void ChatEngine::persist(Session& s, const std::vector<DialogueTurn>& new_turns,
+                         const TurnResult& result) {
   for (const auto& t : new_turns) s.state.dialogue.push_back(t);
-  while (s.state.dialogue.size() > 2 * options_.max_dialogue_turns) s.state.dialogue.erase(s.state.dialogue.begin());
+  while (s.state.dialogue.size() > 2 * options_.max_dialogue_turns)
+    s.state.dialogue.erase(s.state.dialogue.begin());
   s.state.turns += 1;
   {
     std::lock_guard lock(stats_mutex_);
@@ -257,7 +280,8 @@ void ChatEngine::persist(Session& s, const std::vector<DialogueTurn>& new_turns,
     store_->append_turn(s.state.conversation_id, msgs, s.state.to_json().dump());
   } catch (const std::exception& e) {
     // The answer stands; the user is told that it was not saved.
-    throw ChatError(ChatError::Kind::kBadRequest, std::string("could not save the conversation: ") + e.what());
+    throw ChatError(ChatError::Kind::kBadRequest,
+                    std::string("could not save the conversation: ") + e.what());
   }
 }
 
@@ -284,7 +308,8 @@ struct TurnContext {
     return *d;
   }
 
-  std::vector<data::ItemIndex> history_items(const DomainCatalog& d, float min_rating = 0.0f) const {
+  std::vector<data::ItemIndex> history_items(const DomainCatalog& d,
+                                             float min_rating = 0.0f) const {
     std::vector<data::ItemIndex> out;
     auto it = state.history.find(d.name);
     if (it == state.history.end()) return out;
@@ -295,7 +320,8 @@ struct TurnContext {
     return out;
   }
 
-  std::vector<data::ItemIndex> refs_in(const DomainCatalog& d, const std::vector<ItemRef>& refs) const {
+  std::vector<data::ItemIndex> refs_in(const DomainCatalog& d,
+                                       const std::vector<ItemRef>& refs) const {
     std::vector<data::ItemIndex> out;
     for (const auto& r : refs) {
       if (r.domain != d.name) continue;
@@ -305,22 +331,24 @@ struct TurnContext {
   }
 
   // The user's best-rated items (most recent first) and the worst, as prompt lines.
-  PromptContext prompt_context(const std::string& domain_name, const std::string& query, std::size_t max_liked = 10,
-                               std::size_t max_disliked = 5) const {
+  PromptContext prompt_context(const std::string& domain_name, const std::string& query,
+                               std::size_t max_liked = 10, std::size_t max_disliked = 5) const {
     PromptContext ctx;
     ctx.domain = domain_name;
     ctx.profile = state.profile;
     ctx.query = query;
     ctx.dialogue = state.dialogue;
     ctx.constraints = describe(state.constraints);
-    // Liked: the conversation's anchors, then history rated >= 4 (latest first), from the target domain first.
+    // Liked: the conversation's anchors, then history rated >= 4 (latest first), from the target
+    // domain first.
     std::vector<std::string> order = {domain_name};
     for (const auto& [name, list] : state.history) {
       if (name != domain_name) order.push_back(name);
     }
     for (const auto& ref : state.liked) {
       if (const DomainCatalog* d = catalog.find(ref.domain)) {
-        if (auto i = d->find_item(ref.item_id)) ctx.liked.push_back(prompt_item(d->dataset->item(*i), 5.0f));
+        if (auto i = d->find_item(ref.item_id))
+          ctx.liked.push_back(prompt_item(d->dataset->item(*i), 5.0f));
       }
     }
     for (const auto& name : order) {
@@ -339,14 +367,17 @@ struct TurnContext {
     }
     for (const auto& ref : state.disliked) {
       if (const DomainCatalog* d = catalog.find(ref.domain)) {
-        if (auto i = d->find_item(ref.item_id)) ctx.disliked.insert(ctx.disliked.begin(), prompt_item(d->dataset->item(*i), 1.0f));
+        if (auto i = d->find_item(ref.item_id))
+          ctx.disliked.insert(ctx.disliked.begin(), prompt_item(d->dataset->item(*i), 1.0f));
       }
     }
     return ctx;
   }
 
-  // Titles typed by the user resolved against a domain: whole-title mentions first, then a close fuzzy match.
-  std::optional<data::ItemIndex> resolve_title(const DomainCatalog& d, const std::string& snippet) const {
+  // Titles typed by the user resolved against a domain: whole-title mentions first, then a close
+  // fuzzy match.
+  std::optional<data::ItemIndex> resolve_title(const DomainCatalog& d,
+                                               const std::string& snippet) const {
     const auto mentioned = d.titles.mentioned_in(snippet);
     if (!mentioned.empty()) return mentioned.front();
     const long long best = d.titles.best(snippet, 0.85);
@@ -354,8 +385,8 @@ struct TurnContext {
     return std::nullopt;
   }
 
-  // An item the message refers to: a title among the last recommendations, an ordinal ("the second one"),
-  // a title in the catalogue, else the first recommendation when `default_first`.
+  // An item the message refers to: a title among the last recommendations, an ordinal ("the second
+  // one"), a title in the catalogue, else the first recommendation when `default_first`.
   std::optional<ItemRef> referenced_item(const std::string& text, bool default_first) const {
     const std::string key = title_key(text);
     for (const auto& r : state.last_recommendations) {
@@ -364,14 +395,16 @@ struct TurnContext {
     const std::string lower = text::to_lower(text);
     for (std::size_t i = 0; i < state.last_recommendations.size(); ++i) {
       const std::string ord = ordinal_words(i);
-      if (std::regex_search(lower, std::regex("\\b(" + ord + "|#" + std::to_string(i + 1) + "|number " + std::to_string(i + 1) + ")\\b"))) {
+      if (std::regex_search(lower, std::regex("\\b(" + ord + "|#" + std::to_string(i + 1) +
+                                              "|number " + std::to_string(i + 1) + ")\\b"))) {
         return ItemRef{state.last_recommendations[i].domain, state.last_recommendations[i].item_id};
       }
     }
     for (const auto& r : state.shown) {
       const DomainCatalog* d = catalog.find(r.domain);
       if (!d) continue;
-      if (auto i = d->find_item(r.item_id); i && mentions_title(text, d->dataset->item(*i).title)) return r;
+      if (auto i = d->find_item(r.item_id); i && mentions_title(text, d->dataset->item(*i).title))
+        return r;
     }
     std::vector<std::string> order = {state.domain};
     for (const auto& n : catalog.domains()) {
@@ -384,7 +417,8 @@ struct TurnContext {
     }
     (void)key;
     if (default_first && !state.last_recommendations.empty()) {
-      return ItemRef{state.last_recommendations.front().domain, state.last_recommendations.front().item_id};
+      return ItemRef{state.last_recommendations.front().domain,
+                     state.last_recommendations.front().item_id};
     }
     return std::nullopt;
   }
@@ -398,7 +432,8 @@ struct TurnContext {
         if (auto i = resolve_title(d, snippet)) {
           const ItemRef ref{name, d.dataset->item(*i).id};
           state.add_liked(ref);
-          if (std::find(state.constraints.like.begin(), state.constraints.like.end(), ref) == state.constraints.like.end()) {
+          if (std::find(state.constraints.like.begin(), state.constraints.like.end(), ref) ==
+              state.constraints.like.end()) {
             state.constraints.like.push_back(ref);
           }
           break;
@@ -421,7 +456,8 @@ struct TurnContext {
     }
     if (!cats.empty()) genres = text::join(cats, "/");
     if (source == Source::kColdStart) {
-      return "New in the catalogue; its description matches your request" + (genres.empty() ? "" : " (" + genres + ")");
+      return "New in the catalogue; its description matches your request" +
+             (genres.empty() ? "" : " (" + genres + ")");
     }
     const auto liked = history_items(d, 4.0f);
     if (!liked.empty() && !d.is_cold(item)) {
@@ -433,11 +469,14 @@ struct TurnContext {
         if (h < sim.size() && sim[h] > best_sim) best_sim = sim[h], best = h;
       }
       if (best_sim > 0) {
-        return "Because you liked " + display_title(d.dataset->item(best).title) + (genres.empty() ? "" : "; " + genres);
+        return "Because you liked " + display_title(d.dataset->item(best).title) +
+               (genres.empty() ? "" : "; " + genres);
       }
     }
-    if (source == Source::kLlm) return "Matches the tastes in your history" + (genres.empty() ? "" : " (" + genres + ")");
-    return genres.empty() ? "Popular with people like you" : "Popular with people like you; " + genres;
+    if (source == Source::kLlm)
+      return "Matches the tastes in your history" + (genres.empty() ? "" : " (" + genres + ")");
+    return genres.empty() ? "Popular with people like you"
+                          : "Popular with people like you; " + genres;
   }
 };
 
@@ -467,10 +506,13 @@ std::size_t ChatEngine::add_items(const std::string& domain, const std::vector<d
   return indexed.size();
 }
 
-std::vector<Recommendation> ChatEngine::recommend_fast(const std::string& user_id, const std::string& domain_name,
-                                                       std::size_t k, const Constraints& constraints) {
+std::vector<Recommendation> ChatEngine::recommend_fast(const std::string& user_id,
+                                                       const std::string& domain_name,
+                                                       std::size_t k,
+                                                       const Constraints& constraints) {
   std::shared_lock lock(catalog_->mutex());
-  const DomainCatalog* d = catalog_->find(domain_name.empty() ? options_.default_domain : domain_name);
+  const DomainCatalog* d =
+      catalog_->find(domain_name.empty() ? options_.default_domain : domain_name);
   if (!d) throw ChatError(ChatError::Kind::kBadRequest, "unknown domain '" + domain_name + "'");
   CandidateRequest q;
   if (d->link_users) q.user = d->dataset->find_user(user_id);
@@ -501,7 +543,8 @@ float ChatEngine::predict_rating(const std::string& user_id, const ItemRef& ref,
   if (!item) throw ChatError(ChatError::Kind::kNotFound, "unknown item '" + ref.item_id + "'");
   const auto user = d->link_users ? d->dataset->find_user(user_id) : std::nullopt;
   float fallback = static_cast<float>(d->matrix->global_mean());
-  if (user && d->model->predicts_ratings() && *item < d->model_items) fallback = d->model->predict(*user, *item);
+  if (user && d->model->predicts_ratings() && *item < d->model_items)
+    fallback = d->model->predict(*user, *item);
   ConversationState st;
   st.user_id = user_id;
   st.history = catalog_->history_of(user_id);
@@ -512,8 +555,9 @@ float ChatEngine::predict_rating(const std::string& user_id, const ItemRef& ref,
   PromptContext ctx = tc.prompt_context(ref.domain, "", 8, 4);
   bool used = false;
   Stats local;
-  const float r = predict_rating_llm(llm_.get(), ctx, prompt_item(d->dataset->item(*item)), fallback,
-                                     options_.llm_timeout_seconds, stats ? stats : &local, &used);
+  const float r =
+      predict_rating_llm(llm_.get(), ctx, prompt_item(d->dataset->item(*item)), fallback,
+                         options_.llm_timeout_seconds, stats ? stats : &local, &used);
   return std::clamp(r, 1.0f, 5.0f);
 }
 
@@ -532,8 +576,9 @@ TurnResult ChatEngine::turn(const std::string& conversation_id, const std::strin
 
   std::vector<std::string> last_titles;
   for (const auto& r : state.last_recommendations) last_titles.push_back(r.title);
-  const IntentDecision intent = classify_intent(options_.llm_intent ? llm_.get() : nullptr, text, last_titles,
-                                                options_.llm_timeout_seconds, &result.stats);
+  const IntentDecision intent =
+      classify_intent(options_.llm_intent ? llm_.get() : nullptr, text, last_titles,
+                      options_.llm_timeout_seconds, &result.stats);
   result.intent = intent.intent;
   result.intent_decided_by = intent.decided_by;
   if (!intent.note.empty() && intent.decided_by == "rules" && llm_ && options_.llm_intent) {
@@ -551,11 +596,13 @@ TurnResult ChatEngine::turn(const std::string& conversation_id, const std::strin
     return d ? d->latest_year : 0;
   };
 
-  if (result.intent == Intent::kRecommend || result.intent == Intent::kFeedback || result.intent == Intent::kOther) {
+  if (result.intent == Intent::kRecommend || result.intent == Intent::kFeedback ||
+      result.intent == Intent::kOther) {
     const ConstraintUpdate update =
         result.intent == Intent::kRecommend
-            ? extract_constraints(options_.llm_constraints ? llm_.get() : nullptr, text, state.domain, vocab,
-                                  options_.llm_timeout_seconds, &result.stats, &result.notes)
+            ? extract_constraints(options_.llm_constraints ? llm_.get() : nullptr, text,
+                                  state.domain, vocab, options_.llm_timeout_seconds, &result.stats,
+                                  &result.notes)
             : extract_constraints_rules(text, state.domain, vocab);
     if (state.constraints.domain.empty()) state.constraints.domain = state.domain;
     apply_update(update, state.constraints);
@@ -578,27 +625,35 @@ TurnResult ChatEngine::turn(const std::string& conversation_id, const std::strin
                std::find(history.begin(), history.end(), i) == history.end();
       };
       bool other_history = false;
-      for (const auto& [name, list] : state.history) other_history = other_history || (name != d.name && !list.empty());
+      for (const auto& [name, list] : state.history)
+        other_history = other_history || (name != d.name && !list.empty());
       if (history.empty() && anchors.empty() && other_history && cold_start_) {
-        // Cross-domain: no history here, so retrieve by embedding similarity to the user's tastes elsewhere.
+        // Cross-domain: no history here, so retrieve by embedding similarity to the user's tastes
+        // elsewhere.
         cross_domain = true;
         try {
           std::vector<std::pair<data::ItemIndex, data::Item>> pool;
-          for (std::size_t j = 0; j < std::min(options_.cross_domain_pool, d.by_popularity.size()); ++j) {
+          for (std::size_t j = 0; j < std::min(options_.cross_domain_pool, d.by_popularity.size());
+               ++j) {
             pool.emplace_back(d.by_popularity[j], d.dataset->item(d.by_popularity[j]));
           }
           cold_start_->add(d.name, pool, false, &result.stats);
           PromptContext pc = tc.prompt_context(d.name, text, 8, 0);
           std::string query = text;
-          for (const auto& l : pc.liked) query += " | " + l.title + (l.categories.empty() ? "" : " " + text::join(l.categories, " "));
+          for (const auto& l : pc.liked)
+            query +=
+                " | " + l.title + (l.categories.empty() ? "" : " " + text::join(l.categories, " "));
           const auto qv = cold_start_->embed_query(query, &result.stats);
-          for (const auto& hit : cold_start_->search(d.name, qv, options_.num_candidates, false, keep)) {
-            candidates.push_back({hit.item, hit.similarity, hit.cold ? Source::kColdStart : Source::kLlm});
+          for (const auto& hit :
+               cold_start_->search(d.name, qv, options_.num_candidates, false, keep)) {
+            candidates.push_back(
+                {hit.item, hit.similarity, hit.cold ? Source::kColdStart : Source::kLlm});
           }
         } catch (const std::exception& e) {
           result.stats.fail("llm_error", "collaborative_candidates");
           result.degraded = true;
-          result.notes.push_back(std::string("cross-domain retrieval failed (") + e.what() + "); showing popular items");
+          result.notes.push_back(std::string("cross-domain retrieval failed (") + e.what() +
+                                 "); showing popular items");
         }
       }
       if (candidates.empty()) {
@@ -614,18 +669,24 @@ TurnResult ChatEngine::turn(const std::string& conversation_id, const std::strin
       }
       // Cold-start items similar to the request join the candidates.
       std::optional<std::size_t> reserved_cold;
-      if (cold_start_ && options_.cold_start_candidates > 0 && cold_start_->size(d.name, true) > 0) {
+      if (cold_start_ && options_.cold_start_candidates > 0 &&
+          cold_start_->size(d.name, true) > 0) {
         try {
           std::string query = text;
           const std::string c = describe(state.constraints);
           if (!c.empty()) query += " | " + c;
           const auto qv = cold_start_->embed_query(query, &result.stats);
           std::size_t best_overlap = 0;
-          for (const auto& hit : cold_start_->search(d.name, qv, options_.cold_start_candidates, true, keep)) {
-            if (std::any_of(candidates.begin(), candidates.end(), [&](const Candidate& x) { return x.item == hit.item; })) continue;
+          for (const auto& hit :
+               cold_start_->search(d.name, qv, options_.cold_start_candidates, true, keep)) {
+            if (std::any_of(candidates.begin(), candidates.end(),
+                            [&](const Candidate& x) { return x.item == hit.item; }))
+              continue;
             candidates.push_back({hit.item, hit.similarity, Source::kColdStart});
-            const std::size_t overlap = shared_content_words(text, item_text(d.dataset->item(hit.item)));
-            if (overlap > best_overlap) best_overlap = overlap, reserved_cold = candidates.size() - 1;
+            const std::size_t overlap =
+                shared_content_words(text, item_text(d.dataset->item(hit.item)));
+            if (overlap > best_overlap)
+              best_overlap = overlap, reserved_cold = candidates.size() - 1;
           }
         } catch (const std::exception& e) {
           result.stats.fail("llm_error", "no_cold_start");
@@ -634,7 +695,8 @@ TurnResult ChatEngine::turn(const std::string& conversation_id, const std::strin
       }
       const auto no_results = [&]() {
         tc.emit("I found nothing in the " + d.name + " catalogue matching " +
-                (describe(state.constraints).empty() ? std::string("that") : describe(state.constraints)) +
+                (describe(state.constraints).empty() ? std::string("that")
+                                                     : describe(state.constraints)) +
                 ". Try relaxing a constraint.");
       };
       if (candidates.empty()) {
@@ -643,7 +705,8 @@ TurnResult ChatEngine::turn(const std::string& conversation_id, const std::strin
       }
       RerankRequest rq;
       rq.context = tc.prompt_context(d.name, text);
-      for (const auto& c : candidates) rq.candidates.push_back({d.dataset->item(c.item).id, prompt_item(d.dataset->item(c.item))});
+      for (const auto& c : candidates)
+        rq.candidates.push_back({d.dataset->item(c.item).id, prompt_item(d.dataset->item(c.item))});
       rq.k = std::min(options_.top_k, candidates.size());
       rq.mode = options_.rerank;
       rq.hint_top1 = options_.hint_top1 && !cross_domain;
@@ -655,7 +718,8 @@ TurnResult ChatEngine::turn(const std::string& conversation_id, const std::strin
       for (const auto& n : rr.notes) result.notes.push_back(n);
       result.degraded = result.degraded || rr.degraded;
       std::vector<std::size_t> top = rr.top;
-      if (reserved_cold && std::find(top.begin(), top.end(), *reserved_cold) == top.end() && !top.empty()) {
+      if (reserved_cold && std::find(top.begin(), top.end(), *reserved_cold) == top.end() &&
+          !top.empty()) {
         // The cold-start item that matches the request's words keeps a place (the last one).
         top.back() = *reserved_cold;
         result.stats.resolutions["cold_start_slot"] += 1;
@@ -674,21 +738,26 @@ TurnResult ChatEngine::turn(const std::string& conversation_id, const std::strin
         rec.reason = tc.reason_for(d, c.item, src);
         state.last_recommendations.push_back(rec);
         const ItemRef ref{d.name, rec.item_id};
-        if (std::find(state.shown.begin(), state.shown.end(), ref) == state.shown.end()) state.shown.push_back(ref);
+        if (std::find(state.shown.begin(), state.shown.end(), ref) == state.shown.end())
+          state.shown.push_back(ref);
       }
       result.recommendations = state.last_recommendations;
-      std::string intro = "Here are " + std::to_string(top.size()) + " " + domain_noun(d.name, true);
+      std::string intro =
+          "Here are " + std::to_string(top.size()) + " " + domain_noun(d.name, true);
       const std::string cdesc = describe(state.constraints);
       if (!cdesc.empty()) intro += " (" + cdesc + ")";
-      intro += cross_domain ? ", from the " + d.name + " catalogue. You have no " + d.name +
-                                  " history yet, so I matched them to your favourites in other domains:\n"
-                            : " from the " + d.name + " catalogue for you:\n";
+      intro += cross_domain
+                   ? ", from the " + d.name + " catalogue. You have no " + d.name +
+                         " history yet, so I matched them to your favourites in other domains:\n"
+                   : " from the " + d.name + " catalogue for you:\n";
       tc.emit(intro);
       for (std::size_t i = 0; i < result.recommendations.size(); ++i) {
         const auto& r = result.recommendations[i];
         tc.emit(std::to_string(i + 1) + ". " + r.title + " — " + r.reason + "\n");
       }
-      if (rr.degraded) tc.emit("(The language model could not rank these, so this is the recommender's own order.)\n");
+      if (rr.degraded)
+        tc.emit(
+            "(The language model could not rank these, so this is the recommender's own order.)\n");
       break;
     }
     case Intent::kExplain:
@@ -718,7 +787,8 @@ TurnResult ChatEngine::turn(const std::string& conversation_id, const std::strin
             if (on_text) on_text(p);
             return true;
           };
-          LlmCallResult r = call_chat(*llm_, prompt.messages, go, options_.llm_timeout_seconds, &result.stats);
+          LlmCallResult r =
+              call_chat(*llm_, prompt.messages, go, options_.llm_timeout_seconds, &result.stats);
           if (r.completion) {
             answer = r.completion->text;
             result.reply += answer;
@@ -738,7 +808,8 @@ TurnResult ChatEngine::turn(const std::string& conversation_id, const std::strin
         const std::array<data::ItemIndex, 1> one = {*item};
         const auto sim = d.similarity_to(one);
         std::vector<data::ItemIndex> order = liked;
-        std::stable_sort(order.begin(), order.end(), [&](data::ItemIndex a, data::ItemIndex b) { return sim[a] > sim[b]; });
+        std::stable_sort(order.begin(), order.end(),
+                         [&](data::ItemIndex a, data::ItemIndex b) { return sim[a] > sim[b]; });
         const auto& hist = state.history[d.name];
         for (std::size_t j = 0; j < std::min<std::size_t>(3, order.size()); ++j) {
           const auto& it = d.dataset->item(order[j]);
@@ -773,8 +844,9 @@ TurnResult ChatEngine::turn(const std::string& conversation_id, const std::strin
       const auto ref = tc.referenced_item(text, true);
       const bool negative = negative_feedback(text);
       if (!ref) {
-        tc.emit(negative ? "Noted. Tell me which title you did not like, or ask for new recommendations."
-                         : "Glad to hear it! Ask me for more recommendations any time.");
+        tc.emit(negative
+                    ? "Noted. Tell me which title you did not like, or ask for new recommendations."
+                    : "Glad to hear it! Ask me for more recommendations any time.");
         break;
       }
       const DomainCatalog& d = tc.domain(ref->domain);
@@ -784,7 +856,9 @@ TurnResult ChatEngine::turn(const std::string& conversation_id, const std::strin
         state.add_disliked(*ref);
         state.last_recommendations.erase(
             std::remove_if(state.last_recommendations.begin(), state.last_recommendations.end(),
-                           [&](const Recommendation& r) { return r.domain == ref->domain && r.item_id == ref->item_id; }),
+                           [&](const Recommendation& r) {
+                             return r.domain == ref->domain && r.item_id == ref->item_id;
+                           }),
             state.last_recommendations.end());
         tc.emit("Noted: you did not like " + title + ". I will not recommend it again.");
       } else {
@@ -806,7 +880,8 @@ TurnResult ChatEngine::turn(const std::string& conversation_id, const std::strin
           if (on_text) on_text(p);
           return true;
         };
-        LlmCallResult r = call_chat(*llm_, prompt.messages, go, options_.llm_timeout_seconds, &result.stats);
+        LlmCallResult r =
+            call_chat(*llm_, prompt.messages, go, options_.llm_timeout_seconds, &result.stats);
         if (r.completion) {
           answer = r.completion->text;
           result.reply += answer;
@@ -818,7 +893,8 @@ TurnResult ChatEngine::turn(const std::string& conversation_id, const std::strin
       }
       if (answer.empty()) {
         tc.emit("I can recommend " + domain_noun(state.domain, true) +
-                " (tell me genres, eras or titles you like), explain my suggestions, and learn from your feedback.");
+                " (tell me genres, eras or titles you like), explain my suggestions, and learn "
+                "from your feedback.");
       }
       break;
     }
@@ -829,7 +905,8 @@ TurnResult ChatEngine::turn(const std::string& conversation_id, const std::strin
   return result;
 }
 
-TurnResult ChatEngine::explain(const std::string& conversation_id, const ItemRef& item, const TextCallback& on_text) {
+TurnResult ChatEngine::explain(const std::string& conversation_id, const ItemRef& item,
+                               const TextCallback& on_text) {
   std::string title;
   {
     std::shared_lock lock(catalog_->mutex());
@@ -842,7 +919,8 @@ TurnResult ChatEngine::explain(const std::string& conversation_id, const ItemRef
   return turn(conversation_id, "Why did you recommend " + title + "?", on_text);
 }
 
-TurnResult ChatEngine::feedback(const std::string& conversation_id, const ItemRef& item, bool liked) {
+TurnResult ChatEngine::feedback(const std::string& conversation_id, const ItemRef& item,
+                                bool liked) {
   std::string title;
   {
     std::shared_lock lock(catalog_->mutex());
@@ -867,7 +945,9 @@ TurnResult ChatEngine::feedback(const std::string& conversation_id, const ItemRe
     s->state.add_disliked(item);
     auto& lr = s->state.last_recommendations;
     lr.erase(std::remove_if(lr.begin(), lr.end(),
-                            [&](const Recommendation& r) { return r.domain == item.domain && r.item_id == item.item_id; }),
+                            [&](const Recommendation& r) {
+                              return r.domain == item.domain && r.item_id == item.item_id;
+                            }),
              lr.end());
     result.reply = "Noted: you did not like " + title + ". I will not recommend it again.";
   }
@@ -882,7 +962,10 @@ TurnResult ChatEngine::feedback(const std::string& conversation_id, const ItemRe
   }
   result.constraints = s->state.constraints;
   result.stats.latency_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
-  persist(*s, {{"user", std::string(liked ? "I liked " : "I didn't like ") + title}, {"assistant", result.reply}}, result);
+  persist(*s,
+          {{"user", std::string(liked ? "I liked " : "I didn't like ") + title},
+           {"assistant", result.reply}},
+          result);
   return result;
 }
 

@@ -1,13 +1,15 @@
 #pragma once
-// ChatEngine: the Chat-Rec loop behind the HTTP API and the terminal chat. Each turn the engine decides what
-// the user wants (LLM constrained choice, rules as fallback), updates the conversation's preferences, asks
-// the classic recommender for candidates under them (plus cold-start items found by embedding similarity),
-// lets the LLM rerank them to a top-k and answers. Whenever the LLM fails or answers nonsense the engine
-// falls back to the classic ranking and says so (degraded + notes); it never returns an item outside the
-// catalogue, a disliked item, or an error for bad LLM output.
+// ChatEngine: the Chat-Rec loop behind the HTTP API and the terminal chat. Each turn the engine
+// decides what the user wants (LLM constrained choice, rules as fallback), updates the
+// conversation's preferences, asks the classic recommender for candidates under them (plus
+// cold-start items found by embedding similarity), lets the LLM rerank them to a top-k and answers.
+// Whenever the LLM fails or answers nonsense the engine falls back to the classic ranking and says
+// so (degraded + notes); it never returns an item outside the catalogue, a disliked item, or an
+// error for bad LLM output.
 //
-// Thread safety: all methods may be called concurrently; turns of one conversation are serialised by a
-// per-conversation mutex, different conversations run in parallel (the LLM backend serialises itself).
+// Thread safety: all methods may be called concurrently; turns of one conversation are serialised
+// by a per-conversation mutex, different conversations run in parallel (the LLM backend serialises
+// itself).
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -37,7 +39,8 @@ namespace chatrec::chat {
 class Catalog;
 class ColdStartIndex;
 
-// Bad requests (unknown conversation, user input the engine cannot act on) as opposed to internal faults.
+// Bad requests (unknown conversation, user input the engine cannot act on) as opposed to internal
+// faults.
 class ChatError : public std::runtime_error {
  public:
   enum class Kind { kNotFound, kBadRequest };
@@ -51,33 +54,38 @@ class ChatError : public std::runtime_error {
 // How the LLM turns the candidates into the final list.
 //   kNone:     the recommender's own order (no LLM in the ranking).
 //   kGenerate: the LLM writes a numbered list; the parser maps it back onto the candidates.
-//   kScore:    each candidate is scored by its length-normalised log-likelihood; cannot leave the set.
+//   kScore:    each candidate is scored by its length-normalised log-likelihood; cannot leave the
+//   set.
 enum class RerankMode { kNone, kGenerate, kScore };
 const char* to_string(RerankMode mode);
 bool parse_rerank_mode(const std::string& name, RerankMode* out);
 
 struct EngineOptions {
   RerankMode rerank = RerankMode::kScore;
-  bool hint_top1 = true;          // "The first film to be selected is 'X'. Please select the remaining 4"
-  double fusion_weight = 1.0;     // final = w * LLM rank score + (1 - w) * base rank score; 1 = LLM order
+  bool hint_top1 = true;  // "The first film to be selected is 'X'. Please select the remaining 4"
+  double fusion_weight =
+      1.0;  // final = w * LLM rank score + (1 - w) * base rank score; 1 = LLM order
   std::size_t num_candidates = 20;
   std::size_t top_k = 5;
   std::size_t cold_start_candidates = 3;  // cold-start items joining the candidates per request
-  std::size_t cross_domain_pool = 300;    // most popular items of a domain indexed for cross-domain retrieval
-  int max_reply_tokens = 96;              // free-text answers (explanations, chit-chat)
-  int max_list_tokens = 160;              // generate-mode lists
-  double llm_timeout_seconds = 60.0;      // per LLM call; on expiry the classic answer is used
-  bool llm_intent = true;                 // false: rules only
-  bool llm_constraints = true;            // false: catalogue matcher only
+  std::size_t cross_domain_pool =
+      300;                    // most popular items of a domain indexed for cross-domain retrieval
+  int max_reply_tokens = 96;  // free-text answers (explanations, chit-chat)
+  int max_list_tokens = 160;  // generate-mode lists
+  double llm_timeout_seconds = 60.0;  // per LLM call; on expiry the classic answer is used
+  bool llm_intent = true;             // false: rules only
+  bool llm_constraints = true;        // false: catalogue matcher only
   std::string default_domain = "movies";
-  std::size_t max_dialogue_turns = 20;  // kept in the state (prompts trim further to the context budget)
+  std::size_t max_dialogue_turns =
+      20;  // kept in the state (prompts trim further to the context budget)
 };
 
 // Everything ChatEngine::open needs to build a deployment from files.
 struct EngineConfig {
-  std::string data_dir;        // holds ml-100k/ and amazon-games/
-  std::string llm = "builtin";  // llm::open_language_model spec: builtin, builtin:FILE, openai:URL, mock
-  std::string store;           // store::open_store URL; "" = conversations in memory only
+  std::string data_dir;  // holds ml-100k/ and amazon-games/
+  std::string llm =
+      "builtin";      // llm::open_language_model spec: builtin, builtin:FILE, openai:URL, mock
+  std::string store;  // store::open_store URL; "" = conversations in memory only
   std::vector<std::string> domains = {"movies", "games"};
   std::map<std::string, std::string> models = {{"movies", "ease"}, {"games", "itemknn"}};
   bool progress = true;
@@ -89,10 +97,10 @@ struct TurnResult {
   std::string reply;
   std::vector<Recommendation> recommendations;
   Intent intent = Intent::kOther;
-  std::string intent_decided_by;  // "llm" or "rules"
-  std::string domain;             // the domain the answer draws from
-  Constraints constraints;        // in force for this turn
-  bool degraded = false;          // the LLM failed somewhere and a classic fallback answered
+  std::string intent_decided_by;   // "llm" or "rules"
+  std::string domain;              // the domain the answer draws from
+  Constraints constraints;         // in force for this turn
+  bool degraded = false;           // the LLM failed somewhere and a classic fallback answered
   std::vector<std::string> notes;  // human-readable: what failed and what was used instead
   Stats stats;
   nlohmann::json to_json() const;
@@ -117,8 +125,8 @@ class ChatEngine {
   ChatEngine(const ChatEngine&) = delete;
   ChatEngine& operator=(const ChatEngine&) = delete;
 
-  // Loads the datasets of config.domains from data_dir, trains (or loads) their recommenders, opens the LLM
-  // and the store, and indexes items stored without interactions (cold start).
+  // Loads the datasets of config.domains from data_dir, trains (or loads) their recommenders, opens
+  // the LLM and the store, and indexes items stored without interactions (cold start).
   static std::unique_ptr<ChatEngine> open(const EngineConfig& config);
 
   // Conversations. A user unknown to the catalogue gets an empty history (cold user).
@@ -129,22 +137,26 @@ class ChatEngine {
   std::vector<DialogueTurn> messages(const std::string& conversation_id);
 
   // One user turn. `on_text` receives the reply text as it is produced.
-  TurnResult turn(const std::string& conversation_id, const std::string& user_text, const TextCallback& on_text = {});
+  TurnResult turn(const std::string& conversation_id, const std::string& user_text,
+                  const TextCallback& on_text = {});
 
   // Classic top-k for a user under constraints, without the LLM (fast path, e.g. for page loads).
-  std::vector<Recommendation> recommend_fast(const std::string& user_id, const std::string& domain, std::size_t k,
-                                             const Constraints& constraints = {});
+  std::vector<Recommendation> recommend_fast(const std::string& user_id, const std::string& domain,
+                                             std::size_t k, const Constraints& constraints = {});
 
-  // Explains why `item` suits the conversation's user (grounded in metadata and the user's history).
-  TurnResult explain(const std::string& conversation_id, const ItemRef& item, const TextCallback& on_text = {});
+  // Explains why `item` suits the conversation's user (grounded in metadata and the user's
+  // history).
+  TurnResult explain(const std::string& conversation_id, const ItemRef& item,
+                     const TextCallback& on_text = {});
   // Records a like / dislike: disliked items never reappear; liked ones become anchors.
   TurnResult feedback(const std::string& conversation_id, const ItemRef& item, bool liked);
 
-  // Adds items without interactions (cold start): stored, embedded and retrievable by text similarity.
-  // Returns how many were added.
+  // Adds items without interactions (cold start): stored, embedded and retrievable by text
+  // similarity. Returns how many were added.
   std::size_t add_items(const std::string& domain, const std::vector<data::Item>& items);
 
-  // The LLM's predicted rating (1..5) of an item for a user; the base model's prediction on failure.
+  // The LLM's predicted rating (1..5) of an item for a user; the base model's prediction on
+  // failure.
   float predict_rating(const std::string& user_id, const ItemRef& item, Stats* stats = nullptr);
 
   Stats stats() const;  // totals since construction
@@ -155,7 +167,8 @@ class ChatEngine {
  private:
   struct Session;
   std::shared_ptr<Session> session(const std::string& conversation_id);
-  void persist(Session& session, const std::vector<DialogueTurn>& new_turns, const TurnResult& result);
+  void persist(Session& session, const std::vector<DialogueTurn>& new_turns,
+               const TurnResult& result);
 
   std::shared_ptr<Catalog> catalog_;
   std::shared_ptr<llm::LanguageModel> llm_;

@@ -46,8 +46,9 @@ eval::StageStats to_stage_stats(const Stats& s) {
   return out;
 }
 
-PromptContext history_context(const data::Dataset& ds, const data::InteractionMatrix& train, data::UserIndex user,
-                              std::size_t max_liked, std::size_t max_disliked) {
+PromptContext history_context(const data::Dataset& ds, const data::InteractionMatrix& train,
+                              data::UserIndex user, std::size_t max_liked,
+                              std::size_t max_disliked) {
   PromptContext ctx;
   ctx.domain = "movies";
   if (user < ds.num_users()) ctx.profile = ds.user(user).attributes;
@@ -76,12 +77,13 @@ std::string ChatRecReranker::name() const {
   return n;
 }
 
-std::vector<std::size_t> ChatRecReranker::llm_order(data::UserIndex user, const data::InteractionMatrix& train,
-                                                    const std::vector<recommend::ScoredItem>& candidates,
-                                                    std::size_t k, bool* degraded) {
+std::vector<std::size_t> ChatRecReranker::llm_order(
+    data::UserIndex user, const data::InteractionMatrix& train,
+    const std::vector<recommend::ScoredItem>& candidates, std::size_t k, bool* degraded) {
   RerankRequest q;
   q.context = history_context(*ds_, train, user, 10, 3);
-  for (const auto& c : candidates) q.candidates.push_back({ds_->item(c.item).id, prompt_item_of(ds_->item(c.item), 0)});
+  for (const auto& c : candidates)
+    q.candidates.push_back({ds_->item(c.item).id, prompt_item_of(ds_->item(c.item), 0)});
   q.k = k;
   q.mode = options_.mode;
   q.hint_top1 = options_.hint_top1;
@@ -110,8 +112,9 @@ void ChatRecReranker::prepare(const data::Dataset& ds, const data::InteractionMa
   train_ = &train;
   weight_ = 1.0;
   if (!options_.fusion) return;
-  // Validation users carved out of the training data: 20% of their liked training items are held out, a fresh
-  // base model is trained without them, and the weight is the best NDCG@5 of the fused lists on them.
+  // Validation users carved out of the training data: 20% of their liked training items are held
+  // out, a fresh base model is trained without them, and the weight is the best NDCG@5 of the fused
+  // lists on them.
   std::vector<data::UserIndex> eligible;
   for (data::UserIndex u = 0; u < train.num_users(); ++u) {
     std::size_t liked = 0;
@@ -141,7 +144,8 @@ void ChatRecReranker::prepare(const data::Dataset& ds, const data::InteractionMa
     const auto ratings = train.ratings_of(u);
     const auto h = held.find(u);
     for (std::size_t j = 0; j < items.size(); ++j) {
-      if (h != held.end() && std::binary_search(h->second.begin(), h->second.end(), items[j])) continue;
+      if (h != held.end() && std::binary_search(h->second.begin(), h->second.end(), items[j]))
+        continue;
       data::Interaction in;
       in.user = u;
       in.item = items[j];
@@ -182,9 +186,8 @@ void ChatRecReranker::prepare(const data::Dataset& ds, const data::InteractionMa
   stats_.resolutions["fusion_val_ndcg_chosen_x10000"] = std::lround(fusion_.ndcg_chosen * 10000);
 }
 
-std::vector<data::ItemIndex> ChatRecReranker::rerank(data::UserIndex user,
-                                                     const std::vector<recommend::ScoredItem>& candidates,
-                                                     std::size_t k) {
+std::vector<data::ItemIndex> ChatRecReranker::rerank(
+    data::UserIndex user, const std::vector<recommend::ScoredItem>& candidates, std::size_t k) {
   std::vector<data::ItemIndex> out;
   if (candidates.empty()) return out;
   std::vector<std::size_t> order;
@@ -204,14 +207,16 @@ eval::StageStats ChatRecReranker::stats() const {
   return to_stage_stats(stats_);
 }
 
-ChatRecRatingPredictor::ChatRecRatingPredictor(std::shared_ptr<llm::LanguageModel> lm, const data::Dataset& ds,
+ChatRecRatingPredictor::ChatRecRatingPredictor(std::shared_ptr<llm::LanguageModel> lm,
+                                               const data::Dataset& ds,
                                                const data::InteractionMatrix& train,
-                                               const recommend::Recommender& base, ChatRecEvalOptions options)
+                                               const recommend::Recommender& base,
+                                               ChatRecEvalOptions options)
     : lm_(std::move(lm)), ds_(ds), train_(train), base_(base), options_(options) {
   if (!options_.fusion) return;
-  // Weight of the LLM against the base prediction, chosen on ratings of validation users taken from the
-  // training data (the base model has seen them, so the choice leans towards the base: w = 0 is kept unless
-  // the LLM strictly helps).
+  // Weight of the LLM against the base prediction, chosen on ratings of validation users taken from
+  // the training data (the base model has seen them, so the choice leans towards the base: w = 0 is
+  // kept unless the LLM strictly helps).
   std::vector<data::UserIndex> users;
   for (data::UserIndex u = 0; u < train.num_users(); ++u) {
     if (train.items_of(u).size() >= 20) users.push_back(u);
@@ -258,8 +263,10 @@ float ChatRecRatingPredictor::base_prediction(data::UserIndex user, data::ItemIn
   return static_cast<float>(s / r.size());
 }
 
-float ChatRecRatingPredictor::llm_prediction(data::UserIndex user, data::ItemIndex item, bool* used) {
-  // History: the user's latest ratings (a fixed prefix per user, so the runtime's prompt cache is reused).
+float ChatRecRatingPredictor::llm_prediction(data::UserIndex user, data::ItemIndex item,
+                                             bool* used) {
+  // History: the user's latest ratings (a fixed prefix per user, so the runtime's prompt cache is
+  // reused).
   PromptContext ctx;
   ctx.domain = ds_.item(item).domain.empty() ? "movies" : ds_.item(item).domain;
   if (user < ds_.num_users()) ctx.profile = ds_.user(user).attributes;

@@ -1,6 +1,7 @@
 #pragma once
-// Chat-Rec as measured by `chatrec eval`: the reranker of protocol A (ml100k-topk) and the rating predictor of
-// protocol B1 (ml100k-rating), built from the same prompts, parser, reranking and fusion as the chat engine.
+// Chat-Rec as measured by `chatrec eval`: the reranker of protocol A (ml100k-topk) and the rating
+// predictor of protocol B1 (ml100k-rating), built from the same prompts, parser, reranking and
+// fusion as the chat engine.
 #include <memory>
 #include <mutex>
 
@@ -23,9 +24,11 @@ struct ChatRecEvalOptions {
   bool progress = true;
 };
 
-// The user's training items as prompt history: latest liked (>= 4) and disliked (<= 2) items with ratings.
-PromptContext history_context(const data::Dataset& ds, const data::InteractionMatrix& train, data::UserIndex user,
-                              std::size_t max_liked, std::size_t max_disliked);
+// The user's training items as prompt history: latest liked (>= 4) and disliked (<= 2) items with
+// ratings.
+PromptContext history_context(const data::Dataset& ds, const data::InteractionMatrix& train,
+                              data::UserIndex user, std::size_t max_liked,
+                              std::size_t max_disliked);
 
 class ChatRecReranker : public eval::TopkReranker {
  public:
@@ -33,7 +36,8 @@ class ChatRecReranker : public eval::TopkReranker {
   std::string name() const override;
   void prepare(const data::Dataset& ds, const data::InteractionMatrix& train,
                const recommend::Recommender& base) override;
-  std::vector<data::ItemIndex> rerank(data::UserIndex user, const std::vector<recommend::ScoredItem>& candidates,
+  std::vector<data::ItemIndex> rerank(data::UserIndex user,
+                                      const std::vector<recommend::ScoredItem>& candidates,
                                       std::size_t k) override;
   eval::StageStats stats() const override;
   const FusionChoice& fusion_choice() const { return fusion_; }
@@ -41,8 +45,8 @@ class ChatRecReranker : public eval::TopkReranker {
  private:
   // The LLM's full order of the candidates (base order on failure).
   std::vector<std::size_t> llm_order(data::UserIndex user, const data::InteractionMatrix& train,
-                                     const std::vector<recommend::ScoredItem>& candidates, std::size_t k,
-                                     bool* degraded);
+                                     const std::vector<recommend::ScoredItem>& candidates,
+                                     std::size_t k, bool* degraded);
 
   std::shared_ptr<llm::LanguageModel> lm_;
   ChatRecEvalOptions options_;

@@ -14,7 +14,8 @@ bool mentions_title(std::string_view text, std::string_view title) {
   const std::string key = title_key(title);
   if (key.empty()) return false;
   if (contains_words(hay, key)) return true;
-  // Long titles are usually shortened ("Raiders of the Lost Ark" -> "Raiders"): the first two words.
+  // Long titles are usually shortened ("Raiders of the Lost Ark" -> "Raiders"): the first two
+  // words.
   const auto first_space = key.find(' ');
   if (first_space == std::string::npos) return false;
   const auto second_space = key.find(' ', first_space + 1);
@@ -33,7 +34,10 @@ std::string template_explanation(const PromptItem& item, const std::vector<Promp
   if (!support.empty()) {
     std::vector<std::string> named;
     for (const auto& x : support) {
-      named.push_back(x.title + (x.rating > 0 ? " (you rated it " + std::to_string(static_cast<int>(x.rating + 0.5f)) + ")" : ""));
+      named.push_back(x.title + (x.rating > 0
+                                     ? " (you rated it " +
+                                           std::to_string(static_cast<int>(x.rating + 0.5f)) + ")"
+                                     : ""));
     }
     s += " liked by people who also enjoyed " + text::join(named, ", ");
   }
@@ -41,8 +45,8 @@ std::string template_explanation(const PromptItem& item, const std::vector<Promp
 }
 
 Explanation explain_item(llm::LanguageModel* lm, const PromptContext& ctx, const PromptItem& item,
-                         const std::vector<PromptItem>& support, int max_tokens, double timeout_seconds,
-                         const TextCallback& on_text, Stats* stats) {
+                         const std::vector<PromptItem>& support, int max_tokens,
+                         double timeout_seconds, const TextCallback& on_text, Stats* stats) {
   Explanation e;
   for (const auto& s : support) e.support_titles.push_back(s.title);
   std::string answer;
@@ -88,8 +92,8 @@ Explanation explain_item(llm::LanguageModel* lm, const PromptContext& ctx, const
   return e;
 }
 
-float predict_rating_llm(llm::LanguageModel* lm, const PromptContext& ctx, const PromptItem& item, float fallback,
-                         double timeout_seconds, Stats* stats, bool* llm_used) {
+float predict_rating_llm(llm::LanguageModel* lm, const PromptContext& ctx, const PromptItem& item,
+                         float fallback, double timeout_seconds, Stats* stats, bool* llm_used) {
   if (llm_used) *llm_used = false;
   if (!lm) return fallback;
   const auto prompt = rating_prompt(*lm, ctx, item, 8);

@@ -1,8 +1,8 @@
 #pragma once
-// Explanations grounded in the item's metadata and the user's history: the caller picks the history items
-// most similar to the item (item-item similarity of the recommender's data), they go into the prompt, and
-// the answer is checked to mention them; when it does not (or the LLM fails) they are named in an appended
-// sentence, so every explanation states what it relies on.
+// Explanations grounded in the item's metadata and the user's history: the caller picks the history
+// items most similar to the item (item-item similarity of the recommender's data), they go into the
+// prompt, and the answer is checked to mention them; when it does not (or the LLM fails) they are
+// named in an appended sentence, so every explanation states what it relies on.
 #include <string>
 #include <string_view>
 #include <vector>
@@ -29,12 +29,12 @@ std::string template_explanation(const PromptItem& item, const std::vector<Promp
                                  const std::string& domain);
 
 Explanation explain_item(llm::LanguageModel* lm, const PromptContext& ctx, const PromptItem& item,
-                         const std::vector<PromptItem>& support, int max_tokens, double timeout_seconds,
-                         const TextCallback& on_text, Stats* stats);
+                         const std::vector<PromptItem>& support, int max_tokens,
+                         double timeout_seconds, const TextCallback& on_text, Stats* stats);
 
-// Rating prediction: the LLM's expected rating over the digits 1..5 (log-likelihood of each), or its
-// constrained choice; `fallback` (the base model's prediction) when both fail. Sets *llm_used.
-float predict_rating_llm(llm::LanguageModel* lm, const PromptContext& ctx, const PromptItem& item, float fallback,
-                         double timeout_seconds, Stats* stats, bool* llm_used);
+// Rating prediction: the LLM's expected rating over the digits 1..5 (log-likelihood of each), or
+// its constrained choice; `fallback` (the base model's prediction) when both fail. Sets *llm_used.
+float predict_rating_llm(llm::LanguageModel* lm, const PromptContext& ctx, const PromptItem& item,
+                         float fallback, double timeout_seconds, Stats* stats, bool* llm_used);
 
 }  // namespace chatrec::chat

@@ -6,8 +6,8 @@
 
 namespace chatrec::chat {
 
-std::vector<std::size_t> fuse_orders(const std::vector<std::size_t>& llm_order, std::size_t n, double weight,
-                                     std::size_t k) {
+std::vector<std::size_t> fuse_orders(const std::vector<std::size_t>& llm_order, std::size_t n,
+                                     double weight, std::size_t k) {
   std::vector<std::size_t> llm_rank(n, n);
   std::size_t r = 0;
   for (std::size_t i : llm_order) {
@@ -19,23 +19,27 @@ std::vector<std::size_t> fuse_orders(const std::vector<std::size_t>& llm_order, 
   std::vector<double> score(n);
   const double dn = static_cast<double>(std::max<std::size_t>(n, 1));
   for (std::size_t i = 0; i < n; ++i) {
-    score[i] = weight * (dn - static_cast<double>(llm_rank[i])) / dn + (1.0 - weight) * (dn - static_cast<double>(i)) / dn;
+    score[i] = weight * (dn - static_cast<double>(llm_rank[i])) / dn +
+               (1.0 - weight) * (dn - static_cast<double>(i)) / dn;
   }
   std::vector<std::size_t> order(n);
   std::iota(order.begin(), order.end(), 0);
   // Ties go to the base order (stable sort over 0..n-1).
-  std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return score[a] > score[b] + 1e-12; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](std::size_t a, std::size_t b) { return score[a] > score[b] + 1e-12; });
   if (order.size() > k) order.resize(k);
   return order;
 }
 
-double ndcg_at_k(const std::vector<std::size_t>& list, const std::vector<bool>& relevant, std::size_t num_relevant,
-                 std::size_t k) {
+double ndcg_at_k(const std::vector<std::size_t>& list, const std::vector<bool>& relevant,
+                 std::size_t num_relevant, std::size_t k) {
   double dcg = 0.0, idcg = 0.0;
   for (std::size_t r = 0; r < std::min(k, list.size()); ++r) {
-    if (list[r] < relevant.size() && relevant[list[r]]) dcg += 1.0 / std::log2(static_cast<double>(r) + 2.0);
+    if (list[r] < relevant.size() && relevant[list[r]])
+      dcg += 1.0 / std::log2(static_cast<double>(r) + 2.0);
   }
-  for (std::size_t r = 0; r < std::min(k, num_relevant); ++r) idcg += 1.0 / std::log2(static_cast<double>(r) + 2.0);
+  for (std::size_t r = 0; r < std::min(k, num_relevant); ++r)
+    idcg += 1.0 / std::log2(static_cast<double>(r) + 2.0);
   return idcg > 0 ? dcg / idcg : 0.0;
 }
 
@@ -48,7 +52,8 @@ FusionChoice choose_fusion_weight(const std::vector<ValidationCase>& cases, std:
   for (double w : weights) {
     double sum = 0.0;
     for (const auto& c : cases) {
-      sum += ndcg_at_k(fuse_orders(c.llm_order, c.relevant.size(), w, k), c.relevant, c.num_relevant, k);
+      sum += ndcg_at_k(fuse_orders(c.llm_order, c.relevant.size(), w, k), c.relevant,
+                       c.num_relevant, k);
     }
     choice.curve[w] = cases.empty() ? 0.0 : sum / static_cast<double>(cases.size());
   }

@@ -1,28 +1,30 @@
 #pragma once
 // Fusing the LLM's order with the base recommender's order (weighted Borda count):
 //   score(i) = w * (n - llm_rank(i)) / n + (1 - w) * (n - base_rank(i)) / n
-// w = 1 is the LLM's order, w = 0 the base order. The weight is chosen on validation users (carved out of
-// the training data, never the test split) as the best NDCG@k over a grid that includes 0, preferring the
-// smaller weight on ties, so the fused list is never worse than the base list on validation.
+// w = 1 is the LLM's order, w = 0 the base order. The weight is chosen on validation users (carved
+// out of the training data, never the test split) as the best NDCG@k over a grid that includes 0,
+// preferring the smaller weight on ties, so the fused list is never worse than the base list on
+// validation.
 #include <cstddef>
 #include <map>
 #include <vector>
 
 namespace chatrec::chat {
 
-// `llm_order`: candidate indices (0..n-1, the base order being 0,1,2,...) best first; indices it leaves out
-// rank after it in base order. Returns the top k.
-std::vector<std::size_t> fuse_orders(const std::vector<std::size_t>& llm_order, std::size_t n, double weight,
-                                     std::size_t k);
+// `llm_order`: candidate indices (0..n-1, the base order being 0,1,2,...) best first; indices it
+// leaves out rank after it in base order. Returns the top k.
+std::vector<std::size_t> fuse_orders(const std::vector<std::size_t>& llm_order, std::size_t n,
+                                     double weight, std::size_t k);
 
-// NDCG@k with binary gains; `relevant[i]` for candidate i; ideal DCG over min(k, num_relevant) hits.
-double ndcg_at_k(const std::vector<std::size_t>& list, const std::vector<bool>& relevant, std::size_t num_relevant,
-                 std::size_t k);
+// NDCG@k with binary gains; `relevant[i]` for candidate i; ideal DCG over min(k, num_relevant)
+// hits.
+double ndcg_at_k(const std::vector<std::size_t>& list, const std::vector<bool>& relevant,
+                 std::size_t num_relevant, std::size_t k);
 
 struct ValidationCase {
   std::vector<std::size_t> llm_order;  // the LLM's order of the candidates
   std::vector<bool> relevant;          // per candidate (size n)
-  std::size_t num_relevant = 0;        // held-out items of the user (also those outside the candidates)
+  std::size_t num_relevant = 0;  // held-out items of the user (also those outside the candidates)
 };
 
 struct FusionChoice {
@@ -34,7 +36,7 @@ struct FusionChoice {
 };
 
 FusionChoice choose_fusion_weight(const std::vector<ValidationCase>& cases, std::size_t k,
-                                  const std::vector<double>& grid = {0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8,
-                                                                     0.9, 1.0});
+                                  const std::vector<double>& grid = {0.0, 0.1, 0.2, 0.3, 0.4, 0.5,
+                                                                     0.6, 0.7, 0.8, 0.9, 1.0});
 
 }  // namespace chatrec::chat

@@ -26,12 +26,16 @@ Intent classify_intent_rules(std::string_view raw, bool* strong) {
     out = Intent::kExplain;
   } else if (!recommend_verb &&
              (has(t, R"(\b(didn'?t|did not|don'?t|do not|never) (like|enjoy|want|care for)\b)") ||
-              has(t, R"(\b(hated?|disliked?|loved|enjoyed|liked)\b)") || has(t, R"(\bnot for me\b)") ||
+              has(t, R"(\b(hated?|disliked?|loved|enjoyed|liked)\b)") ||
+              has(t, R"(\bnot for me\b)") ||
               has(t, R"(\b(seen|watched|played) (it|that|this)\b)") || has(t, R"(\bmore like\b)") ||
               has(t, R"(\b(boring|terrible|awful)\b)"))) {
     out = Intent::kFeedback;
-  } else if (recommend_verb || has(t, R"(\b(looking for|what should i|show me|give me|any good|something|another|more|only|instead)\b)") ||
-             has(t, R"(\b(movies?|films?|games?)\b)")) {
+  } else if (
+      recommend_verb ||
+      has(t,
+          R"(\b(looking for|what should i|show me|give me|any good|something|another|more|only|instead)\b)") ||
+      has(t, R"(\b(movies?|films?|games?)\b)")) {
     out = Intent::kRecommend;
     s = recommend_verb || has(t, R"(\b(looking for|what should i|show me|give me)\b)");
   } else if (has(t, R"(\b(who|when|where|what is|what's|tell me about|how long|is it)\b)")) {
@@ -45,16 +49,19 @@ Intent classify_intent_rules(std::string_view raw, bool* strong) {
 }
 
 IntentDecision classify_intent(llm::LanguageModel* lm, std::string_view text,
-                               const std::vector<std::string>& last_titles, double timeout_seconds, Stats* stats) {
+                               const std::vector<std::string>& last_titles, double timeout_seconds,
+                               Stats* stats) {
   bool strong = false;
   const Intent by_rules = classify_intent_rules(text, &strong);
   if (!lm) return {by_rules, "rules", "no LLM configured"};
   llm::GenerationOptions options;
   options.max_tokens = 8;
-  for (Intent i : {Intent::kRecommend, Intent::kExplain, Intent::kFeedback, Intent::kItemQuestion, Intent::kOther}) {
+  for (Intent i : {Intent::kRecommend, Intent::kExplain, Intent::kFeedback, Intent::kItemQuestion,
+                   Intent::kOther}) {
     options.choices.push_back(to_string(i));
   }
-  LlmCallResult r = call_chat(*lm, intent_prompt(text, last_titles), options, timeout_seconds, stats);
+  LlmCallResult r =
+      call_chat(*lm, intent_prompt(text, last_titles), options, timeout_seconds, stats);
   if (!r.completion) {
     if (stats) stats->fail(r.failure, "rules_intent");
     return {by_rules, "rules", r.message};
@@ -76,8 +83,9 @@ IntentDecision classify_intent(llm::LanguageModel* lm, std::string_view text,
     return {by_rules, "rules", "the LLM answered '" + answer + "', not an intent"};
   }
   if (strong && by_llm != by_rules) {
-    return {by_rules, "rules",
-            std::string("the LLM said ") + to_string(by_llm) + ", contradicting an explicit phrase"};
+    return {
+        by_rules, "rules",
+        std::string("the LLM said ") + to_string(by_llm) + ", contradicting an explicit phrase"};
   }
   return {by_llm, "llm", ""};
 }

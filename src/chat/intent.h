@@ -1,6 +1,7 @@
 #pragma once
-// What a user message asks for. The LLM decides by constrained choice over the intent names; when it fails,
-// answers something else, or contradicts an unambiguous phrase ("why did you recommend ...", "I didn't like
+// What a user message asks for. The LLM decides by constrained choice over the intent names; when
+// it fails, answers something else, or contradicts an unambiguous phrase ("why did you recommend
+// ...", "I didn't like
 // ..."), a deterministic keyword classifier decides. The result says which did.
 #include <string>
 #include <string_view>
@@ -22,6 +23,7 @@ Intent classify_intent_rules(std::string_view text, bool* strong = nullptr);
 
 // `lm` may be null (rules only).
 IntentDecision classify_intent(llm::LanguageModel* lm, std::string_view text,
-                               const std::vector<std::string>& last_titles, double timeout_seconds, Stats* stats);
+                               const std::vector<std::string>& last_titles, double timeout_seconds,
+                               Stats* stats);
 
 }  // namespace chatrec::chat

@@ -17,7 +17,9 @@ struct Entry {
   std::string title;
 };
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 // Strips list markers: "1.", "1)", "#1", "-", "*", "•" and markdown emphasis.
 std::string strip_marker(std::string_view line) {
@@ -39,11 +41,13 @@ Entry split_id(const std::string& s) {
   if (std::regex_match(s, m, leading)) {
     const std::string id = m[1];
     // "Star Wars: Episode" has a word before the colon, not an id; ids contain a digit.
-    if (std::any_of(id.begin(), id.end(), is_digit)) return {id, std::string(text::trim(m[2].str()))};
+    if (std::any_of(id.begin(), id.end(), is_digit))
+      return {id, std::string(text::trim(m[2].str()))};
   }
   if (std::regex_match(s, m, trailing)) {
     const std::string id = m[2];
-    if (std::any_of(id.begin(), id.end(), is_digit)) return {id, std::string(text::trim(m[1].str()))};
+    if (std::any_of(id.begin(), id.end(), is_digit))
+      return {id, std::string(text::trim(m[1].str()))};
   }
   return {"", s};
 }
@@ -68,14 +72,15 @@ std::vector<std::string> list_lines(std::string_view text) {
     out.push_back(strip_marker(l));
   }
   if (!any_numbered && out.size() == 1 && out[0].find(',') != std::string::npos) {
-    // A comma-separated single line; titles with a moved article ("Usual Suspects, The") are rejoined below.
+    // A comma-separated single line; titles with a moved article ("Usual Suspects, The") are
+    // rejoined below.
     std::vector<std::string> parts = text::split(out[0], ',');
     std::vector<std::string> merged;
     for (auto& p : parts) {
       std::string w = text::to_lower(text::trim(p));
       std::string first = w.substr(0, w.find(' '));
-      if (!merged.empty() && (first == "the" || first == "a" || first == "an") && w.find(' ') != std::string::npos &&
-          w.size() < 12) {
+      if (!merged.empty() && (first == "the" || first == "a" || first == "an") &&
+          w.find(' ') != std::string::npos && w.size() < 12) {
         merged.back() += "," + p;
       } else {
         merged.push_back(std::string(text::trim(p)));
@@ -88,8 +93,9 @@ std::vector<std::string> list_lines(std::string_view text) {
 
 }  // namespace
 
-ParsedList parse_ranked_list(std::string_view text, const std::vector<ListCandidate>& candidates, std::size_t k,
-                             const CatalogueLookup& in_catalogue, Stats* stats, std::optional<std::size_t> preselected) {
+ParsedList parse_ranked_list(std::string_view text, const std::vector<ListCandidate>& candidates,
+                             std::size_t k, const CatalogueLookup& in_catalogue, Stats* stats,
+                             std::optional<std::size_t> preselected) {
   Stats local;
   Stats& st = stats ? *stats : local;
   ParsedList out;
@@ -102,11 +108,12 @@ ParsedList parse_ranked_list(std::string_view text, const std::vector<ListCandid
     for (std::size_t i = 0; i < candidates.size(); ++i) {
       if (candidates[i].id == id) return i;
     }
-    // Numbered lists are often echoed as "[3]" meaning the third candidate: only positions, never trusted
-    // over a title.
+    // Numbered lists are often echoed as "[3]" meaning the third candidate: only positions, never
+    // trusted over a title.
     return std::nullopt;
   };
-  const auto find_by_title = [&](const std::string& title, bool* fuzzy) -> std::optional<std::size_t> {
+  const auto find_by_title = [&](const std::string& title,
+                                 bool* fuzzy) -> std::optional<std::size_t> {
     const std::string key = title_key(title);
     *fuzzy = false;
     if (key.empty()) return std::nullopt;
@@ -117,8 +124,8 @@ ParsedList parse_ranked_list(std::string_view text, const std::vector<ListCandid
     std::optional<std::size_t> best_i;
     for (std::size_t i = 0; i < keys.size(); ++i) {
       double sim = title_similarity(keys[i], key);
-      // A partial title ("Wallace and Gromit") or an extended one ("Star Wars Episode IV") names the candidate
-      // it contains or is contained in; the longer shared title wins.
+      // A partial title ("Wallace and Gromit") or an extended one ("Star Wars Episode IV") names
+      // the candidate it contains or is contained in; the longer shared title wins.
       if (sim < best && key.size() >= 5 && keys[i].size() >= 5 &&
           (contains_words(keys[i], key) || contains_words(key, keys[i]))) {
         const double shorter = static_cast<double>(std::min(key.size(), keys[i].size()));
@@ -143,7 +150,8 @@ ParsedList parse_ranked_list(std::string_view text, const std::vector<ListCandid
   }
   std::size_t entries = 0;
   for (const auto& line : lines) {
-    // A title that itself starts with digits and a colon ("2001: A Space Odyssey") is not an "[id]: title".
+    // A title that itself starts with digits and a colon ("2001: A Space Odyssey") is not an "[id]:
+    // title".
     Entry e = split_id(line);
     if (!e.id.empty() && line.front() != '[' && line.front() != '(') {
       bool whole_fuzzy = false;
@@ -154,7 +162,8 @@ ParsedList parse_ranked_list(std::string_view text, const std::vector<ListCandid
     bool fuzzy = false;
     const auto by_title = find_by_title(e.title, &fuzzy);
     const auto by_id = find_by_id(e.id);
-    if (preselected && ((by_title && *by_title == *preselected) || (!by_title && by_id && *by_id == *preselected))) {
+    if (preselected && ((by_title && *by_title == *preselected) ||
+                        (!by_title && by_id && *by_id == *preselected))) {
       continue;
     }
     ++entries;
@@ -169,7 +178,8 @@ ParsedList parse_ranked_list(std::string_view text, const std::vector<ListCandid
     } else if (by_id && title_key(e.title).empty()) {
       pick = by_id;  // only an id was written
     } else if (by_id) {
-      // The id is a candidate but the title names something else: trust the title, which is not a candidate.
+      // The id is a candidate but the title names something else: trust the title, which is not a
+      // candidate.
       st.fail("id_mismatch", "trusted_title");
       const bool known = in_catalogue && in_catalogue(e.title);
       st.fail(known ? "out_of_candidates" : "not_in_catalogue", "dropped");
@@ -178,7 +188,8 @@ ParsedList parse_ranked_list(std::string_view text, const std::vector<ListCandid
     } else {
       const bool known = in_catalogue && in_catalogue(e.title);
       st.fail(known ? "out_of_candidates" : "not_in_catalogue", "dropped");
-      out.notes.push_back("'" + e.title + (known ? "' is not among the candidates" : "' is not in the catalogue"));
+      out.notes.push_back("'" + e.title +
+                          (known ? "' is not among the candidates" : "' is not in the catalogue"));
       continue;
     }
     if (std::find(out.picks.begin(), out.picks.end(), *pick) != out.picks.end()) {
@@ -197,8 +208,8 @@ ParsedList parse_ranked_list(std::string_view text, const std::vector<ListCandid
   return out;
 }
 
-std::vector<std::size_t> complete_from_base(const std::vector<std::size_t>& picks, std::size_t num_candidates,
-                                            std::size_t k) {
+std::vector<std::size_t> complete_from_base(const std::vector<std::size_t>& picks,
+                                            std::size_t num_candidates, std::size_t k) {
   std::vector<std::size_t> out;
   for (std::size_t p : picks) {
     if (out.size() == k) break;

@@ -12,7 +12,8 @@ double ms_since(Clock::time_point t) {
   return std::chrono::duration<double, std::milli>(Clock::now() - t).count();
 }
 
-void account(llm::LanguageModel& lm, const llm::Usage& before, Clock::time_point start, Stats* stats) {
+void account(llm::LanguageModel& lm, const llm::Usage& before, Clock::time_point start,
+             Stats* stats) {
   if (!stats) return;
   const llm::Usage after = lm.total_usage();
   stats->llm_calls += 1;
@@ -42,7 +43,8 @@ LlmCallResult call_chat(llm::LanguageModel& lm, const std::vector<llm::Message>&
     llm::Completion c = lm.chat(messages, options);
     if (timed_out || Clock::now() > deadline + std::chrono::seconds(1)) {
       result.failure = "timeout";
-      result.message = "the LLM exceeded its time budget of " + std::to_string(timeout_seconds) + " s";
+      result.message =
+          "the LLM exceeded its time budget of " + std::to_string(timeout_seconds) + " s";
     } else {
       result.completion = std::move(c);
     }
@@ -57,9 +59,10 @@ LlmCallResult call_chat(llm::LanguageModel& lm, const std::vector<llm::Message>&
   return result;
 }
 
-LikelihoodResult call_loglikelihood(llm::LanguageModel& lm, const std::vector<llm::Message>& messages,
-                                    const std::vector<std::string>& continuations, double timeout_seconds,
-                                    Stats* stats) {
+LikelihoodResult call_loglikelihood(llm::LanguageModel& lm,
+                                    const std::vector<llm::Message>& messages,
+                                    const std::vector<std::string>& continuations,
+                                    double timeout_seconds, Stats* stats) {
   LikelihoodResult result;
   const auto start = Clock::now();
   const llm::Usage before = lm.total_usage();
@@ -71,7 +74,8 @@ LikelihoodResult call_loglikelihood(llm::LanguageModel& lm, const std::vector<ll
                        std::to_string(continuations.size()) + " continuations";
     } else if (ms_since(start) > timeout_seconds * 1000.0) {
       result.failure = "timeout";
-      result.message = "the LLM exceeded its time budget of " + std::to_string(timeout_seconds) + " s";
+      result.message =
+          "the LLM exceeded its time budget of " + std::to_string(timeout_seconds) + " s";
     } else {
       result.scores = std::move(scores);
     }

@@ -1,6 +1,7 @@
 #pragma once
-// Every LLM call of the chat engine goes through here: a time budget, token accounting and failures counted
-// by kind ("timeout", "llm_error") instead of exceptions, so callers can fall back to the classic answer.
+// Every LLM call of the chat engine goes through here: a time budget, token accounting and failures
+// counted by kind ("timeout", "llm_error") instead of exceptions, so callers can fall back to the
+// classic answer.
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,8 +17,8 @@ struct LlmCallResult {
   std::string message;                        // what failed, for notes
 };
 
-// chat() with a deadline: generation stops when `timeout_seconds` have passed (counted as a timeout).
-// `on_text` (optional) also receives the streamed text.
+// chat() with a deadline: generation stops when `timeout_seconds` have passed (counted as a
+// timeout). `on_text` (optional) also receives the streamed text.
 LlmCallResult call_chat(llm::LanguageModel& lm, const std::vector<llm::Message>& messages,
                         llm::GenerationOptions options, double timeout_seconds, Stats* stats);
 
@@ -26,8 +27,9 @@ struct LikelihoodResult {
   std::string failure;
   std::string message;
 };
-LikelihoodResult call_loglikelihood(llm::LanguageModel& lm, const std::vector<llm::Message>& messages,
-                                    const std::vector<std::string>& continuations, double timeout_seconds,
-                                    Stats* stats);
+LikelihoodResult call_loglikelihood(llm::LanguageModel& lm,
+                                    const std::vector<llm::Message>& messages,
+                                    const std::vector<std::string>& continuations,
+                                    double timeout_seconds, Stats* stats);
 
 }  // namespace chatrec::chat

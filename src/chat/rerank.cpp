@@ -24,7 +24,8 @@ void degrade(RerankResult& r, const std::string& why, std::size_t n, std::size_t
   r.top = complete_from_base({}, n, k);
 }
 
-void rerank_generate(llm::LanguageModel& lm, const RerankRequest& q, Stats* stats, RerankResult& r) {
+void rerank_generate(llm::LanguageModel& lm, const RerankRequest& q, Stats* stats,
+                     RerankResult& r) {
   const std::size_t n = q.candidates.size();
   std::vector<PromptItem> items;
   std::vector<ListCandidate> list;
@@ -33,9 +34,9 @@ void rerank_generate(llm::LanguageModel& lm, const RerankRequest& q, Stats* stat
     list.push_back({c.id, c.item.title});
   }
   const bool hint = q.hint_top1 && q.k > 1 && n > 0;
-  const auto prompt = rerank_prompt(lm, q.context, items, q.k,
-                                    hint ? std::optional<std::string>(items[0].title) : std::nullopt,
-                                    q.max_list_tokens + 8);
+  const auto prompt = rerank_prompt(
+      lm, q.context, items, q.k, hint ? std::optional<std::string>(items[0].title) : std::nullopt,
+      q.max_list_tokens + 8);
   llm::GenerationOptions options;
   options.max_tokens = q.max_list_tokens;
   options.stop = {"\n\n\n"};
@@ -46,8 +47,9 @@ void rerank_generate(llm::LanguageModel& lm, const RerankRequest& q, Stats* stat
     return;
   }
   Stats parse_stats;
-  ParsedList parsed = parse_ranked_list(call.completion->text, list, hint ? q.k - 1 : q.k, q.in_catalogue, &parse_stats,
-                                        hint ? std::optional<std::size_t>(0) : std::nullopt);
+  ParsedList parsed =
+      parse_ranked_list(call.completion->text, list, hint ? q.k - 1 : q.k, q.in_catalogue,
+                        &parse_stats, hint ? std::optional<std::size_t>(0) : std::nullopt);
   if (stats) stats->merge(parse_stats);
   for (auto& note : parsed.notes) r.notes.push_back("LLM list: " + note);
   std::vector<std::size_t> picks;
@@ -59,7 +61,8 @@ void rerank_generate(llm::LanguageModel& lm, const RerankRequest& q, Stats* stat
   }
   const std::size_t wanted = hint ? q.k - 1 : q.k;
   if (parsed.picks.size() < wanted && stats) {
-    stats->resolutions["filled_from_base"] += static_cast<std::int64_t>(wanted - parsed.picks.size());
+    stats->resolutions["filled_from_base"] +=
+        static_cast<std::int64_t>(wanted - parsed.picks.size());
   }
   r.llm_used = true;
   r.llm_order = complete_from_base(picks, n, n);
@@ -74,9 +77,10 @@ void rerank_score(llm::LanguageModel& lm, const RerankRequest& q, Stats* stats, 
     continuations.push_back(c.item.title);
   }
   const bool hint = q.hint_top1 && n > 1;
-  const auto prompt =
-      score_prompt(lm, q.context, items, hint ? std::optional<std::string>(items[0].title) : std::nullopt, 48);
-  LikelihoodResult call = call_loglikelihood(lm, prompt.messages, continuations, q.timeout_seconds, stats);
+  const auto prompt = score_prompt(
+      lm, q.context, items, hint ? std::optional<std::string>(items[0].title) : std::nullopt, 48);
+  LikelihoodResult call =
+      call_loglikelihood(lm, prompt.messages, continuations, q.timeout_seconds, stats);
   if (!call.scores) {
     if (stats) stats->fail(call.failure, "classic_ranking");
     degrade(r, call.message, n, q.k);

@@ -1,8 +1,8 @@
 #pragma once
-// Reranking the candidate set to the final top-k with the LLM, in `generate` mode (the LLM writes a list, the
-// parser maps it back) or `score` mode (length-normalised log-likelihood of each candidate's title as the
-// answer; cannot leave the set), optionally fused with the base order. Any LLM failure yields the base order,
-// flagged degraded with a note.
+// Reranking the candidate set to the final top-k with the LLM, in `generate` mode (the LLM writes a
+// list, the parser maps it back) or `score` mode (length-normalised log-likelihood of each
+// candidate's title as the answer; cannot leave the set), optionally fused with the base order. Any
+// LLM failure yields the base order, flagged degraded with a note.
 #include <optional>
 #include <string>
 #include <vector>

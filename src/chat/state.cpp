@@ -20,7 +20,8 @@ T field(const nlohmann::json& j, const char* name) {
   try {
     return j.at(name).get<T>();
   } catch (const nlohmann::json::exception& e) {
-    throw std::invalid_argument(std::string("conversation state: field '") + name + "': " + e.what());
+    throw std::invalid_argument(std::string("conversation state: field '") + name +
+                                "': " + e.what());
   }
 }
 
@@ -73,7 +74,8 @@ ConversationState ConversationState::from_json(const nlohmann::json& j) {
   if (!j.is_object()) throw std::invalid_argument("conversation state: not a JSON object");
   const int version = field<int>(j, "version");
   if (version != kVersion) {
-    throw std::invalid_argument("conversation state: unsupported version " + std::to_string(version));
+    throw std::invalid_argument("conversation state: unsupported version " +
+                                std::to_string(version));
   }
   ConversationState s;
   s.conversation_id = field<std::string>(j, "conversation_id");
@@ -83,7 +85,8 @@ ConversationState ConversationState::from_json(const nlohmann::json& j) {
   for (const auto& [domain, arr] : history_json.items()) {
     auto& out = s.history[domain];
     for (const auto& e : arr) {
-      if (!e.is_array() || e.size() != 2) throw std::invalid_argument("conversation state: field 'history' entry");
+      if (!e.is_array() || e.size() != 2)
+        throw std::invalid_argument("conversation state: field 'history' entry");
       out.push_back({e[0].get<std::string>(), e[1].get<float>()});
     }
   }

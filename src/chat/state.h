@@ -1,6 +1,6 @@
 #pragma once
-// The state of one conversation: everything a later turn needs, serialised to JSON and persisted with each
-// turn (store::Store::append_turn), so that a conversation survives a restart.
+// The state of one conversation: everything a later turn needs, serialised to JSON and persisted
+// with each turn (store::Store::append_turn), so that a conversation survives a restart.
 #include <map>
 #include <string>
 #include <vector>
@@ -26,13 +26,14 @@ struct ConversationState {
 
   std::string conversation_id;
   std::string user_id;
-  std::map<std::string, std::string> profile;             // age, gender, occupation, ...
-  std::map<std::string, std::vector<RatedItem>> history;  // domain -> the user's items (catalogue + chat)
-  std::string domain = "movies";                          // current target domain
-  Constraints constraints;                                // stated preferences, cumulative
-  std::vector<ItemRef> liked;                             // "more like Y": anchors
-  std::vector<ItemRef> disliked;                          // never shown again
-  std::vector<ItemRef> shown;                             // everything recommended so far
+  std::map<std::string, std::string> profile;  // age, gender, occupation, ...
+  std::map<std::string, std::vector<RatedItem>>
+      history;                    // domain -> the user's items (catalogue + chat)
+  std::string domain = "movies";  // current target domain
+  Constraints constraints;        // stated preferences, cumulative
+  std::vector<ItemRef> liked;     // "more like Y": anchors
+  std::vector<ItemRef> disliked;  // never shown again
+  std::vector<ItemRef> shown;     // everything recommended so far
   std::vector<Recommendation> last_recommendations;
   std::vector<DialogueTurn> dialogue;
   int turns = 0;

@@ -11,7 +11,7 @@ namespace chatrec::chat {
 
 namespace {
 
-constexpr std::array<std::string_view, 12> kArticles = {"the", "a",   "an", "les", "la",  "le",
+constexpr std::array<std::string_view, 12> kArticles = {"the", "a",  "an",  "les", "la",  "le",
                                                         "il",  "el", "das", "der", "die", "l'"};
 
 bool is_article(std::string_view w) {
@@ -34,7 +34,8 @@ std::string strip_parentheticals(std::string_view s) {
   return out;
 }
 
-// "Usual Suspects, The" -> {"Usual Suspects", "The"}; returns false when there is no trailing article.
+// "Usual Suspects, The" -> {"Usual Suspects", "The"}; returns false when there is no trailing
+// article.
 bool split_trailing_article(std::string_view s, std::string* body, std::string* article) {
   const auto comma = s.rfind(',');
   if (comma == std::string_view::npos) return false;
@@ -108,7 +109,8 @@ std::size_t edit_distance(std::string_view a, std::string_view b) {
     for (std::size_t j = 1; j <= m; ++j) {
       const std::size_t cost = a[i - 1] == b[j - 1] ? 0 : 1;
       d[i][j] = std::min({d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost});
-      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1]) d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
+      if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1])
+        d[i][j] = std::min(d[i][j], d[i - 2][j - 2] + 1);
     }
   }
   return d[n][m];
@@ -123,7 +125,8 @@ double title_similarity(std::string_view a, std::string_view b) {
   std::set<std::string> sa(wa.begin(), wa.end()), sb(wb.begin(), wb.end());
   std::size_t common = 0;
   for (const auto& w : sa) common += sb.count(w);
-  const double jaccard = static_cast<double>(common) / static_cast<double>(sa.size() + sb.size() - common);
+  const double jaccard =
+      static_cast<double>(common) / static_cast<double>(sa.size() + sb.size() - common);
   return std::max(edit, jaccard);
 }
 
@@ -142,7 +145,8 @@ bool contains_words(std::string_view haystack, std::string_view needle) {
 
 TitleIndex::TitleIndex(const data::Dataset& ds) {
   keys_.reserve(ds.num_items());
-  for (data::ItemIndex i = 0; i < ds.num_items(); ++i) keys_.emplace_back(title_key(ds.item(i).title), i);
+  for (data::ItemIndex i = 0; i < ds.num_items(); ++i)
+    keys_.emplace_back(title_key(ds.item(i).title), i);
   std::sort(keys_.begin(), keys_.end());
 }
 
@@ -179,7 +183,8 @@ long long TitleIndex::best(std::string_view title, double threshold) const {
   return best_item;
 }
 
-std::vector<data::ItemIndex> TitleIndex::mentioned_in(std::string_view text, std::size_t min_key_chars) const {
+std::vector<data::ItemIndex> TitleIndex::mentioned_in(std::string_view text,
+                                                      std::size_t min_key_chars) const {
   const std::string hay = title_key(std::string(text));
   struct Hit {
     std::size_t pos, len;
@@ -198,7 +203,9 @@ std::vector<data::ItemIndex> TitleIndex::mentioned_in(std::string_view text, std
       ++pos;
     }
   }
-  std::sort(hits.begin(), hits.end(), [](const Hit& a, const Hit& b) { return a.len > b.len || (a.len == b.len && a.pos < b.pos); });
+  std::sort(hits.begin(), hits.end(), [](const Hit& a, const Hit& b) {
+    return a.len > b.len || (a.len == b.len && a.pos < b.pos);
+  });
   std::vector<Hit> kept;
   for (const Hit& h : hits) {
     bool inside = false;

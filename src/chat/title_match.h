@@ -1,6 +1,7 @@
 #pragma once
-// Matching item titles as people and LLMs write them to catalogue items: articles moved ("Fish Called Wanda,
-// A" vs "A Fish Called Wanda"), years "(1988)", case and punctuation, small typos and partial titles.
+// Matching item titles as people and LLMs write them to catalogue items: articles moved ("Fish
+// Called Wanda, A" vs "A Fish Called Wanda"), years "(1988)", case and punctuation, small typos and
+// partial titles.
 #include <cstddef>
 #include <string>
 #include <string_view>
@@ -10,15 +11,16 @@
 
 namespace chatrec::chat {
 
-// The comparison key of a title: lower case, year and other parentheticals removed, leading or trailing
-// article dropped, punctuation folded to single spaces. "Fish Called Wanda, A (1988)" -> "fish called wanda".
+// The comparison key of a title: lower case, year and other parentheticals removed, leading or
+// trailing article dropped, punctuation folded to single spaces. "Fish Called Wanda, A (1988)" ->
+// "fish called wanda".
 std::string title_key(std::string_view title);
 // The title as people write it: "Fish Called Wanda, A (1988)" -> "A Fish Called Wanda (1988)".
 std::string display_title(std::string_view title);
 
 std::size_t edit_distance(std::string_view a, std::string_view b);
-// Similarity in [0, 1] of two title keys: the larger of normalised edit similarity and token overlap
-// (Jaccard), so both typos and dropped words score high.
+// Similarity in [0, 1] of two title keys: the larger of normalised edit similarity and token
+// overlap (Jaccard), so both typos and dropped words score high.
 double title_similarity(std::string_view key_a, std::string_view key_b);
 // Whole-word containment of `needle` in `haystack` (both keys).
 bool contains_words(std::string_view haystack, std::string_view needle);
@@ -36,10 +38,11 @@ class TitleIndex {
   std::vector<data::ItemIndex> exact(std::string_view title) const;
   // Exact, else the most similar item at or above the threshold; -1 when none.
   long long best(std::string_view title, double threshold = kFuzzyTitleThreshold) const;
-  // Items whose title occurs (whole words, key form) in free text, longest titles first, without items whose
-  // title is part of a longer one found at the same place. Titles with keys shorter than `min_key_chars` are
-  // ignored (too ambiguous).
-  std::vector<data::ItemIndex> mentioned_in(std::string_view text, std::size_t min_key_chars = 4) const;
+  // Items whose title occurs (whole words, key form) in free text, longest titles first, without
+  // items whose title is part of a longer one found at the same place. Titles with keys shorter
+  // than `min_key_chars` are ignored (too ambiguous).
+  std::vector<data::ItemIndex> mentioned_in(std::string_view text,
+                                            std::size_t min_key_chars = 4) const;
 
  private:
   std::vector<std::pair<std::string, data::ItemIndex>> keys_;  // sorted by key

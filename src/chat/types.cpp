@@ -4,17 +4,23 @@ namespace chatrec::chat {
 
 const char* to_string(Intent intent) {
   switch (intent) {
-    case Intent::kRecommend: return "recommend";
-    case Intent::kExplain: return "explain";
-    case Intent::kFeedback: return "feedback";
-    case Intent::kItemQuestion: return "item_question";
-    case Intent::kOther: return "other";
+    case Intent::kRecommend:
+      return "recommend";
+    case Intent::kExplain:
+      return "explain";
+    case Intent::kFeedback:
+      return "feedback";
+    case Intent::kItemQuestion:
+      return "item_question";
+    case Intent::kOther:
+      return "other";
   }
   return "other";
 }
 
 bool parse_intent(const std::string& name, Intent* out) {
-  for (Intent i : {Intent::kRecommend, Intent::kExplain, Intent::kFeedback, Intent::kItemQuestion, Intent::kOther}) {
+  for (Intent i : {Intent::kRecommend, Intent::kExplain, Intent::kFeedback, Intent::kItemQuestion,
+                   Intent::kOther}) {
     if (name == to_string(i)) {
       *out = i;
       return true;
@@ -25,9 +31,12 @@ bool parse_intent(const std::string& name, Intent* out) {
 
 const char* to_string(Source source) {
   switch (source) {
-    case Source::kCollaborative: return "collaborative";
-    case Source::kColdStart: return "cold-start";
-    case Source::kLlm: return "llm";
+    case Source::kCollaborative:
+      return "collaborative";
+    case Source::kColdStart:
+      return "cold-start";
+    case Source::kLlm:
+      return "llm";
   }
   return "collaborative";
 }
@@ -41,15 +50,21 @@ void Stats::merge(const Stats& other) {
   for (const auto& [k, v] : other.resolutions) resolutions[k] += v;
 }
 
-void to_json(nlohmann::json& j, const ItemRef& r) { j = {{"domain", r.domain}, {"item_id", r.item_id}}; }
+void to_json(nlohmann::json& j, const ItemRef& r) {
+  j = {{"domain", r.domain}, {"item_id", r.item_id}};
+}
 void from_json(const nlohmann::json& j, ItemRef& r) {
   j.at("domain").get_to(r.domain);
   j.at("item_id").get_to(r.item_id);
 }
 
 void to_json(nlohmann::json& j, const Constraints& c) {
-  j = {{"domain", c.domain},         {"genres_wanted", c.genres_wanted}, {"genres_unwanted", c.genres_unwanted},
-       {"year_min", c.year_min},     {"year_max", c.year_max},           {"like", c.like},
+  j = {{"domain", c.domain},
+       {"genres_wanted", c.genres_wanted},
+       {"genres_unwanted", c.genres_unwanted},
+       {"year_min", c.year_min},
+       {"year_max", c.year_max},
+       {"like", c.like},
        {"exclude", c.exclude}};
 }
 void from_json(const nlohmann::json& j, Constraints& c) {
@@ -64,8 +79,14 @@ void from_json(const nlohmann::json& j, Constraints& c) {
 }
 
 void to_json(nlohmann::json& j, const Recommendation& r) {
-  j = {{"item_id", r.item_id}, {"title", r.title},   {"domain", r.domain},           {"year", r.year},
-       {"categories", r.categories}, {"score", r.score}, {"source", to_string(r.source)}, {"reason", r.reason}};
+  j = {{"item_id", r.item_id},
+       {"title", r.title},
+       {"domain", r.domain},
+       {"year", r.year},
+       {"categories", r.categories},
+       {"score", r.score},
+       {"source", to_string(r.source)},
+       {"reason", r.reason}};
 }
 void from_json(const nlohmann::json& j, Recommendation& r) {
   r = Recommendation{};
@@ -76,7 +97,9 @@ void from_json(const nlohmann::json& j, Recommendation& r) {
   r.categories = j.value("categories", std::vector<std::string>{});
   r.score = j.value("score", 0.0);
   const std::string source = j.value("source", "collaborative");
-  r.source = source == "cold-start" ? Source::kColdStart : source == "llm" ? Source::kLlm : Source::kCollaborative;
+  r.source = source == "cold-start" ? Source::kColdStart
+             : source == "llm"      ? Source::kLlm
+                                    : Source::kCollaborative;
   r.reason = j.value("reason", "");
 }
 

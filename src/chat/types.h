@@ -1,5 +1,6 @@
 #pragma once
-// Value types shared by the chat engine's parts and its callers (HTTP server, terminal chat, eval hooks).
+// Value types shared by the chat engine's parts and its callers (HTTP server, terminal chat, eval
+// hooks).
 #include <cstdint>
 #include <map>
 #include <string>
@@ -19,21 +20,22 @@ struct ItemRef {
 
 enum class Intent { kRecommend, kExplain, kFeedback, kItemQuestion, kOther };
 const char* to_string(Intent intent);
-// Accepts the names to_string produces ("recommend", "explain", "feedback", "item_question", "other").
+// Accepts the names to_string produces ("recommend", "explain", "feedback", "item_question",
+// "other").
 bool parse_intent(const std::string& name, Intent* out);
 
 // What the user asked for, accumulated over the conversation and applied to candidate generation.
 struct Constraints {
-  std::string domain;                         // "" = the conversation's current domain
-  std::vector<std::string> genres_wanted;     // category labels of the target domain (any of them)
-  std::vector<std::string> genres_unwanted;   // none of these
-  int year_min = 0;                           // 0 = open
-  int year_max = 0;                           // 0 = open
-  std::vector<ItemRef> like;                  // "like X" anchors
-  std::vector<ItemRef> exclude;               // "not Y" / disliked: never recommended
+  std::string domain;                        // "" = the conversation's current domain
+  std::vector<std::string> genres_wanted;    // category labels of the target domain (any of them)
+  std::vector<std::string> genres_unwanted;  // none of these
+  int year_min = 0;                          // 0 = open
+  int year_max = 0;                          // 0 = open
+  std::vector<ItemRef> like;                 // "like X" anchors
+  std::vector<ItemRef> exclude;              // "not Y" / disliked: never recommended
   bool empty() const {
-    return domain.empty() && genres_wanted.empty() && genres_unwanted.empty() && year_min == 0 && year_max == 0 &&
-           like.empty() && exclude.empty();
+    return domain.empty() && genres_wanted.empty() && genres_unwanted.empty() && year_min == 0 &&
+           year_max == 0 && like.empty() && exclude.empty();
   }
 };
 
@@ -53,8 +55,8 @@ struct Recommendation {
 };
 
 // Counters of one turn or one engine (tokens, latency, failures by kind and how each was resolved).
-// Failure kinds: unparseable, wrong_count, out_of_candidates, not_in_catalogue, duplicate, id_mismatch,
-// timeout, llm_error.
+// Failure kinds: unparseable, wrong_count, out_of_candidates, not_in_catalogue, duplicate,
+// id_mismatch, timeout, llm_error.
 struct Stats {
   std::int64_t llm_calls = 0;
   std::int64_t tokens_in = 0;

@@ -83,8 +83,8 @@ void run_bench_train(const BenchTrainArgs& a) {
   data::InteractionMatrix all(ds.num_users(), ds.num_items(), ds.interactions());
   long baseline = peak_rss_kb();
   std::cout << fmt::format(
-      "{}: {} users, {} items, {} interactions; parent peak RSS while loading {:.1f} MiB\n", ds.name(),
-      ds.num_users(), ds.num_items(), all.nnz(), baseline / 1024.0);
+      "{}: {} users, {} items, {} interactions; parent peak RSS while loading {:.1f} MiB\n",
+      ds.name(), ds.num_users(), ds.num_items(), all.nnz(), baseline / 1024.0);
   std::cout << fmt::format("{:<12} {:>10} {:>14} {:>12} {:>14}\n", "model", "fit s",
                            fmt::format("rank top-{} s", a.k), "users/s", "peak RSS MiB");
   std::cout.flush();

@@ -1,4 +1,5 @@
-// `chatrec chat`: a terminal conversation with the Chat-Rec engine (streamed replies, recommendation cards).
+// `chatrec chat`: a terminal conversation with the Chat-Rec engine (streamed replies,
+// recommendation cards).
 #include <fmt/format.h>
 
 #include <iostream>
@@ -33,9 +34,10 @@ void print_cards(const chat::TurnResult& r) {
                              x.categories.empty() ? "" : " · " + text::join(x.categories, "/"),
                              chat::to_string(x.source), x.reason);
   }
-  std::cout << fmt::format("  (intent {} by {}; {} LLM calls, {} tokens in / {} out, {:.0f} ms{})\n",
-                           chat::to_string(r.intent), r.intent_decided_by, r.stats.llm_calls, r.stats.tokens_in,
-                           r.stats.tokens_out, r.stats.latency_ms, r.degraded ? "; DEGRADED" : "");
+  std::cout << fmt::format(
+      "  (intent {} by {}; {} LLM calls, {} tokens in / {} out, {:.0f} ms{})\n",
+      chat::to_string(r.intent), r.intent_decided_by, r.stats.llm_calls, r.stats.tokens_in,
+      r.stats.tokens_out, r.stats.latency_ms, r.degraded ? "; DEGRADED" : "");
   for (const auto& n : r.notes) std::cout << "  note: " << n << "\n";
 }
 
@@ -53,8 +55,9 @@ void run_chat(const ChatArgs& a) {
   std::cerr << "loading catalogues and models...\n";
   auto engine = chat::ChatEngine::open(config);
   std::string id = a.conversation.empty() ? engine->create_conversation(a.user) : a.conversation;
-  std::cout << fmt::format("conversation {} with user {} (LLM: {}). Type /quit to leave, /new for a new conversation.\n",
-                           id, a.user, engine->llm_name());
+  std::cout << fmt::format(
+      "conversation {} with user {} (LLM: {}). Type /quit to leave, /new for a new conversation.\n",
+      id, a.user, engine->llm_name());
   std::string line;
   while (true) {
     std::cout << "\nyou> " << std::flush;
@@ -69,7 +72,8 @@ void run_chat(const ChatArgs& a) {
     }
     std::cout << "chatrec> " << std::flush;
     try {
-      const auto r = engine->turn(id, t, [](std::string_view piece) { std::cout << piece << std::flush; });
+      const auto r =
+          engine->turn(id, t, [](std::string_view piece) { std::cout << piece << std::flush; });
       std::cout << "\n";
       print_cards(r);
     } catch (const chat::ChatError& e) {
@@ -81,18 +85,24 @@ void run_chat(const ChatArgs& a) {
 const Registration chat_registration(60, [](CLI::App& root) {
   auto args = std::make_shared<ChatArgs>();
   auto* cmd = root.add_subcommand("chat", "Talk to the Chat-Rec recommender in the terminal");
-  cmd->add_option("--user", args->user, "User id (ml-100k ids are known users; others start cold)")->required();
-  cmd->add_option("--llm", args->llm, "LLM backend: builtin | builtin:FILE.gguf | openai:URL | none")
+  cmd->add_option("--user", args->user, "User id (ml-100k ids are known users; others start cold)")
+      ->required();
+  cmd->add_option("--llm", args->llm,
+                  "LLM backend: builtin | builtin:FILE.gguf | openai:URL | none")
       ->capture_default_str();
-  cmd->add_option("--store", args->store, "Store URL (sqlite:PATH or postgresql://...); default: in memory");
+  cmd->add_option("--store", args->store,
+                  "Store URL (sqlite:PATH or postgresql://...); default: in memory");
   args->data_dir = default_data_dir();
-  cmd->add_option("--data-dir", args->data_dir, "Directory holding ml-100k/ and amazon-games/")->capture_default_str();
+  cmd->add_option("--data-dir", args->data_dir, "Directory holding ml-100k/ and amazon-games/")
+      ->capture_default_str();
   cmd->add_option("--conversation", args->conversation, "Resume a stored conversation by id");
   cmd->add_option("--rerank", args->rerank, "none | generate | score")->capture_default_str();
   cmd->add_flag("--no-hint", args->no_hint, "Do not tell the LLM the recommender's top-1");
-  cmd->add_option("--fusion-weight", args->fusion_weight, "Weight of the LLM order against the base order (0..1)")
+  cmd->add_option("--fusion-weight", args->fusion_weight,
+                  "Weight of the LLM order against the base order (0..1)")
       ->capture_default_str();
-  cmd->add_option("--domains", args->domains, "Catalogues to load (movies, games)")->capture_default_str();
+  cmd->add_option("--domains", args->domains, "Catalogues to load (movies, games)")
+      ->capture_default_str();
   cmd->callback([args] { run_chat(*args); });
 });
 

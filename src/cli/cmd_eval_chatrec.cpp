@@ -1,5 +1,6 @@
 // Registers Chat-Rec with `chatrec eval`: the top-k reranker (ml100k-topk) and the rating predictor
-// (ml100k-rating), both named "chatrec". Options: --llm, --rerank generate|score, --hint-top1, --fusion.
+// (ml100k-rating), both named "chatrec". Options: --llm, --rerank generate|score, --hint-top1,
+// --fusion.
 #include <memory>
 
 #include "chat/engine.h"
@@ -24,19 +25,24 @@ chat::ChatRecEvalOptions eval_options(const LlmEvalOptions& o) {
 }
 
 std::shared_ptr<llm::LanguageModel> open_llm(const LlmEvalOptions& o) {
-  return std::shared_ptr<llm::LanguageModel>(llm::open_language_model(o.llm_spec.empty() ? "builtin" : o.llm_spec));
+  return std::shared_ptr<llm::LanguageModel>(
+      llm::open_language_model(o.llm_spec.empty() ? "builtin" : o.llm_spec));
 }
 
 const TopkRerankerHook chatrec_reranker(
-    "chatrec", [](const data::Dataset&, const data::InteractionMatrix&, const recommend::Recommender&,
-                  const LlmEvalOptions& o) -> std::unique_ptr<eval::TopkReranker> {
+    "chatrec",
+    [](const data::Dataset&, const data::InteractionMatrix&, const recommend::Recommender&,
+       const LlmEvalOptions& o) -> std::unique_ptr<eval::TopkReranker> {
       return std::make_unique<chat::ChatRecReranker>(open_llm(o), eval_options(o));
     });
 
 const RatingPredictorHook chatrec_rating(
-    "chatrec", [](const data::Dataset& ds, const data::InteractionMatrix& train, const recommend::Recommender& base,
-                  const LlmEvalOptions& o) -> std::unique_ptr<eval::RatingPredictor> {
-      return std::make_unique<chat::ChatRecRatingPredictor>(open_llm(o), ds, train, base, eval_options(o));
+    "chatrec",
+    [](const data::Dataset& ds, const data::InteractionMatrix& train,
+       const recommend::Recommender& base,
+       const LlmEvalOptions& o) -> std::unique_ptr<eval::RatingPredictor> {
+      return std::make_unique<chat::ChatRecRatingPredictor>(open_llm(o), ds, train, base,
+                                                            eval_options(o));
     });
 
 }  // namespace

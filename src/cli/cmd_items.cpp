@@ -1,5 +1,6 @@
-// `chatrec items add|list`: items without interactions (cold start). Added items are stored and embedded (the
-// vectors go to the store's embedding cache), so the chat engine retrieves them by text similarity.
+// `chatrec items add|list`: items without interactions (cold start). Added items are stored and
+// embedded (the vectors go to the store's embedding cache), so the chat engine retrieves them by
+// text similarity.
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -43,7 +44,8 @@ data::Item item_from_json(const nlohmann::json& j, const std::string& file, std:
   if (item.id.empty()) throw InputError(file, line, "id", "empty");
   if (item.title.empty()) throw InputError(file, line, "title", "empty");
   if (j.contains("categories")) {
-    if (!j["categories"].is_array()) throw InputError(file, line, "categories", "expected a list of strings");
+    if (!j["categories"].is_array())
+      throw InputError(file, line, "categories", "expected a list of strings");
     for (const auto& c : j["categories"]) {
       if (!c.is_string()) throw InputError(file, line, "categories", "expected a list of strings");
       item.categories.push_back(c.get<std::string>());
@@ -79,7 +81,8 @@ void run_add(const ItemsArgs& a) {
   if (!a.file.empty()) {
     items = read_items(a.file);
   } else {
-    if (a.id.empty() || a.title.empty()) throw InputError("--id/--title", 0, "", "give --file or both --id and --title");
+    if (a.id.empty() || a.title.empty())
+      throw InputError("--id/--title", 0, "", "give --file or both --id and --title");
     data::Item item;
     item.id = a.id;
     item.title = a.title;
@@ -97,23 +100,27 @@ void run_add(const ItemsArgs& a) {
   for (const auto& item : items) texts.push_back(chat::item_text(item));
   chat::Stats stats;
   cache.embed(texts, &stats);
-  std::cout << fmt::format("added {} item(s) to domain '{}' in {} (embedded with {}, {} tokens)\n", items.size(),
-                           a.domain, a.store, lm->name(), stats.tokens_in);
+  std::cout << fmt::format("added {} item(s) to domain '{}' in {} (embedded with {}, {} tokens)\n",
+                           items.size(), a.domain, a.store, lm->name(), stats.tokens_in);
 }
 
 void run_list(const ItemsArgs& a) {
   std::unique_ptr<store::Store> st = store::open_store(a.store);
   for (const auto& item : st->list_items(a.domain)) {
-    std::cout << fmt::format("{}\t{}\t{}\t{}\n", item.id, item.title, item.year, text::join(item.categories, "|"));
+    std::cout << fmt::format("{}\t{}\t{}\t{}\n", item.id, item.title, item.year,
+                             text::join(item.categories, "|"));
   }
 }
 
 const Registration items_registration(62, [](CLI::App& root) {
   auto args = std::make_shared<ItemsArgs>();
   auto& items = group(root, "items", "Catalogue items without interactions (cold start)");
-  auto* add = items.add_subcommand("add", "Add items (stored and embedded) from a JSONL file or options");
-  add->add_option("--domain", args->domain, "Catalogue domain (movies, games)")->capture_default_str();
-  add->add_option("--file", args->file, "JSONL: {\"id\", \"title\", \"categories\": [...], \"year\", \"description\"}");
+  auto* add =
+      items.add_subcommand("add", "Add items (stored and embedded) from a JSONL file or options");
+  add->add_option("--domain", args->domain, "Catalogue domain (movies, games)")
+      ->capture_default_str();
+  add->add_option("--file", args->file,
+                  "JSONL: {\"id\", \"title\", \"categories\": [...], \"year\", \"description\"}");
   add->add_option("--id", args->id, "Item id");
   add->add_option("--title", args->title, "Title");
   add->add_option("--categories", args->categories, "Categories / genres")->delimiter(',');

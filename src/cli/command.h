@@ -1,6 +1,6 @@
 #pragma once
-// Each subcommand lives in its own cmd_*.cpp and registers itself here, so the CLI stays a thin layer:
-// parse options, call a component, print.
+// Each subcommand lives in its own cmd_*.cpp and registers itself here, so the CLI stays a thin
+// layer: parse options, call a component, print.
 #include <CLI/CLI.hpp>
 
 #include <functional>

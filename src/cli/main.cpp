@@ -17,7 +17,9 @@ std::vector<std::pair<int, Setup>>& registry() {
 }
 }  // namespace
 
-Registration::Registration(int order, Setup setup) { registry().emplace_back(order, std::move(setup)); }
+Registration::Registration(int order, Setup setup) {
+  registry().emplace_back(order, std::move(setup));
+}
 
 CLI::App& group(CLI::App& parent, const std::string& name, const std::string& description) {
   for (CLI::App* sub : parent.get_subcommands([](CLI::App*) { return true; })) {
@@ -48,9 +50,11 @@ int main(int argc, char** argv) {
   CLI::App app{"chatrec: an LLM in the loop of a recommender system (Chat-Rec, InstructRec)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "chatrec 0.1.0");
-  app.add_flag_callback("-v,--verbose", [] { spdlog::set_level(spdlog::level::debug); }, "Debug logging");
+  app.add_flag_callback(
+      "-v,--verbose", [] { spdlog::set_level(spdlog::level::debug); }, "Debug logging");
   auto& reg = chatrec::cli::registry();
-  std::stable_sort(reg.begin(), reg.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+  std::stable_sort(reg.begin(), reg.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
   for (auto& [order, setup] : reg) setup(app);
   try {
     app.parse(argc, argv);

@@ -12,7 +12,8 @@ static std::string describe(const std::string& file, std::size_t line, const std
   return fmt::format("{}: {}", where, problem);
 }
 
-InputError::InputError(std::string file, std::size_t line, std::string field, const std::string& problem)
+InputError::InputError(std::string file, std::size_t line, std::string field,
+                       const std::string& problem)
     : std::runtime_error(describe(file, line, field, problem)),
       file_(std::move(file)),
       line_(line),

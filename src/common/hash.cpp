@@ -54,6 +54,8 @@ std::uint64_t fnv1a64(std::string_view data) {
   return h;
 }
 
-std::string hex64(std::uint64_t v) { return fmt::format("{:016x}", v); }
+std::string hex64(std::uint64_t v) {
+  return fmt::format("{:016x}", v);
+}
 
 }  // namespace chatrec::hash

@@ -1,5 +1,6 @@
 #pragma once
-// Content hashes: sha256 for dataset checksums and downloaded files, a fast 64-bit hash for cache keys.
+// Content hashes: sha256 for dataset checksums and downloaded files, a fast 64-bit hash for cache
+// keys.
 #include <cstdint>
 #include <filesystem>
 #include <string>

@@ -20,7 +20,9 @@ Progress::Progress(std::string label, std::uint64_t total, std::string unit)
       start_(std::chrono::steady_clock::now()),
       last_draw_(start_) {}
 
-Progress::~Progress() { finish(); }
+Progress::~Progress() {
+  finish();
+}
 
 void Progress::advance(std::uint64_t n) {
   std::lock_guard lock(mutex_);
@@ -56,8 +58,9 @@ void Progress::draw(bool final_line) {
     std::string bar(static_cast<size_t>(filled), '#');
     bar.append(static_cast<size_t>(kWidth - filled), '.');
     double eta = rate > 0 ? static_cast<double>(total_ - std::min(done_, total_)) / rate : -1;
-    line = fmt::format("{} [{}] {:3.0f}% {}/{} {:.1f} {}/s elapsed {} eta {}", label_, bar, frac * 100, done_,
-                       total_, rate, unit_, format_duration(elapsed), format_duration(eta));
+    line =
+        fmt::format("{} [{}] {:3.0f}% {}/{} {:.1f} {}/s elapsed {} eta {}", label_, bar, frac * 100,
+                    done_, total_, rate, unit_, format_duration(elapsed), format_duration(eta));
   } else {
     line = fmt::format("{} {} {} {:.1f} {}/s elapsed {}", label_, done_, unit_, rate, unit_,
                        format_duration(elapsed));

@@ -1,6 +1,7 @@
 #pragma once
-// A terminal progress bar with rate and ETA for every long-running command, and a summary line when done.
-// It draws to stderr only when stderr is a terminal (or CHATREC_PROGRESS=1), so logs and pipes stay clean.
+// A terminal progress bar with rate and ETA for every long-running command, and a summary line when
+// done. It draws to stderr only when stderr is a terminal (or CHATREC_PROGRESS=1), so logs and
+// pipes stay clean.
 #include <chrono>
 #include <cstdint>
 #include <mutex>

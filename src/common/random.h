@@ -1,8 +1,9 @@
 #pragma once
 // A seeded random generator whose output does not depend on the standard library implementation
-// (std::shuffle and std::uniform_int_distribution do), so that splits and samples are reproducible anywhere.
-#include <cstdint>
+// (std::shuffle and std::uniform_int_distribution do), so that splits and samples are reproducible
+// anywhere.
 #include <cmath>
+#include <cstdint>
 #include <random>
 #include <utility>
 #include <vector>

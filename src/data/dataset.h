@@ -1,5 +1,6 @@
 #pragma once
-// The dataset model every component shares: users, items and interactions with dense internal indices.
+// The dataset model every component shares: users, items and interactions with dense internal
+// indices.
 #include <cmath>
 #include <cstdint>
 #include <map>

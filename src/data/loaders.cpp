@@ -53,7 +53,8 @@ class LineReader {
 };
 
 template <typename T>
-T parse_number(std::string_view s, const std::string& file, std::size_t line, const std::string& field) {
+T parse_number(std::string_view s, const std::string& file, std::size_t line,
+               const std::string& field) {
   s = text::trim(s);
   T value{};
   auto [ptr, ec] = std::from_chars(s.data(), s.data() + s.size(), value);
@@ -69,13 +70,14 @@ float parse_rating(std::string_view s, const std::string& file, std::size_t line
   return r;
 }
 
-std::vector<std::string> fields_of(std::string_view line, char sep, std::size_t expected, const std::string& file,
-                                   std::size_t number, bool at_least = false) {
+std::vector<std::string> fields_of(std::string_view line, char sep, std::size_t expected,
+                                   const std::string& file, std::size_t number,
+                                   bool at_least = false) {
   auto f = text::split(line, sep);
   if (f.size() != expected && !(at_least && f.size() > expected)) {
-    throw InputError(file, number, "", fmt::format("expected {} fields separated by '{}', found {}", expected,
-                                                   sep == '\t' ? std::string("\\t") : std::string(1, sep),
-                                                   f.size()));
+    throw InputError(file, number, "",
+                     fmt::format("expected {} fields separated by '{}', found {}", expected,
+                                 sep == '\t' ? std::string("\\t") : std::string(1, sep), f.size()));
   }
   return f;
 }
@@ -102,7 +104,8 @@ Dataset load_movielens_100k(const fs::path& dir, const LoadOptions& options, Loa
       auto f = fields_of(line, '|', 2, r.name(), n);
       auto idx = parse_number<int>(f[1], r.name(), n, "genre id");
       if (idx < 0 || idx > 100) throw InputError(r.name(), n, "genre id", "out of range");
-      if (genres.size() <= static_cast<std::size_t>(idx)) genres.resize(static_cast<std::size_t>(idx) + 1);
+      if (genres.size() <= static_cast<std::size_t>(idx))
+        genres.resize(static_cast<std::size_t>(idx) + 1);
       genres[static_cast<std::size_t>(idx)] = f[0];
     });
   }
@@ -113,10 +116,12 @@ Dataset load_movielens_100k(const fs::path& dir, const LoadOptions& options, Loa
       auto f = fields_of(line, '|', 5, r.name(), n);
       parse_number<int>(f[0], r.name(), n, "user id");
       auto age = parse_number<int>(f[1], r.name(), n, "age");
-      if (f[2] != "M" && f[2] != "F") throw InputError(r.name(), n, "gender", "expected M or F, got '" + f[2] + "'");
+      if (f[2] != "M" && f[2] != "F")
+        throw InputError(r.name(), n, "gender", "expected M or F, got '" + f[2] + "'");
       User u;
       u.id = f[0];
-      u.attributes = {{"age", std::to_string(age)}, {"gender", f[2]}, {"occupation", f[3]}, {"zip", f[4]}};
+      u.attributes = {
+          {"age", std::to_string(age)}, {"gender", f[2]}, {"occupation", f[3]}, {"zip", f[4]}};
       ds.add_user(std::move(u));
     });
   }
@@ -144,7 +149,8 @@ Dataset load_movielens_100k(const fs::path& dir, const LoadOptions& options, Loa
       for (std::size_t g = 0; g < genres.size(); ++g) {
         const auto& flag = f[5 + g];
         if (flag != "0" && flag != "1") {
-          throw InputError(r.name(), n, "genre " + genres[g], "expected 0 or 1, got '" + flag + "'");
+          throw InputError(r.name(), n, "genre " + genres[g],
+                           "expected 0 or 1, got '" + flag + "'");
         }
         if (flag == "1" && genres[g] != "unknown") item.categories.push_back(genres[g]);
       }
@@ -185,13 +191,15 @@ AtomicHeader parse_atomic_header(const fs::path& file) {
   std::ifstream in(file);
   if (!in) throw InputError(file.string(), 0, "", "cannot open file");
   std::string line;
-  if (!std::getline(in, line)) throw InputError(file.string(), 1, "", "empty file: expected a header line");
+  if (!std::getline(in, line))
+    throw InputError(file.string(), 1, "", "empty file: expected a header line");
   if (!line.empty() && line.back() == '\r') line.pop_back();
   AtomicHeader h;
   for (const auto& col : text::split(line, '\t')) {
     auto colon = col.find(':');
     if (colon == std::string::npos) {
-      throw InputError(file.string(), 1, col, "header column must be 'name:type' (RecBole atomic format)");
+      throw InputError(file.string(), 1, col,
+                       "header column must be 'name:type' (RecBole atomic format)");
     }
     h.names.push_back(col.substr(0, colon));
     h.types.push_back(col.substr(colon + 1));
@@ -206,7 +214,8 @@ Dataset load_recbole(const fs::path& dir, const std::string& name, const std::st
   // Items file: "<base>.item" where base drops a ".test"/".train"/".valid" suffix of the name.
   std::string base = name;
   for (const char* suffix : {".test", ".train", ".valid"}) {
-    if (base.size() > std::strlen(suffix) && base.ends_with(suffix)) base.resize(base.size() - std::strlen(suffix));
+    if (base.size() > std::strlen(suffix) && base.ends_with(suffix))
+      base.resize(base.size() - std::strlen(suffix));
   }
   fs::path item_file = dir / (base + ".item");
   if (fs::exists(item_file)) {
@@ -229,7 +238,8 @@ Dataset load_recbole(const fs::path& dir, const std::string& name, const std::st
       Item item;
       item.id = f[static_cast<std::size_t>(id_col)];
       if (item.id.empty()) throw InputError(r.name(), n, "item_id", "empty id");
-      if (title_col >= 0) item.title = std::string(text::trim(f[static_cast<std::size_t>(title_col)]));
+      if (title_col >= 0)
+        item.title = std::string(text::trim(f[static_cast<std::size_t>(title_col)]));
       if (item.title.empty()) item.title = "item " + item.id;
       if (cat_col >= 0) {
         for (auto& c : text::split(f[static_cast<std::size_t>(cat_col)], ' ')) {
@@ -237,7 +247,8 @@ Dataset load_recbole(const fs::path& dir, const std::string& name, const std::st
         }
       }
       if (year_col >= 0 && !f[static_cast<std::size_t>(year_col)].empty()) {
-        item.year = parse_number<int>(f[static_cast<std::size_t>(year_col)], r.name(), n, "release_year");
+        item.year =
+            parse_number<int>(f[static_cast<std::size_t>(year_col)], r.name(), n, "release_year");
       }
       item.domain = domain;
       ds.add_item(std::move(item));
@@ -300,10 +311,13 @@ Dataset load_recbole(const fs::path& dir, const std::string& name, const std::st
     }
     ItemIndex target = item_of(f[static_cast<std::size_t>(item_col)], "item_id");
     // Validate the whole line before touching the dataset, so that a skipped line leaves no trace.
-    float rating = rating_col >= 0 ? parse_rating(f[static_cast<std::size_t>(rating_col)], r.name(), n) : kNoRating;
-    std::int64_t ts = ts_col >= 0 ? static_cast<std::int64_t>(parse_number<double>(
-                                        f[static_cast<std::size_t>(ts_col)], r.name(), n, "timestamp"))
-                                  : -1;
+    float rating = rating_col >= 0
+                       ? parse_rating(f[static_cast<std::size_t>(rating_col)], r.name(), n)
+                       : kNoRating;
+    std::int64_t ts = ts_col >= 0
+                          ? static_cast<std::int64_t>(parse_number<double>(
+                                f[static_cast<std::size_t>(ts_col)], r.name(), n, "timestamp"))
+                          : -1;
     UserIndex u = ds.intern_user(uid);
     if (list_col >= 0) {
       std::int64_t pos = 0;
@@ -329,7 +343,8 @@ Dataset load_csv_interactions(const fs::path& file, const CsvSpec& spec, const L
   LineReader r(file, options, report);
   bool header_pending = spec.has_header;
   auto required = [&](const char* key) {
-    if (!spec.columns.count(key)) throw InputError(file.string(), 0, key, "column mapping has no '" + std::string(key) + "'");
+    if (!spec.columns.count(key))
+      throw InputError(file.string(), 0, key, "column mapping has no '" + std::string(key) + "'");
   };
   required("user");
   required("item");
@@ -352,7 +367,8 @@ Dataset load_csv_interactions(const fs::path& file, const CsvSpec& spec, const L
       auto it = col.find(key);
       if (it == col.end()) return std::nullopt;
       if (static_cast<std::size_t>(it->second) >= f.size()) {
-        throw InputError(r.name(), n, spec.columns.at(key), "line has only " + std::to_string(f.size()) + " fields");
+        throw InputError(r.name(), n, spec.columns.at(key),
+                         "line has only " + std::to_string(f.size()) + " fields");
       }
       return std::string(text::trim(f[static_cast<std::size_t>(it->second)]));
     };
@@ -363,7 +379,8 @@ Dataset load_csv_interactions(const fs::path& file, const CsvSpec& spec, const L
     float rating = kNoRating;
     if (auto v = get("rating")) rating = parse_rating(*v, r.name(), n);
     std::int64_t ts = -1;
-    if (auto v = get("timestamp")) ts = parse_number<std::int64_t>(*v, r.name(), n, spec.columns.at("timestamp"));
+    if (auto v = get("timestamp"))
+      ts = parse_number<std::int64_t>(*v, r.name(), n, spec.columns.at("timestamp"));
     auto u = ds.intern_user(uid);
     auto i = ds.intern_item(iid);
     if (ds.item(i).domain.empty()) {
@@ -380,15 +397,18 @@ Dataset load_named(const std::string& name, const fs::path& data_dir, const Load
   if (name == "ml-100k" || name == "ml100k" || name == "movielens") {
     return load_movielens_100k(data_dir / "ml-100k", options, report);
   }
-  if (name == "games" || name == "amazon-games") return load_amazon_games(data_dir / "amazon-games", options, report);
+  if (name == "games" || name == "amazon-games")
+    return load_amazon_games(data_dir / "amazon-games", options, report);
   fs::path p(name);
-  if (fs::is_directory(p) && fs::exists(p / "u.data")) return load_movielens_100k(p, options, report);
+  if (fs::is_directory(p) && fs::exists(p / "u.data"))
+    return load_movielens_100k(p, options, report);
   if (fs::is_regular_file(p)) {
     CsvSpec spec;
     spec.columns = {{"user", "user"}, {"item", "item"}, {"rating", "rating"}};
     return load_csv_interactions(p, spec, options, report);
   }
-  throw InputError(name, 0, "", "unknown dataset (use ml-100k, games, a MovieLens directory or a CSV file)");
+  throw InputError(name, 0, "",
+                   "unknown dataset (use ml-100k, games, a MovieLens directory or a CSV file)");
 }
 
 }  // namespace chatrec::data

@@ -9,8 +9,8 @@ namespace chatrec::data {
 InteractionMatrix::InteractionMatrix(std::size_t num_users, std::size_t num_items,
                                      const std::vector<Interaction>& interactions)
     : num_users_(num_users), num_items_(num_items) {
-  // Stable order: by user, then timestamp, then input position, so that sequences are chronological and
-  // duplicates resolve to the last occurrence.
+  // Stable order: by user, then timestamp, then input position, so that sequences are chronological
+  // and duplicates resolve to the last occurrence.
   std::vector<std::size_t> order(interactions.size());
   std::iota(order.begin(), order.end(), 0);
   std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
@@ -25,14 +25,16 @@ InteractionMatrix::InteractionMatrix(std::size_t num_users, std::size_t num_item
   std::size_t rated = 0;
   for (std::size_t k : order) {
     const auto& x = interactions[k];
-    if (x.user >= num_users || x.item >= num_items) throw std::out_of_range("interaction index out of range");
+    if (x.user >= num_users || x.item >= num_items)
+      throw std::out_of_range("interaction index out of range");
     sequences_[x.user].push_back(x.item);
     rows[x.user].emplace_back(x.item, x.rating);
   }
   row_ptr_.assign(num_users + 1, 0);
   for (std::size_t u = 0; u < num_users; ++u) {
     auto& r = rows[u];
-    std::stable_sort(r.begin(), r.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::stable_sort(r.begin(), r.end(),
+                     [](const auto& a, const auto& b) { return a.first < b.first; });
     // Keep the last rating of a duplicated pair.
     std::vector<std::pair<ItemIndex, float>> dedup;
     for (const auto& p : r) {

@@ -12,7 +12,8 @@ class InteractionMatrix {
   InteractionMatrix() = default;
   // Duplicate (user, item) pairs keep the last rating. Items of each row are sorted by index; the
   // chronological order per user is kept separately in sequence().
-  InteractionMatrix(std::size_t num_users, std::size_t num_items, const std::vector<Interaction>& interactions);
+  InteractionMatrix(std::size_t num_users, std::size_t num_items,
+                    const std::vector<Interaction>& interactions);
 
   std::size_t num_users() const { return num_users_; }
   std::size_t num_items() const { return num_items_; }

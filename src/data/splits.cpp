@@ -5,21 +5,22 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
-#include <map>
 #include <fstream>
+#include <map>
 #include <set>
 
 #include "common/error.h"
 #include "common/random.h"
-#include "data/loaders.h"
 #include "common/text.h"
+#include "data/loaders.h"
 
 namespace chatrec::data {
 
 std::string Split::serialize() const {
   std::string out = fmt::format("protocol {} seed {}\n", protocol, seed);
   auto dump = [&](const char* tag, const std::vector<Interaction>& v) {
-    for (const auto& x : v) out += fmt::format("{} {} {} {} {}\n", tag, x.user, x.item, x.rating, x.timestamp);
+    for (const auto& x : v)
+      out += fmt::format("{} {} {} {} {}\n", tag, x.user, x.item, x.rating, x.timestamp);
   };
   dump("train", train);
   dump("test", test);
@@ -36,8 +37,8 @@ std::vector<std::vector<std::size_t>> by_user(const Dataset& ds) {
   return rows;
 }
 
-// Per-user seeds derived from the protocol seed, so that one user's split does not depend on how many random
-// numbers other users consumed.
+// Per-user seeds derived from the protocol seed, so that one user's split does not depend on how
+// many random numbers other users consumed.
 std::uint64_t user_seed(std::uint64_t seed, UserIndex u) {
   std::uint64_t z = seed * 0x9E3779B97F4A7C15ULL + u + 1;
   z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
@@ -46,7 +47,8 @@ std::uint64_t user_seed(std::uint64_t seed, UserIndex u) {
 }
 }  // namespace
 
-Split split_topk_holdout(const Dataset& ds, std::uint64_t seed, float liked_threshold, double holdout_fraction) {
+Split split_topk_holdout(const Dataset& ds, std::uint64_t seed, float liked_threshold,
+                         double holdout_fraction) {
   Split s;
   s.protocol = "ml100k-topk";
   s.seed = seed;
@@ -54,23 +56,26 @@ Split split_topk_holdout(const Dataset& ds, std::uint64_t seed, float liked_thre
   auto rows = by_user(ds);
   for (UserIndex u = 0; u < rows.size(); ++u) {
     std::vector<std::size_t> liked, other;
-    for (auto k : rows[u]) (all[k].has_rating() && all[k].rating >= liked_threshold ? liked : other).push_back(k);
+    for (auto k : rows[u])
+      (all[k].has_rating() && all[k].rating >= liked_threshold ? liked : other).push_back(k);
     if (liked.empty()) {
       for (auto k : other) s.train.push_back(all[k]);
       continue;
     }
     Rng rng(user_seed(seed, u));
     rng.shuffle(liked);
-    auto n_test = static_cast<std::size_t>(std::ceil(holdout_fraction * static_cast<double>(liked.size()) - 1e-9));
-    for (std::size_t j = 0; j < liked.size(); ++j) (j < n_test ? s.test : s.train).push_back(all[liked[j]]);
+    auto n_test = static_cast<std::size_t>(
+        std::ceil(holdout_fraction * static_cast<double>(liked.size()) - 1e-9));
+    for (std::size_t j = 0; j < liked.size(); ++j)
+      (j < n_test ? s.test : s.train).push_back(all[liked[j]]);
     for (auto k : other) s.train.push_back(all[k]);
     s.eval_users.push_back(u);
   }
   return s;
 }
 
-Split split_rating_holdout(const Dataset& ds, const std::vector<UserIndex>& users, std::uint64_t seed,
-                           double holdout_fraction) {
+Split split_rating_holdout(const Dataset& ds, const std::vector<UserIndex>& users,
+                           std::uint64_t seed, double holdout_fraction) {
   Split s;
   s.protocol = "ml100k-rating";
   s.seed = seed;
@@ -88,7 +93,8 @@ Split split_rating_holdout(const Dataset& ds, const std::vector<UserIndex>& user
     }
     Rng rng(user_seed(seed, u));
     rng.shuffle(rated);
-    auto n_test = static_cast<std::size_t>(std::ceil(holdout_fraction * static_cast<double>(rated.size()) - 1e-9));
+    auto n_test = static_cast<std::size_t>(
+        std::ceil(holdout_fraction * static_cast<double>(rated.size()) - 1e-9));
     std::set<std::size_t> held(rated.begin(), rated.begin() + static_cast<std::ptrdiff_t>(n_test));
     for (auto k : rows[u]) (held.count(k) ? s.test : s.train).push_back(all[k]);
     if (n_test > 0) s.eval_users.push_back(u);
@@ -141,7 +147,8 @@ Split split_leave_last_out(const Dataset& ds) {
   auto rows = by_user(ds);
   for (UserIndex u = 0; u < rows.size(); ++u) {
     auto& r = rows[u];
-    std::stable_sort(r.begin(), r.end(), [&](auto a, auto b) { return all[a].timestamp < all[b].timestamp; });
+    std::stable_sort(r.begin(), r.end(),
+                     [&](auto a, auto b) { return all[a].timestamp < all[b].timestamp; });
     if (r.size() < 2) {
       for (auto k : r) s.train.push_back(all[k]);
       continue;
@@ -154,7 +161,8 @@ Split split_leave_last_out(const Dataset& ds) {
   return s;
 }
 
-std::vector<UserIndex> sample_users(const std::vector<UserIndex>& users, std::size_t n, std::uint64_t seed) {
+std::vector<UserIndex> sample_users(const std::vector<UserIndex>& users, std::size_t n,
+                                    std::uint64_t seed) {
   std::vector<UserIndex> out = users;
   std::sort(out.begin(), out.end());
   if (n >= out.size()) return out;

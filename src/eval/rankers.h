@@ -1,7 +1,8 @@
 #pragma once
 // Extension points of the evaluation protocols, so that LLM stages (Chat-Rec reranking, InstructRec
-// ranking, LLM rating prediction) are measured by exactly the same harness, on the same users and cases, as
-// the classic models. eval/ depends only on data/ and recommend/; chat/ and instruct/ implement these.
+// ranking, LLM rating prediction) are measured by exactly the same harness, on the same users and
+// cases, as the classic models. eval/ depends only on data/ and recommend/; chat/ and instruct/
+// implement these.
 #include <map>
 #include <memory>
 #include <span>
@@ -31,13 +32,14 @@ class TopkReranker {
  public:
   virtual ~TopkReranker() = default;
   virtual std::string name() const = 0;
-  // Called once before any user, with the training split (e.g. to choose a fusion weight on validation
-  // users carved out of `train`).
+  // Called once before any user, with the training split (e.g. to choose a fusion weight on
+  // validation users carved out of `train`).
   virtual void prepare(const data::Dataset& ds, const data::InteractionMatrix& train,
                        const recommend::Recommender& base) {
     (void)ds, (void)train, (void)base;
   }
-  virtual std::vector<ItemIndex> rerank(UserIndex user, const std::vector<recommend::ScoredItem>& candidates,
+  virtual std::vector<ItemIndex> rerank(UserIndex user,
+                                        const std::vector<recommend::ScoredItem>& candidates,
                                         std::size_t k) = 0;
   virtual StageStats stats() const = 0;
 };

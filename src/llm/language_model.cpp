@@ -11,13 +11,20 @@ namespace chatrec::llm {
 
 const char* to_string(LlmError::Kind kind) {
   switch (kind) {
-    case LlmError::Kind::kTimeout: return "timeout";
-    case LlmError::Kind::kTransport: return "transport";
-    case LlmError::Kind::kHttp: return "http";
-    case LlmError::Kind::kBadResponse: return "bad_response";
-    case LlmError::Kind::kUnsupported: return "unsupported";
-    case LlmError::Kind::kContextOverflow: return "context_overflow";
-    case LlmError::Kind::kModel: return "model";
+    case LlmError::Kind::kTimeout:
+      return "timeout";
+    case LlmError::Kind::kTransport:
+      return "transport";
+    case LlmError::Kind::kHttp:
+      return "http";
+    case LlmError::Kind::kBadResponse:
+      return "bad_response";
+    case LlmError::Kind::kUnsupported:
+      return "unsupported";
+    case LlmError::Kind::kContextOverflow:
+      return "context_overflow";
+    case LlmError::Kind::kModel:
+      return "model";
   }
   return "unknown";
 }
@@ -31,9 +38,11 @@ std::unique_ptr<LanguageModel> open_language_model(const std::string& spec) {
   if (spec.rfind("openai:", 0) == 0) {
     return openai::open_openai_model(openai::OpenAIConfig::from_env(spec.substr(7)));
   }
-  if (std::filesystem::exists(spec)) return runtime::open_builtin_model(spec, runtime::BuiltinOptions{});
-  throw LlmError(LlmError::Kind::kUnsupported,
-                 "unknown LLM spec '" + spec + "' (use builtin, builtin:FILE.gguf, openai:URL or mock)");
+  if (std::filesystem::exists(spec))
+    return runtime::open_builtin_model(spec, runtime::BuiltinOptions{});
+  throw LlmError(
+      LlmError::Kind::kUnsupported,
+      "unknown LLM spec '" + spec + "' (use builtin, builtin:FILE.gguf, openai:URL or mock)");
 }
 
 }  // namespace chatrec::llm

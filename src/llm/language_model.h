@@ -1,6 +1,6 @@
 #pragma once
-// The one interface every LLM backend implements: chatrec's built-in GGUF runtime, any OpenAI-compatible
-// endpoint, and the scripted mock used by parsing/prompting unit tests.
+// The one interface every LLM backend implements: chatrec's built-in GGUF runtime, any
+// OpenAI-compatible endpoint, and the scripted mock used by parsing/prompting unit tests.
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -25,8 +25,9 @@ struct GenerationOptions {
   std::vector<std::string> stop;
   // Streaming: called with each new piece of text; return false to stop early.
   std::function<bool(std::string_view)> on_text;
-  // Constrained decoding: when non-empty the output is exactly one of these strings. The built-in runtime
-  // enforces it with a token trie; remote backends pick the most likely choice by log-likelihood.
+  // Constrained decoding: when non-empty the output is exactly one of these strings. The built-in
+  // runtime enforces it with a token trie; remote backends pick the most likely choice by
+  // log-likelihood.
   std::vector<std::string> choices;
 };
 
@@ -41,8 +42,8 @@ struct Completion {
   Usage usage;
 };
 
-// Log-probability of one continuation after a prompt: the sum over its tokens, and how many tokens it has
-// (so callers can length-normalise).
+// Log-probability of one continuation after a prompt: the sum over its tokens, and how many tokens
+// it has (so callers can length-normalise).
 struct Likelihood {
   double logprob = 0.0;
   int tokens = 0;
@@ -51,7 +52,15 @@ struct Likelihood {
 // Why a backend call failed. Callers degrade to the classic ranking and record the kind.
 class LlmError : public std::runtime_error {
  public:
-  enum class Kind { kTimeout, kTransport, kHttp, kBadResponse, kUnsupported, kContextOverflow, kModel };
+  enum class Kind {
+    kTimeout,
+    kTransport,
+    kHttp,
+    kBadResponse,
+    kUnsupported,
+    kContextOverflow,
+    kModel
+  };
   LlmError(Kind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
   Kind kind() const { return kind_; }
 
@@ -69,10 +78,12 @@ class LanguageModel {
   virtual int count_tokens(std::string_view text) = 0;
 
   // Chat completion with the model's own chat template.
-  virtual Completion chat(const std::vector<Message>& messages, const GenerationOptions& options) = 0;
+  virtual Completion chat(const std::vector<Message>& messages,
+                          const GenerationOptions& options) = 0;
 
-  // log p(continuation | prompt) for each continuation, where the prompt is `messages` rendered with the
-  // chat template and an open assistant turn, and the continuation is the start of the assistant's reply.
+  // log p(continuation | prompt) for each continuation, where the prompt is `messages` rendered
+  // with the chat template and an open assistant turn, and the continuation is the start of the
+  // assistant's reply.
   virtual std::vector<Likelihood> loglikelihood(const std::vector<Message>& messages,
                                                 const std::vector<std::string>& continuations) = 0;
 
@@ -86,7 +97,8 @@ class LanguageModel {
 
 // Opens a backend from a spec:
 //   "builtin" (the default model file from the model cache), "builtin:/path/model.gguf",
-//   "openai:http://host:port/v1" (model and key from CHATREC_OPENAI_MODEL / OPENAI_API_KEY), "mock".
+//   "openai:http://host:port/v1" (model and key from CHATREC_OPENAI_MODEL / OPENAI_API_KEY),
+//   "mock".
 std::unique_ptr<LanguageModel> open_language_model(const std::string& spec);
 
 }  // namespace chatrec::llm

@@ -25,7 +25,8 @@ Completion MockModel::chat(const std::vector<Message>& messages, const Generatio
     if (responder_) {
       text = responder_(messages, options);
     } else {
-      if (replies_.empty()) throw LlmError(LlmError::Kind::kBadResponse, "mock model has no queued reply");
+      if (replies_.empty())
+        throw LlmError(LlmError::Kind::kBadResponse, "mock model has no queued reply");
       text = std::move(replies_.front());
       replies_.pop_front();
     }
@@ -55,7 +56,8 @@ std::vector<Likelihood> MockModel::loglikelihood(const std::vector<Message>& mes
 }
 
 std::vector<std::vector<float>> MockModel::embed(const std::vector<std::string>& texts) {
-  // Bag of hashed lower-case words: texts that share words are similar, which is enough for unit tests.
+  // Bag of hashed lower-case words: texts that share words are similar, which is enough for unit
+  // tests.
   std::vector<std::vector<float>> out;
   for (const auto& t : texts) {
     std::vector<float> v(static_cast<size_t>(embedding_size()), 0.0f);

@@ -1,6 +1,6 @@
 #pragma once
-// A scripted LanguageModel for unit tests of parsing and prompting only. Integration tests use the real
-// built-in runtime.
+// A scripted LanguageModel for unit tests of parsing and prompting only. Integration tests use the
+// real built-in runtime.
 #include <deque>
 #include <functional>
 #include <mutex>
@@ -11,9 +11,10 @@ namespace chatrec::llm {
 
 class MockModel : public LanguageModel {
  public:
-  // Replies to chat(): the responder sees the messages and options; by default, queued replies in order
-  // (an empty queue throws LlmError kBadResponse, which lets tests exercise the fallbacks).
-  using Responder = std::function<std::string(const std::vector<Message>&, const GenerationOptions&)>;
+  // Replies to chat(): the responder sees the messages and options; by default, queued replies in
+  // order (an empty queue throws LlmError kBadResponse, which lets tests exercise the fallbacks).
+  using Responder =
+      std::function<std::string(const std::vector<Message>&, const GenerationOptions&)>;
   // Scores continuations for loglikelihood(); by default the negative length in characters.
   using Scorer = std::function<double(const std::vector<Message>&, const std::string&)>;
 
@@ -22,7 +23,10 @@ class MockModel : public LanguageModel {
   void set_responder(Responder r) { responder_ = std::move(r); }
   void set_scorer(Scorer s) { scorer_ = std::move(s); }
   // Every chat() throws this kind, to test degradation.
-  void fail_with(LlmError::Kind kind) { fail_ = kind; failing_ = true; }
+  void fail_with(LlmError::Kind kind) {
+    fail_ = kind;
+    failing_ = true;
+  }
 
   const std::vector<std::vector<Message>>& seen_prompts() const { return prompts_; }
 

@@ -19,18 +19,19 @@ AlsRecommender::AlsRecommender(const Params& params) {
 }
 
 Params AlsRecommender::params() const {
-  return {{"factors", std::to_string(factors_)}, {"iterations", std::to_string(iterations_)},
+  return {{"factors", std::to_string(factors_)},   {"iterations", std::to_string(iterations_)},
           {"cg_steps", std::to_string(cg_steps_)}, {"reg", detail::fmt_param(reg_)},
-          {"alpha", detail::fmt_param(alpha_)}, {"init_std", detail::fmt_param(init_std_)}};
+          {"alpha", detail::fmt_param(alpha_)},    {"init_std", detail::fmt_param(init_std_)}};
 }
 
 namespace {
-// One half-sweep: re-solves every column of X against the fixed Y, where rows_of(x) lists Y's columns with
-// positive preference.
+// One half-sweep: re-solves every column of X against the fixed Y, where rows_of(x) lists Y's
+// columns with positive preference.
 template <typename RowsOf>
-void cg_sweep(Eigen::MatrixXf& X, const Eigen::MatrixXf& Y, RowsOf rows_of, float reg, float alpha, int cg_steps,
-              int threads) {
-  const Eigen::MatrixXf yty = Y * Y.transpose() + reg * Eigen::MatrixXf::Identity(Y.rows(), Y.rows());
+void cg_sweep(Eigen::MatrixXf& X, const Eigen::MatrixXf& Y, RowsOf rows_of, float reg, float alpha,
+              int cg_steps, int threads) {
+  const Eigen::MatrixXf yty =
+      Y * Y.transpose() + reg * Eigen::MatrixXf::Identity(Y.rows(), Y.rows());
   const float conf = 1.0f + alpha;
 #pragma omp parallel num_threads(threads)
   {
@@ -69,20 +70,25 @@ void cg_sweep(Eigen::MatrixXf& X, const Eigen::MatrixXf& Y, RowsOf rows_of, floa
 
 void AlsRecommender::fit(const data::InteractionMatrix& train, const FitOptions& options) {
   remember(train);
-  const auto nu = static_cast<Eigen::Index>(train.num_users()), ni = static_cast<Eigen::Index>(train.num_items());
+  const auto nu = static_cast<Eigen::Index>(train.num_users()),
+             ni = static_cast<Eigen::Index>(train.num_items());
   Rng rng(options.seed);
   user_factors_.resize(factors_, nu);
   item_factors_.resize(factors_, ni);
   for (auto* m : {&user_factors_, &item_factors_}) {
-    for (Eigen::Index k = 0; k < m->size(); ++k) m->data()[k] = static_cast<float>(rng.normal(0, init_std_));
+    for (Eigen::Index k = 0; k < m->size(); ++k)
+      m->data()[k] = static_cast<float>(rng.normal(0, init_std_));
   }
   const int threads = detail::thread_count(options);
-  auto progress = detail::maybe_progress(options, "als", static_cast<std::uint64_t>(iterations_), "iter");
+  auto progress =
+      detail::maybe_progress(options, "als", static_cast<std::uint64_t>(iterations_), "iter");
   for (int it = 0; it < iterations_; ++it) {
-    cg_sweep(user_factors_, item_factors_, [&](std::uint32_t u) { return train.items_of(u); },
-             static_cast<float>(reg_), static_cast<float>(alpha_), cg_steps_, threads);
-    cg_sweep(item_factors_, user_factors_, [&](std::uint32_t i) { return train.users_of(i); },
-             static_cast<float>(reg_), static_cast<float>(alpha_), cg_steps_, threads);
+    cg_sweep(
+        user_factors_, item_factors_, [&](std::uint32_t u) { return train.items_of(u); },
+        static_cast<float>(reg_), static_cast<float>(alpha_), cg_steps_, threads);
+    cg_sweep(
+        item_factors_, user_factors_, [&](std::uint32_t i) { return train.users_of(i); },
+        static_cast<float>(reg_), static_cast<float>(alpha_), cg_steps_, threads);
     if (progress) progress->advance();
   }
 }
@@ -101,7 +107,8 @@ void AlsRecommender::load_state(std::istream& in) {
   user_factors_ = detail::read_matrix<Eigen::MatrixXf>(in, "als user factors");
   item_factors_ = detail::read_matrix<Eigen::MatrixXf>(in, "als item factors");
   if (user_factors_.cols() != static_cast<Eigen::Index>(num_users_) ||
-      item_factors_.cols() != static_cast<Eigen::Index>(num_items_) || user_factors_.rows() != item_factors_.rows()) {
+      item_factors_.cols() != static_cast<Eigen::Index>(num_items_) ||
+      user_factors_.rows() != item_factors_.rows()) {
     throw std::runtime_error("model file is corrupt (als state sizes)");
   }
 }

@@ -1,7 +1,7 @@
 #pragma once
-// Implicit-feedback ALS (Hu, Koren & Volinsky 2008) with confidence c = 1 + alpha * r (r = 1 for every
-// interaction), solved approximately per user/item by a few conjugate-gradient steps warm-started from the
-// previous solution (Takacs et al. 2011), as in the `implicit` library.
+// Implicit-feedback ALS (Hu, Koren & Volinsky 2008) with confidence c = 1 + alpha * r (r = 1 for
+// every interaction), solved approximately per user/item by a few conjugate-gradient steps
+// warm-started from the previous solution (Takacs et al. 2011), as in the `implicit` library.
 #include <Eigen/Dense>
 
 #include "recommend/recommender.h"

@@ -1,7 +1,7 @@
 #include "recommend/blend.h"
 
-#include <Eigen/Dense>
 #include <fmt/format.h>
+#include <Eigen/Dense>
 
 #include <algorithm>
 
@@ -21,13 +21,16 @@ BlendRecommender::BlendRecommender(const Params& params) {
   r.finish();
   for (const auto& m : make_members()) {
     if (!m->predicts_ratings() || m->name() == "blend") {
-      throw std::invalid_argument(fmt::format("blend: member '{}' is not a rating model", m->name()));
+      throw std::invalid_argument(
+          fmt::format("blend: member '{}' is not a rating model", m->name()));
     }
   }
 }
 
 Params BlendRecommender::params() const {
-  return {{"members", members_}, {"holdout", detail::fmt_param(holdout_)}, {"ridge", detail::fmt_param(ridge_)}};
+  return {{"members", members_},
+          {"holdout", detail::fmt_param(holdout_)},
+          {"ridge", detail::fmt_param(ridge_)}};
 }
 
 std::vector<std::unique_ptr<Recommender>> BlendRecommender::make_members() const {
@@ -69,7 +72,8 @@ void BlendRecommender::fit(const data::InteractionMatrix& train, const FitOption
   for (std::size_t r = 0; r < held.size(); ++r) {
     const auto row = static_cast<Eigen::Index>(r);
     X(row, 0) = 1.0;
-    for (Eigen::Index k = 0; k < m; ++k) X(row, k + 1) = models_[static_cast<std::size_t>(k)]->predict(held[r].user, held[r].item);
+    for (Eigen::Index k = 0; k < m; ++k)
+      X(row, k + 1) = models_[static_cast<std::size_t>(k)]->predict(held[r].user, held[r].item);
     y(row) = held[r].rating;
   }
   if (progress) progress->advance();
@@ -87,7 +91,8 @@ void BlendRecommender::fit(const data::InteractionMatrix& train, const FitOption
 
 float BlendRecommender::predict(UserIndex user, ItemIndex item) const {
   double s = weights_[0];
-  for (std::size_t k = 0; k < models_.size(); ++k) s += weights_[k + 1] * models_[k]->predict(user, item);
+  for (std::size_t k = 0; k < models_.size(); ++k)
+    s += weights_[k + 1] * models_[k]->predict(user, item);
   return static_cast<float>(s);
 }
 
@@ -103,7 +108,8 @@ void BlendRecommender::save_state(std::ostream& out) const {
 void BlendRecommender::load_state(std::istream& in) {
   weights_ = detail::read_vec<double>(in, "blend weights");
   models_ = make_members();
-  if (weights_.size() != models_.size() + 1) throw std::runtime_error("model file is corrupt (blend weights)");
+  if (weights_.size() != models_.size() + 1)
+    throw std::runtime_error("model file is corrupt (blend weights)");
   for (auto& model : models_) {
     model->remember(*train_);
     model->load_state(in);

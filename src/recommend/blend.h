@@ -1,7 +1,8 @@
 #pragma once
-// A linear blend of rating models (by default SVD++, item- and user-based KNNBaseline, biased MF), the
-// classic Netflix-prize recipe: members are trained on a seeded (1 - holdout) part of the ratings, blend
-// weights are fitted by ridge regression on the held-out part, then the members are re-trained on everything.
+// A linear blend of rating models (by default SVD++, item- and user-based KNNBaseline, biased MF),
+// the classic Netflix-prize recipe: members are trained on a seeded (1 - holdout) part of the
+// ratings, blend weights are fitted by ridge regression on the held-out part, then the members are
+// re-trained on everything.
 #include <memory>
 
 #include "recommend/recommender.h"

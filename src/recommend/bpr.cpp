@@ -20,19 +20,24 @@ BprRecommender::BprRecommender(const Params& params) {
 }
 
 Params BprRecommender::params() const {
-  return {{"factors", std::to_string(factors_)}, {"epochs", std::to_string(epochs_)}, {"lr", detail::fmt_param(lr_)},
-          {"reg", detail::fmt_param(reg_)}, {"init_std", detail::fmt_param(init_std_)}};
+  return {{"factors", std::to_string(factors_)},
+          {"epochs", std::to_string(epochs_)},
+          {"lr", detail::fmt_param(lr_)},
+          {"reg", detail::fmt_param(reg_)},
+          {"init_std", detail::fmt_param(init_std_)}};
 }
 
 void BprRecommender::fit(const data::InteractionMatrix& train, const FitOptions& options) {
   remember(train);
-  const auto nu = static_cast<Eigen::Index>(train.num_users()), ni = static_cast<Eigen::Index>(train.num_items());
+  const auto nu = static_cast<Eigen::Index>(train.num_users()),
+             ni = static_cast<Eigen::Index>(train.num_items());
   Rng rng(options.seed);
   item_bias_ = Eigen::VectorXf::Zero(ni);
   user_factors_.resize(factors_, nu);
   item_factors_.resize(factors_, ni);
   for (auto* m : {&user_factors_, &item_factors_}) {
-    for (Eigen::Index k = 0; k < m->size(); ++k) m->data()[k] = static_cast<float>(rng.normal(0, init_std_));
+    for (Eigen::Index k = 0; k < m->size(); ++k)
+      m->data()[k] = static_cast<float>(rng.normal(0, init_std_));
   }
   std::vector<std::pair<UserIndex, ItemIndex>> pairs;
   pairs.reserve(train.nnz());
@@ -40,7 +45,8 @@ void BprRecommender::fit(const data::InteractionMatrix& train, const FitOptions&
     for (auto i : train.items_of(u)) pairs.emplace_back(u, i);
   }
   if (pairs.empty() || ni < 2) return;
-  auto progress = detail::maybe_progress(options, "bpr", static_cast<std::uint64_t>(epochs_), "epoch");
+  auto progress =
+      detail::maybe_progress(options, "bpr", static_cast<std::uint64_t>(epochs_), "epoch");
   const float lr = static_cast<float>(lr_), reg = static_cast<float>(reg_);
   Eigen::VectorXf pu(factors_);
   for (int epoch = 0; epoch < epochs_; ++epoch) {
@@ -65,7 +71,8 @@ void BprRecommender::fit(const data::InteractionMatrix& train, const FitOptions&
       item_bias_(j) += lr * (-g - reg * item_bias_(j));
     }
     if (progress) {
-      progress->set_postfix(fmt::format("bpr loss {:.4f}", loss / static_cast<double>(pairs.size())));
+      progress->set_postfix(
+          fmt::format("bpr loss {:.4f}", loss / static_cast<double>(pairs.size())));
       progress->advance();
     }
   }
@@ -88,8 +95,8 @@ void BprRecommender::load_state(std::istream& in) {
   user_factors_ = detail::read_matrix<Eigen::MatrixXf>(in, "bpr user factors");
   item_factors_ = detail::read_matrix<Eigen::MatrixXf>(in, "bpr item factors");
   if (item_bias_.size() != static_cast<Eigen::Index>(num_items_) ||
-      user_factors_.cols() != static_cast<Eigen::Index>(num_users_) || item_factors_.cols() != item_bias_.size() ||
-      user_factors_.rows() != item_factors_.rows()) {
+      user_factors_.cols() != static_cast<Eigen::Index>(num_users_) ||
+      item_factors_.cols() != item_bias_.size() || user_factors_.rows() != item_factors_.rows()) {
     throw std::runtime_error("model file is corrupt (bpr state sizes)");
   }
 }

@@ -21,7 +21,8 @@ void EaseRecommender::fit(const data::InteractionMatrix& train, const FitOptions
   const auto n = static_cast<Eigen::Index>(train.num_items());
   if (n > max_items_) {
     throw std::invalid_argument(fmt::format(
-        "ease: {} items exceed max_items={} (the item-item matrix needs {:.1f} GiB); raise max_items or use "
+        "ease: {} items exceed max_items={} (the item-item matrix needs {:.1f} GiB); raise "
+        "max_items or use "
         "itemknn",
         n, max_items_, static_cast<double>(n) * static_cast<double>(n) * 12.0 / (1ULL << 30)));
   }
@@ -39,12 +40,14 @@ void EaseRecommender::fit(const data::InteractionMatrix& train, const FitOptions
   gram.diagonal().array() += lambda_;
   if (progress) progress->advance();
   Eigen::LLT<Eigen::MatrixXd> llt(gram);
-  if (llt.info() != Eigen::Success) throw std::runtime_error("ease: the regularised Gram matrix is not positive definite; raise lambda");
+  if (llt.info() != Eigen::Success)
+    throw std::runtime_error(
+        "ease: the regularised Gram matrix is not positive definite; raise lambda");
   gram.setIdentity();
   llt.solveInPlace(gram);  // gram now holds P
   if (progress) progress->advance();
-  // Stored transposed: column h holds row h of B (B(h, j) = -P(h, j) / P(j, j)), so scoring a history is a sum
-  // of contiguous columns.
+  // Stored transposed: column h holds row h of B (B(h, j) = -P(h, j) / P(j, j)), so scoring a
+  // history is a sum of contiguous columns.
   const Eigen::VectorXd inv_diag = gram.diagonal().cwiseInverse();
   weights_.resize(n, n);
 #pragma omp parallel for num_threads(threads)
@@ -64,13 +67,18 @@ void EaseRecommender::score_items(std::span<const ItemIndex> history, std::span<
   for (auto h : history) s += weights_.col(h);
 }
 
-void EaseRecommender::score(UserIndex user, std::span<float> out) const { score_items(train_->items_of(user), out); }
+void EaseRecommender::score(UserIndex user, std::span<float> out) const {
+  score_items(train_->items_of(user), out);
+}
 
-void EaseRecommender::save_state(std::ostream& out) const { detail::write_matrix(out, weights_); }
+void EaseRecommender::save_state(std::ostream& out) const {
+  detail::write_matrix(out, weights_);
+}
 
 void EaseRecommender::load_state(std::istream& in) {
   weights_ = detail::read_matrix<Eigen::MatrixXf>(in, "ease weights");
-  if (weights_.rows() != static_cast<Eigen::Index>(num_items_) || weights_.cols() != weights_.rows()) {
+  if (weights_.rows() != static_cast<Eigen::Index>(num_items_) ||
+      weights_.cols() != weights_.rows()) {
     throw std::runtime_error("model file is corrupt (ease weights size)");
   }
 }

@@ -1,6 +1,7 @@
 #pragma once
 // EASE^R (Steck 2019): a closed-form item-item linear autoencoder, B = I - P diag(1/diag(P)) with
-// P = (X^T X + lambda I)^-1 and a zero diagonal. Dense in the number of items, so capped by max_items.
+// P = (X^T X + lambda I)^-1 and a zero diagonal. Dense in the number of items, so capped by
+// max_items.
 #include <Eigen/Dense>
 
 #include "recommend/recommender.h"

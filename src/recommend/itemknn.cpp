@@ -42,24 +42,30 @@ void ItemKnnRecommender::fit(const data::InteractionMatrix& train, const FitOpti
   rating_neighbours_.clear();
   if (has_rating_state_) {
     baselines_ = detail::fit_baselines(train, 10, reg_user_, reg_item_);
-    rating_neighbours_ = detail::pearson_baseline_neighbours(view(), baselines_, rating_shrink_, rating_pool_, threads);
+    rating_neighbours_ = detail::pearson_baseline_neighbours(view(), baselines_, rating_shrink_,
+                                                             rating_pool_, threads);
     if (progress) progress->advance();
   }
 }
 
 float ItemKnnRecommender::predict(UserIndex user, ItemIndex item) const {
-  if (!has_rating_state_) throw std::logic_error("itemknn: trained without ratings, cannot predict ratings");
-  return detail::knn_baseline_predict(view(), baselines_, rating_neighbours_, item, user, rating_k_);
+  if (!has_rating_state_)
+    throw std::logic_error("itemknn: trained without ratings, cannot predict ratings");
+  return detail::knn_baseline_predict(view(), baselines_, rating_neighbours_, item, user,
+                                      rating_k_);
 }
 
-void ItemKnnRecommender::score_items(std::span<const ItemIndex> history, std::span<float> out) const {
+void ItemKnnRecommender::score_items(std::span<const ItemIndex> history,
+                                     std::span<float> out) const {
   std::fill(out.begin(), out.end(), 0.0f);
   for (auto h : history) {
     for (const auto& n : neighbours_[h]) out[n.id] += n.sim;
   }
 }
 
-void ItemKnnRecommender::score(UserIndex user, std::span<float> out) const { score_items(train_->items_of(user), out); }
+void ItemKnnRecommender::score(UserIndex user, std::span<float> out) const {
+  score_items(train_->items_of(user), out);
+}
 
 void ItemKnnRecommender::save_state(std::ostream& out) const {
   detail::write_neighbours(out, neighbours_);
@@ -87,8 +93,9 @@ void ItemKnnRecommender::load_state(std::istream& in) {
     }
     return false;
   };
-  if (bad(neighbours_) || (has_rating_state_ && (bad(rating_neighbours_) || baselines_.user.size() != num_users_ ||
-                                                 baselines_.item.size() != num_items_))) {
+  if (bad(neighbours_) ||
+      (has_rating_state_ && (bad(rating_neighbours_) || baselines_.user.size() != num_users_ ||
+                             baselines_.item.size() != num_items_))) {
     throw std::runtime_error("model file is corrupt (itemknn state sizes)");
   }
 }

@@ -1,7 +1,7 @@
 #pragma once
-// Item-based k-nearest neighbours. Ranking: sum of the implicit (binary) cosine similarities, shrunk, of the
-// user's items to each item (top-k neighbours per item). Ratings: Surprise's KNNBaseline (item-based,
-// Pearson-baseline similarity) on ALS baselines.
+// Item-based k-nearest neighbours. Ranking: sum of the implicit (binary) cosine similarities,
+// shrunk, of the user's items to each item (top-k neighbours per item). Ratings: Surprise's
+// KNNBaseline (item-based, Pearson-baseline similarity) on ALS baselines.
 #include "recommend/knn_common.h"
 #include "recommend/recommender.h"
 
@@ -28,7 +28,7 @@ class ItemKnnRecommender : public Recommender {
   detail::EntityView view() const { return {train_, true}; }
   int k_, rating_k_, rating_pool_;
   double shrink_, alpha_, rating_shrink_, reg_user_, reg_item_;
-  detail::NeighbourLists neighbours_;         // implicit, best first
+  detail::NeighbourLists neighbours_;  // implicit, best first
   bool has_rating_state_ = false;
   detail::Baselines baselines_;
   detail::NeighbourLists rating_neighbours_;  // Pearson-baseline, sorted by id

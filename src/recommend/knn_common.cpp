@@ -5,7 +5,8 @@
 
 namespace chatrec::recommend::detail {
 
-Baselines fit_baselines(const data::InteractionMatrix& train, int sweeps, double reg_user, double reg_item) {
+Baselines fit_baselines(const data::InteractionMatrix& train, int sweeps, double reg_user,
+                        double reg_item) {
   Baselines b;
   b.mu = static_cast<float>(train.global_mean());
   b.user.assign(train.num_users(), 0.0f);
@@ -53,14 +54,16 @@ Baselines read_baselines(std::istream& in) {
   return b;
 }
 
-NeighbourLists implicit_neighbours(const EntityView& view, int k, double shrink, double alpha, int threads) {
+NeighbourLists implicit_neighbours(const EntityView& view, int k, double shrink, double alpha,
+                                   int threads) {
   return binary_cosine_neighbours(
-      view.num_entities(), view.num_features(), [&](std::size_t e) { return view.features_of(static_cast<std::uint32_t>(e)); },
+      view.num_entities(), view.num_features(),
+      [&](std::size_t e) { return view.features_of(static_cast<std::uint32_t>(e)); },
       [&](std::uint32_t f) { return view.entities_of(f); }, k, shrink, alpha, threads);
 }
 
-NeighbourLists pearson_baseline_neighbours(const EntityView& view, const Baselines& b, double shrink, int pool,
-                                           int threads) {
+NeighbourLists pearson_baseline_neighbours(const EntityView& view, const Baselines& b,
+                                           double shrink, int pool, int threads) {
   const std::size_t n = view.num_entities();
   NeighbourLists lists(n);
 #pragma omp parallel num_threads(threads)
@@ -104,15 +107,16 @@ NeighbourLists pearson_baseline_neighbours(const EntityView& view, const Baselin
                          [](const Neighbour& p, const Neighbour& q) { return p.sim > q.sim; });
         cand.resize(static_cast<std::size_t>(pool));
       }
-      std::sort(cand.begin(), cand.end(), [](const Neighbour& p, const Neighbour& q) { return p.id < q.id; });
+      std::sort(cand.begin(), cand.end(),
+                [](const Neighbour& p, const Neighbour& q) { return p.id < q.id; });
       lists[a] = cand;
     }
   }
   return lists;
 }
 
-float knn_baseline_predict(const EntityView& view, const Baselines& b, const NeighbourLists& by_id, std::uint32_t e,
-                           std::uint32_t f, int k) {
+float knn_baseline_predict(const EntityView& view, const Baselines& b, const NeighbourLists& by_id,
+                           std::uint32_t e, std::uint32_t f, int k) {
   const float base = view.baseline(b, e, f);
   if (e >= by_id.size()) return base;
   // Merge the sorted neighbour list of e with the sorted entities rated for f.

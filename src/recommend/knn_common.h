@@ -1,6 +1,7 @@
 #pragma once
-// Shared machinery of itemknn and userknn (internal): ALS baselines and Pearson-baseline similarities as in
-// Surprise's KNNBaseline, written once over an "entity x feature" view (items x users, or users x items).
+// Shared machinery of itemknn and userknn (internal): ALS baselines and Pearson-baseline
+// similarities as in Surprise's KNNBaseline, written once over an "entity x feature" view (items x
+// users, or users x items).
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -17,11 +18,13 @@ struct Baselines {
 };
 
 // Surprise's ALS baseline estimate (reg_u 15, reg_i 10, 10 sweeps by default).
-Baselines fit_baselines(const data::InteractionMatrix& train, int sweeps, double reg_user, double reg_item);
+Baselines fit_baselines(const data::InteractionMatrix& train, int sweeps, double reg_user,
+                        double reg_item);
 void write_baselines(std::ostream& out, const Baselines& b);
 Baselines read_baselines(std::istream& in);
 
-// Entity view of the training matrix: item-based (entities = items) or user-based (entities = users).
+// Entity view of the training matrix: item-based (entities = items) or user-based (entities =
+// users).
 struct EntityView {
   const data::InteractionMatrix* m;
   bool items_are_entities;
@@ -45,15 +48,16 @@ struct EntityView {
 };
 
 // Implicit (binary) cosine neighbours of each entity, best first.
-NeighbourLists implicit_neighbours(const EntityView& view, int k, double shrink, double alpha, int threads);
+NeighbourLists implicit_neighbours(const EntityView& view, int k, double shrink, double alpha,
+                                   int threads);
 
-// Pearson-baseline similarities shrunk by (n-1)/(n-1+shrink); keeps each entity's `pool` most similar
-// positive neighbours, sorted by id for merging.
-NeighbourLists pearson_baseline_neighbours(const EntityView& view, const Baselines& b, double shrink, int pool,
-                                           int threads);
+// Pearson-baseline similarities shrunk by (n-1)/(n-1+shrink); keeps each entity's `pool` most
+// similar positive neighbours, sorted by id for merging.
+NeighbourLists pearson_baseline_neighbours(const EntityView& view, const Baselines& b,
+                                           double shrink, int pool, int threads);
 
-// KNNBaseline estimate for (entity e, feature f): b + sum sim * (r - b) / sum sim over the k most similar
-// entities that have a rating for f.
+// KNNBaseline estimate for (entity e, feature f): b + sum sim * (r - b) / sum sim over the k most
+// similar entities that have a rating for f.
 float knn_baseline_predict(const EntityView& view, const Baselines& b, const NeighbourLists& by_id,
                            std::uint32_t e, std::uint32_t f, int k);
 

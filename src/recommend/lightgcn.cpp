@@ -59,7 +59,8 @@ struct Graph {
     for (Eigen::Index a = 0; a < n; ++a) {
       auto row = out.row(a);
       row.setZero();
-      for (std::size_t k = ptr[static_cast<std::size_t>(a)]; k < ptr[static_cast<std::size_t>(a) + 1]; ++k) {
+      for (std::size_t k = ptr[static_cast<std::size_t>(a)];
+           k < ptr[static_cast<std::size_t>(a) + 1]; ++k) {
         row += val[k] * in.row(col[k]);
       }
     }
@@ -90,7 +91,8 @@ Graph build_graph(const data::InteractionMatrix& train) {
 }
 
 // Mean of A^0 x .. A^L x (A symmetric, so the same operator back-propagates the gradient).
-void propagate(const Graph& g, const RowMat& x, RowMat& out, int layers, int threads, RowMat& cur, RowMat& next) {
+void propagate(const Graph& g, const RowMat& x, RowMat& out, int layers, int threads, RowMat& cur,
+               RowMat& next) {
   out = x;
   cur = x;
   for (int l = 0; l < layers; ++l) {
@@ -106,8 +108,9 @@ void propagate(const Graph& g, const RowMat& x, RowMat& out, int layers, int thr
 void LightGcnRecommender::fit(const data::InteractionMatrix& train, const FitOptions& options) {
   remember(train);
   const std::size_t nu = train.num_users(), ni = train.num_items();
-  // Early-stopping data: the caller's validation interactions; those inside `train` are held out of the graph
-  // while searching for the best epoch. Without any, a seeded fraction of each user's items is held out.
+  // Early-stopping data: the caller's validation interactions; those inside `train` are held out of
+  // the graph while searching for the best epoch. Without any, a seeded fraction of each user's
+  // items is held out.
   std::vector<std::vector<ItemIndex>> valid(nu);
   bool held_from_train = false;
   if (options.validation && !options.validation->empty()) {
@@ -141,35 +144,38 @@ void LightGcnRecommender::fit(const data::InteractionMatrix& train, const FitOpt
     for (UserIndex u = 0; u < nu; ++u) {
       std::int64_t t = 0;
       for (auto i : train.sequence(u)) {
-        if (!std::binary_search(valid[u].begin(), valid[u].end(), i)) kept.push_back({u, i, data::kNoRating, t++});
+        if (!std::binary_search(valid[u].begin(), valid[u].end(), i))
+          kept.push_back({u, i, data::kNoRating, t++});
       }
     }
     reduced = data::InteractionMatrix(nu, ni, kept);
     search = &reduced;
   }
-  auto result = train_embeddings(*search, num_valid ? &valid : nullptr, epochs_, options, "lightgcn");
+  auto result =
+      train_embeddings(*search, num_valid ? &valid : nullptr, epochs_, options, "lightgcn");
   best_validation_ = result.best_validation;
   best_epoch_ = result.best_epoch;
   user_emb_ = std::move(result.users);
   item_emb_ = std::move(result.items);
   if (held_from_train && refit_ && best_epoch_ > 0) {
-    // The held-out interactions are training data: retrain on all of it for the chosen number of epochs.
+    // The held-out interactions are training data: retrain on all of it for the chosen number of
+    // epochs.
     auto full = train_embeddings(train, nullptr, best_epoch_, options, "lightgcn refit");
     user_emb_ = std::move(full.users);
     item_emb_ = std::move(full.items);
   }
 }
 
-LightGcnRecommender::Trained LightGcnRecommender::train_embeddings(const data::InteractionMatrix& train,
-                                                                   const std::vector<std::vector<ItemIndex>>* valid,
-                                                                   int max_epochs, const FitOptions& options,
-                                                                   const std::string& label) const {
+LightGcnRecommender::Trained LightGcnRecommender::train_embeddings(
+    const data::InteractionMatrix& train, const std::vector<std::vector<ItemIndex>>* valid,
+    int max_epochs, const FitOptions& options, const std::string& label) const {
   const std::size_t nu = train.num_users(), ni = train.num_items();
   const int threads = detail::thread_count(options);
   Rng rng(options.seed);
   Graph graph = build_graph(train);
   RowMat emb(static_cast<Eigen::Index>(nu + ni), dim_);
-  for (Eigen::Index k = 0; k < emb.size(); ++k) emb.data()[k] = static_cast<float>(rng.normal(0, init_std_));
+  for (Eigen::Index k = 0; k < emb.size(); ++k)
+    emb.data()[k] = static_cast<float>(rng.normal(0, init_std_));
   RowMat final_emb, grad_final, grad, cur, next, back;
   RowMat m1 = RowMat::Zero(emb.rows(), emb.cols()), m2 = RowMat::Zero(emb.rows(), emb.cols());
   const float beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
@@ -203,13 +209,16 @@ LightGcnRecommender::Trained LightGcnRecommender::train_embeddings(const data::I
         if (v.empty()) continue;
         Eigen::Map<Eigen::RowVectorXf> sm(s.data(), static_cast<Eigen::Index>(ni));
         sm.noalias() = users.col(static_cast<Eigen::Index>(u)).transpose() * items;
-        for (auto i : train.items_of(static_cast<UserIndex>(u))) s[i] = -std::numeric_limits<float>::infinity();
+        for (auto i : train.items_of(static_cast<UserIndex>(u)))
+          s[i] = -std::numeric_limits<float>::infinity();
         for (std::size_t i = 0; i < ni; ++i) order[i] = static_cast<ItemIndex>(i);
         const std::size_t k = std::min<std::size_t>(20, ni);
-        std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k), order.end(),
-                          [&](ItemIndex a, ItemIndex b) { return s[a] > s[b] || (s[a] == s[b] && a < b); });
+        std::partial_sort(
+            order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k), order.end(),
+            [&](ItemIndex a, ItemIndex b) { return s[a] > s[b] || (s[a] == s[b] && a < b); });
         std::size_t hits = 0;
-        for (std::size_t r = 0; r < k; ++r) hits += std::binary_search(v.begin(), v.end(), order[r]) ? 1 : 0;
+        for (std::size_t r = 0; r < k; ++r)
+          hits += std::binary_search(v.begin(), v.end(), order[r]) ? 1 : 0;
         recall_sum += static_cast<double>(hits) / static_cast<double>(v.size());
         ++count;
       }
@@ -219,8 +228,10 @@ LightGcnRecommender::Trained LightGcnRecommender::train_embeddings(const data::I
 
   out.best_validation = std::numeric_limits<double>::quiet_NaN();
   int evals_without_gain = 0;
-  auto progress = detail::maybe_progress(options, label, static_cast<std::uint64_t>(max_epochs), "epoch");
-  const std::size_t batch = std::min<std::size_t>(static_cast<std::size_t>(batch_size_), pairs.size());
+  auto progress =
+      detail::maybe_progress(options, label, static_cast<std::uint64_t>(max_epochs), "epoch");
+  const std::size_t batch =
+      std::min<std::size_t>(static_cast<std::size_t>(batch_size_), pairs.size());
   const float lr = static_cast<float>(lr_), reg = static_cast<float>(reg_);
   std::vector<std::array<std::uint32_t, 3>> triples(batch);
   for (int epoch = 1; epoch <= max_epochs; ++epoch) {
@@ -281,10 +292,10 @@ LightGcnRecommender::Trained LightGcnRecommender::train_embeddings(const data::I
       }
     }
     if (progress) {
-      progress->set_postfix(fmt::format("loss {:.4f}{}", loss / static_cast<double>(batches * batch),
-                                        valid ? fmt::format(" best val recall@20 {:.4f} @{}", out.best_validation,
-                                                            out.best_epoch)
-                                              : ""));
+      progress->set_postfix(fmt::format(
+          "loss {:.4f}{}", loss / static_cast<double>(batches * batch),
+          valid ? fmt::format(" best val recall@20 {:.4f} @{}", out.best_validation, out.best_epoch)
+                : ""));
       progress->advance();
     }
   }
@@ -310,7 +321,8 @@ void LightGcnRecommender::load_state(std::istream& in) {
   user_emb_ = detail::read_matrix<Eigen::MatrixXf>(in, "lightgcn user embeddings");
   item_emb_ = detail::read_matrix<Eigen::MatrixXf>(in, "lightgcn item embeddings");
   if (user_emb_.cols() != static_cast<Eigen::Index>(num_users_) ||
-      item_emb_.cols() != static_cast<Eigen::Index>(num_items_) || user_emb_.rows() != item_emb_.rows()) {
+      item_emb_.cols() != static_cast<Eigen::Index>(num_items_) ||
+      user_emb_.rows() != item_emb_.rows()) {
     throw std::runtime_error("model file is corrupt (lightgcn state sizes)");
   }
 }

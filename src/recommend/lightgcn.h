@@ -1,9 +1,10 @@
 #pragma once
-// LightGCN (He et al. 2020): user and item embeddings propagated over the normalised user-item graph
-// without transforms or nonlinearities; the final embedding is the mean over layers. Trained with the BPR
-// loss and Adam. Evaluated every few epochs by recall@20 on FitOptions::validation (or, without it, on a seeded
-// valid_fraction of each user's items held out of the graph) and stopped early; validation interactions that
-// belong to the training data are then put back and the model retrained for the best number of epochs.
+// LightGCN (He et al. 2020): user and item embeddings propagated over the normalised user-item
+// graph without transforms or nonlinearities; the final embedding is the mean over layers. Trained
+// with the BPR loss and Adam. Evaluated every few epochs by recall@20 on FitOptions::validation
+// (or, without it, on a seeded valid_fraction of each user's items held out of the graph) and
+// stopped early; validation interactions that belong to the training data are then put back and the
+// model retrained for the best number of epochs.
 #include <Eigen/Dense>
 
 #include "recommend/recommender.h"
@@ -31,9 +32,11 @@ class LightGcnRecommender : public Recommender {
     double best_validation = 0.0;
     int best_epoch = 0;
   };
-  // Trains from scratch on `train` for up to max_epochs; with `valid` (items per user), keeps the best epoch.
-  Trained train_embeddings(const data::InteractionMatrix& train, const std::vector<std::vector<ItemIndex>>* valid,
-                           int max_epochs, const FitOptions& options, const std::string& label) const;
+  // Trains from scratch on `train` for up to max_epochs; with `valid` (items per user), keeps the
+  // best epoch.
+  Trained train_embeddings(const data::InteractionMatrix& train,
+                           const std::vector<std::vector<ItemIndex>>* valid, int max_epochs,
+                           const FitOptions& options, const std::string& label) const;
   double valid_fraction_;
   bool refit_;
   int dim_, layers_, epochs_, batch_size_, eval_every_, patience_;

@@ -22,16 +22,20 @@ MfRecommender::MfRecommender(const Params& params) {
 }
 
 Params MfRecommender::params() const {
-  return {{"factors", std::to_string(factors_)}, {"epochs", std::to_string(epochs_)},
-          {"lr", detail::fmt_param(lr_)},        {"reg", detail::fmt_param(reg_)},
-          {"reg_bias", detail::fmt_param(reg_bias_)}, {"init_std", detail::fmt_param(init_std_)},
+  return {{"factors", std::to_string(factors_)},
+          {"epochs", std::to_string(epochs_)},
+          {"lr", detail::fmt_param(lr_)},
+          {"reg", detail::fmt_param(reg_)},
+          {"reg_bias", detail::fmt_param(reg_bias_)},
+          {"init_std", detail::fmt_param(init_std_)},
           {"lr_decay", detail::fmt_param(lr_decay_)}};
 }
 
 void MfRecommender::fit(const data::InteractionMatrix& train, const FitOptions& options) {
   if (!train.has_ratings()) throw std::invalid_argument("mf: the training data has no ratings");
   remember(train);
-  const auto nu = static_cast<Eigen::Index>(train.num_users()), ni = static_cast<Eigen::Index>(train.num_items());
+  const auto nu = static_cast<Eigen::Index>(train.num_users()),
+             ni = static_cast<Eigen::Index>(train.num_items());
   struct Rating {
     UserIndex u;
     ItemIndex i;
@@ -52,10 +56,13 @@ void MfRecommender::fit(const data::InteractionMatrix& train, const FitOptions& 
   item_bias_ = Eigen::VectorXf::Zero(ni);
   user_factors_.resize(factors_, nu);
   item_factors_.resize(factors_, ni);
-  for (Eigen::Index k = 0; k < user_factors_.size(); ++k) user_factors_.data()[k] = static_cast<float>(rng.normal(0, init_std_));
-  for (Eigen::Index k = 0; k < item_factors_.size(); ++k) item_factors_.data()[k] = static_cast<float>(rng.normal(0, init_std_));
+  for (Eigen::Index k = 0; k < user_factors_.size(); ++k)
+    user_factors_.data()[k] = static_cast<float>(rng.normal(0, init_std_));
+  for (Eigen::Index k = 0; k < item_factors_.size(); ++k)
+    item_factors_.data()[k] = static_cast<float>(rng.normal(0, init_std_));
 
-  auto progress = detail::maybe_progress(options, "mf", static_cast<std::uint64_t>(epochs_), "epoch");
+  auto progress =
+      detail::maybe_progress(options, "mf", static_cast<std::uint64_t>(epochs_), "epoch");
   const float reg = static_cast<float>(reg_), reg_b = static_cast<float>(reg_bias_);
   float lr = static_cast<float>(lr_);
   double sse = 0;
@@ -77,14 +84,16 @@ void MfRecommender::fit(const data::InteractionMatrix& train, const FitOptions& 
     }
     lr *= static_cast<float>(lr_decay_);
     if (progress) {
-      progress->set_postfix(fmt::format("train rmse {:.4f}", std::sqrt(sse / std::max<std::size_t>(1, ratings.size()))));
+      progress->set_postfix(fmt::format("train rmse {:.4f}",
+                                        std::sqrt(sse / std::max<std::size_t>(1, ratings.size()))));
       progress->advance();
     }
   }
 }
 
 float MfRecommender::predict(UserIndex user, ItemIndex item) const {
-  return mu_ + user_bias_(user) + item_bias_(item) + user_factors_.col(user).dot(item_factors_.col(item));
+  return mu_ + user_bias_(user) + item_bias_(item) +
+         user_factors_.col(user).dot(item_factors_.col(item));
 }
 
 void MfRecommender::score(UserIndex user, std::span<float> out) const {
@@ -109,8 +118,9 @@ void MfRecommender::load_state(std::istream& in) {
   user_factors_ = detail::read_matrix<Eigen::MatrixXf>(in, "mf user factors");
   item_factors_ = detail::read_matrix<Eigen::MatrixXf>(in, "mf item factors");
   if (user_bias_.size() != static_cast<Eigen::Index>(num_users_) ||
-      item_bias_.size() != static_cast<Eigen::Index>(num_items_) || user_factors_.cols() != user_bias_.size() ||
-      item_factors_.cols() != item_bias_.size() || user_factors_.rows() != item_factors_.rows()) {
+      item_bias_.size() != static_cast<Eigen::Index>(num_items_) ||
+      user_factors_.cols() != user_bias_.size() || item_factors_.cols() != item_bias_.size() ||
+      user_factors_.rows() != item_factors_.rows()) {
     throw std::runtime_error("model file is corrupt (mf state sizes)");
   }
 }

@@ -26,7 +26,8 @@ class MfRecommender : public Recommender {
   double lr_, reg_, reg_bias_, init_std_, lr_decay_;
   float mu_ = 0.0f;
   Eigen::VectorXf user_bias_, item_bias_;
-  Eigen::MatrixXf user_factors_, item_factors_;  // factors x users / factors x items (column per entity)
+  Eigen::MatrixXf user_factors_,
+      item_factors_;  // factors x users / factors x items (column per entity)
 };
 
 }  // namespace chatrec::recommend

@@ -1,5 +1,6 @@
 #pragma once
-// Most-popular baseline: scores an item by its number of training interactions, the same for every user.
+// Most-popular baseline: scores an item by its number of training interactions, the same for every
+// user.
 #include "recommend/recommender.h"
 
 namespace chatrec::recommend {

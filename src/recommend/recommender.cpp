@@ -53,11 +53,13 @@ NeighbourLists read_neighbours(std::istream& in, const char* what) {
   auto sizes = read_vec<std::uint32_t>(in, what);
   auto ids = read_vec<std::uint32_t>(in, what);
   auto sims = read_vec<float>(in, what);
-  if (ids.size() != sims.size()) throw std::runtime_error(fmt::format("model file is corrupt: {}", what));
+  if (ids.size() != sims.size())
+    throw std::runtime_error(fmt::format("model file is corrupt: {}", what));
   NeighbourLists lists(sizes.size());
   std::size_t pos = 0;
   for (std::size_t a = 0; a < sizes.size(); ++a) {
-    if (pos + sizes[a] > ids.size()) throw std::runtime_error(fmt::format("model file is corrupt: {}", what));
+    if (pos + sizes[a] > ids.size())
+      throw std::runtime_error(fmt::format("model file is corrupt: {}", what));
     lists[a].reserve(sizes[a]);
     for (std::uint32_t j = 0; j < sizes[a]; ++j, ++pos) lists[a].push_back({ids[pos], sims[pos]});
   }
@@ -112,7 +114,8 @@ const Entry* find_entry(const std::string& name) {
 }  // namespace
 
 void Recommender::score_items(std::span<const ItemIndex>, std::span<float>) const {
-  throw std::logic_error(fmt::format("model '{}' cannot score a history of items (no fold-in support)", name()));
+  throw std::logic_error(
+      fmt::format("model '{}' cannot score a history of items (no fold-in support)", name()));
 }
 
 float Recommender::predict(UserIndex, ItemIndex) const {
@@ -129,8 +132,8 @@ void Recommender::remember(const data::InteractionMatrix& train) {
 std::vector<ScoredItem> Recommender::recommend(UserIndex user, const RankOptions& options) const {
   if (!train_) throw std::logic_error(fmt::format("model '{}' is not trained", name()));
   if (user >= num_users_) {
-    throw std::out_of_range(fmt::format("user index {} out of range (model '{}' knows {} users)", user, name(),
-                                        num_users_));
+    throw std::out_of_range(fmt::format("user index {} out of range (model '{}' knows {} users)",
+                                        user, name(), num_users_));
   }
   std::vector<float> scores(num_items_);
   score(user, scores);
@@ -143,7 +146,8 @@ std::vector<ScoredItem> Recommender::recommend_for_history(std::span<const ItemI
                                                            const RankOptions& options) const {
   if (!train_) throw std::logic_error(fmt::format("model '{}' is not trained", name()));
   for (auto i : history) {
-    if (i >= num_items_) throw std::out_of_range(fmt::format("item index {} out of range ({} items)", i, num_items_));
+    if (i >= num_items_)
+      throw std::out_of_range(fmt::format("item index {} out of range ({} items)", i, num_items_));
   }
   std::vector<float> scores(num_items_);
   score_items(history, scores);
@@ -155,7 +159,8 @@ std::vector<ScoredItem> Recommender::recommend_for_history(std::span<const ItemI
   return top_k(scores, seen, options);
 }
 
-std::vector<ScoredItem> Recommender::top_k(std::vector<float>& scores, std::span<const ItemIndex> seen,
+std::vector<ScoredItem> Recommender::top_k(std::vector<float>& scores,
+                                           std::span<const ItemIndex> seen,
                                            const RankOptions& options) const {
   // `seen` is sorted (CSR rows are); `exclude` may not be.
   std::vector<char> blocked;
@@ -196,13 +201,15 @@ std::vector<ScoredItem> Recommender::top_k(std::vector<float>& scores, std::span
     return a.score > b.score || (a.score == b.score && a.item < b.item);
   };
   std::size_t k = std::min(options.k, pool.size());
-  std::partial_sort(pool.begin(), pool.begin() + static_cast<std::ptrdiff_t>(k), pool.end(), better);
+  std::partial_sort(pool.begin(), pool.begin() + static_cast<std::ptrdiff_t>(k), pool.end(),
+                    better);
   pool.resize(k);
   return pool;
 }
 
 void Recommender::save(const std::string& path) const {
-  if (!train_) throw std::logic_error(fmt::format("model '{}' is not trained; nothing to save", name()));
+  if (!train_)
+    throw std::logic_error(fmt::format("model '{}' is not trained; nothing to save", name()));
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
   if (!out) throw std::runtime_error(fmt::format("cannot write model file '{}'", path));
   out.write(kMagic, sizeof kMagic);
@@ -216,8 +223,8 @@ void Recommender::save(const std::string& path) const {
   }
   detail::write_pod<std::uint64_t>(out, num_users_);
   detail::write_pod<std::uint64_t>(out, num_items_);
-  // The training data, in chronological order with the (deduplicated) ratings, so that exclude_seen and the
-  // sequential models work after load() exactly as after fit().
+  // The training data, in chronological order with the (deduplicated) ratings, so that exclude_seen
+  // and the sequential models work after load() exactly as after fit().
   std::vector<std::uint32_t> lengths, items;
   std::vector<float> ratings;
   lengths.reserve(num_users_);
@@ -241,7 +248,8 @@ void Recommender::save(const std::string& path) const {
   if (!out) throw std::runtime_error(fmt::format("error writing model file '{}'", path));
 }
 
-std::unique_ptr<Recommender> Recommender::load(const std::string& path, const std::string& expected_name) {
+std::unique_ptr<Recommender> Recommender::load(const std::string& path,
+                                               const std::string& expected_name) {
   std::ifstream in(path, std::ios::binary);
   if (!in) throw std::runtime_error(fmt::format("cannot open model file '{}'", path));
   char magic[8] = {};
@@ -251,18 +259,21 @@ std::unique_ptr<Recommender> Recommender::load(const std::string& path, const st
   }
   auto version = detail::read_pod<std::uint32_t>(in, "format version");
   if (version != kFormatVersion) {
-    throw std::runtime_error(fmt::format("model file '{}' has format version {}, this build reads version {}",
-                                         path, version, kFormatVersion));
+    throw std::runtime_error(
+        fmt::format("model file '{}' has format version {}, this build reads version {}", path,
+                    version, kFormatVersion));
   }
   auto name = detail::read_string(in, "model name");
-  if (!find_entry(name)) throw std::runtime_error(fmt::format("model file '{}' holds unknown model '{}'", path, name));
+  if (!find_entry(name))
+    throw std::runtime_error(fmt::format("model file '{}' holds unknown model '{}'", path, name));
   if (!expected_name.empty() && name != expected_name) {
-    throw std::runtime_error(
-        fmt::format("model file '{}' holds a '{}' model, expected '{}'", path, name, expected_name));
+    throw std::runtime_error(fmt::format("model file '{}' holds a '{}' model, expected '{}'", path,
+                                         name, expected_name));
   }
   Params params;
   auto n = detail::read_pod<std::uint32_t>(in, "parameter count");
-  if (n > 10000) throw std::runtime_error(fmt::format("model file '{}' is corrupt (parameter count)", path));
+  if (n > 10000)
+    throw std::runtime_error(fmt::format("model file '{}' is corrupt (parameter count)", path));
   for (std::uint32_t j = 0; j < n; ++j) {
     auto k = detail::read_string(in, "parameter name");
     params[k] = detail::read_string(in, "parameter value");
@@ -305,13 +316,15 @@ std::unique_ptr<Recommender> Recommender::load(const std::string& path, const st
   return model;
 }
 
-std::unique_ptr<Recommender> Recommender::load(const std::string& path) { return load(path, std::string()); }
+std::unique_ptr<Recommender> Recommender::load(const std::string& path) {
+  return load(path, std::string());
+}
 
 std::unique_ptr<Recommender> make_recommender(const std::string& name, const Params& params) {
   const Entry* e = find_entry(name);
   if (!e) {
-    throw std::invalid_argument(
-        fmt::format("unknown recommender '{}' (known: {})", name, fmt::join(recommender_names(), ", ")));
+    throw std::invalid_argument(fmt::format("unknown recommender '{}' (known: {})", name,
+                                            fmt::join(recommender_names(), ", ")));
   }
   return e->make(params);
 }

@@ -1,6 +1,6 @@
 #pragma once
-// The classic recommender "R" that Chat-Rec puts under the LLM. Every algorithm is a small class behind
-// fit / score / predict (as in Surprise), created by name from the registry.
+// The classic recommender "R" that Chat-Rec puts under the LLM. Every algorithm is a small class
+// behind fit / score / predict (as in Surprise), created by name from the registry.
 #include <cstdint>
 #include <functional>
 #include <iosfwd>
@@ -37,10 +37,10 @@ struct ScoredItem {
 
 struct RankOptions {
   std::size_t k = 20;
-  bool exclude_seen = true;                 // drop items in the user's training data
-  std::span<const ItemIndex> candidates;    // when non-empty, rank only these
-  std::function<bool(ItemIndex)> filter;    // when set, keep only items passing it
-  std::span<const ItemIndex> exclude;       // never return these (e.g. disliked in conversation)
+  bool exclude_seen = true;               // drop items in the user's training data
+  std::span<const ItemIndex> candidates;  // when non-empty, rank only these
+  std::function<bool(ItemIndex)> filter;  // when set, keep only items passing it
+  std::span<const ItemIndex> exclude;     // never return these (e.g. disliked in conversation)
 };
 
 class Recommender {
@@ -53,7 +53,8 @@ class Recommender {
 
   // Scores every item for the user (higher is better), into `out` of size num_items.
   virtual void score(UserIndex user, std::span<float> out) const = 0;
-  // Scores for a user described only by their items (a new user, or a conversation's items), when supported.
+  // Scores for a user described only by their items (a new user, or a conversation's items), when
+  // supported.
   virtual bool supports_fold_in() const { return false; }
   virtual void score_items(std::span<const ItemIndex> history, std::span<float> out) const;
 
@@ -66,12 +67,14 @@ class Recommender {
   std::vector<ScoredItem> recommend_for_history(std::span<const ItemIndex> history,
                                                 const RankOptions& options) const;
 
-  // Versioned binary model files: a header (magic, format version, model name, params, sizes) then the
-  // model's state. A wrong or truncated file is a clear error.
+  // Versioned binary model files: a header (magic, format version, model name, params, sizes) then
+  // the model's state. A wrong or truncated file is a clear error.
   void save(const std::string& path) const;
   static std::unique_ptr<Recommender> load(const std::string& path);
-  // As load(), but a file holding another model than `expected_name` is an error (empty = any model).
-  static std::unique_ptr<Recommender> load(const std::string& path, const std::string& expected_name);
+  // As load(), but a file holding another model than `expected_name` is an error (empty = any
+  // model).
+  static std::unique_ptr<Recommender> load(const std::string& path,
+                                           const std::string& expected_name);
 
   const data::InteractionMatrix* train_matrix() const { return train_; }
   std::size_t num_items() const { return num_items_; }
@@ -92,8 +95,8 @@ class Recommender {
                                 const RankOptions& options) const;
 };
 
-// Names: popularity, itemknn, userknn, mf, svdpp, blend, bpr, als, ease, lightgcn, and the sequential models
-// transition and sknn.
+// Names: popularity, itemknn, userknn, mf, svdpp, blend, bpr, als, ease, lightgcn, and the
+// sequential models transition and sknn.
 std::unique_ptr<Recommender> make_recommender(const std::string& name, const Params& params = {});
 std::vector<std::string> recommender_names();
 bool is_rating_model(const std::string& name);

@@ -29,7 +29,8 @@ void SknnRecommender::fit(const data::InteractionMatrix& train, const FitOptions
   prior_.assign(n, 0.0f);
   double max_log = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    prior_[i] = static_cast<float>(std::log1p(static_cast<double>(train.users_of(static_cast<ItemIndex>(i)).size())));
+    prior_[i] = static_cast<float>(
+        std::log1p(static_cast<double>(train.users_of(static_cast<ItemIndex>(i)).size())));
     max_log = std::max(max_log, static_cast<double>(prior_[i]));
   }
   if (max_log > 0) {
@@ -37,7 +38,8 @@ void SknnRecommender::fit(const data::InteractionMatrix& train, const FitOptions
   }
 }
 
-void SknnRecommender::score_impl(std::span<const ItemIndex> history, std::int64_t self, std::span<float> out) const {
+void SknnRecommender::score_impl(std::span<const ItemIndex> history, std::int64_t self,
+                                 std::span<float> out) const {
   for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<float>(pop_weight_) * prior_[i];
   thread_local std::vector<float> sim;
   thread_local std::vector<UserIndex> touched;
@@ -60,8 +62,9 @@ void SknnRecommender::score_impl(std::span<const ItemIndex> history, std::int64_
     cand.emplace_back(static_cast<float>(sim[v] / std::pow(size, length_norm_)), v);
   }
   if (cand.size() > static_cast<std::size_t>(k_)) {
-    std::nth_element(cand.begin(), cand.begin() + k_, cand.end(),
-                     [](const auto& a, const auto& b) { return a.first > b.first || (a.first == b.first && a.second < b.second); });
+    std::nth_element(cand.begin(), cand.begin() + k_, cand.end(), [](const auto& a, const auto& b) {
+      return a.first > b.first || (a.first == b.first && a.second < b.second);
+    });
     cand.resize(static_cast<std::size_t>(k_));
   }
   for (const auto& [s, v] : cand) {
@@ -77,11 +80,14 @@ void SknnRecommender::score(UserIndex user, std::span<float> out) const {
   score_impl(train_->sequence(user), user, out);
 }
 
-void SknnRecommender::save_state(std::ostream& out) const { detail::write_vec(out, prior_); }
+void SknnRecommender::save_state(std::ostream& out) const {
+  detail::write_vec(out, prior_);
+}
 
 void SknnRecommender::load_state(std::istream& in) {
   prior_ = detail::read_vec<float>(in, "sknn prior");
-  if (prior_.size() != num_items_) throw std::runtime_error("model file is corrupt (sknn prior size)");
+  if (prior_.size() != num_items_)
+    throw std::runtime_error("model file is corrupt (sknn prior size)");
 }
 
 }  // namespace chatrec::recommend

@@ -1,7 +1,7 @@
 #pragma once
-// Sequence-aware nearest neighbours (V-SKNN, Ludewig & Jannach 2018): the history's recent items, weighted
-// linearly by recency, find the most similar training sequences (users); each item is scored by the summed
-// similarity of the neighbours that contain it, plus a small popularity prior.
+// Sequence-aware nearest neighbours (V-SKNN, Ludewig & Jannach 2018): the history's recent items,
+// weighted linearly by recency, find the most similar training sequences (users); each item is
+// scored by the summed similarity of the neighbours that contain it, plus a small popularity prior.
 #include "recommend/recommender.h"
 
 namespace chatrec::recommend {
@@ -21,7 +21,8 @@ class SknnRecommender : public Recommender {
   void load_state(std::istream& in) override;
 
  private:
-  void score_impl(std::span<const ItemIndex> history, std::int64_t self, std::span<float> out) const;
+  void score_impl(std::span<const ItemIndex> history, std::int64_t self,
+                  std::span<float> out) const;
   int k_, window_;
   double pop_weight_, length_norm_;
   std::vector<float> prior_;

@@ -24,16 +24,21 @@ SvdppRecommender::SvdppRecommender(const Params& params) {
 }
 
 Params SvdppRecommender::params() const {
-  return {{"factors", std::to_string(factors_)},     {"epochs", std::to_string(epochs_)},
-          {"lr", detail::fmt_param(lr_)},            {"reg", detail::fmt_param(reg_)},
-          {"reg_bias", detail::fmt_param(reg_bias_)}, {"reg_y", detail::fmt_param(reg_y_)},
-          {"init_std", detail::fmt_param(init_std_)}, {"lr_decay", detail::fmt_param(lr_decay_)}};
+  return {{"factors", std::to_string(factors_)},
+          {"epochs", std::to_string(epochs_)},
+          {"lr", detail::fmt_param(lr_)},
+          {"reg", detail::fmt_param(reg_)},
+          {"reg_bias", detail::fmt_param(reg_bias_)},
+          {"reg_y", detail::fmt_param(reg_y_)},
+          {"init_std", detail::fmt_param(init_std_)},
+          {"lr_decay", detail::fmt_param(lr_decay_)}};
 }
 
 void SvdppRecommender::fit(const data::InteractionMatrix& train, const FitOptions& options) {
   if (!train.has_ratings()) throw std::invalid_argument("svdpp: the training data has no ratings");
   remember(train);
-  const auto nu = static_cast<Eigen::Index>(train.num_users()), ni = static_cast<Eigen::Index>(train.num_items());
+  const auto nu = static_cast<Eigen::Index>(train.num_users()),
+             ni = static_cast<Eigen::Index>(train.num_items());
   mu_ = static_cast<float>(train.global_mean());
   Rng rng(options.seed);
   user_bias_ = Eigen::VectorXf::Zero(nu);
@@ -42,14 +47,17 @@ void SvdppRecommender::fit(const data::InteractionMatrix& train, const FitOption
   item_factors_.resize(factors_, ni);
   implicit_factors_.resize(factors_, ni);
   for (auto* m : {&user_factors_, &item_factors_, &implicit_factors_}) {
-    for (Eigen::Index k = 0; k < m->size(); ++k) m->data()[k] = static_cast<float>(rng.normal(0, init_std_));
+    for (Eigen::Index k = 0; k < m->size(); ++k)
+      m->data()[k] = static_cast<float>(rng.normal(0, init_std_));
   }
   std::vector<UserIndex> users(static_cast<std::size_t>(nu));
   std::iota(users.begin(), users.end(), 0);
   std::vector<std::size_t> order;
   Eigen::VectorXf z(factors_), acc(factors_);
-  auto progress = detail::maybe_progress(options, "svdpp", static_cast<std::uint64_t>(epochs_), "epoch");
-  const float reg = static_cast<float>(reg_), reg_b = static_cast<float>(reg_bias_), reg_y = static_cast<float>(reg_y_);
+  auto progress =
+      detail::maybe_progress(options, "svdpp", static_cast<std::uint64_t>(epochs_), "epoch");
+  const float reg = static_cast<float>(reg_), reg_b = static_cast<float>(reg_bias_),
+              reg_y = static_cast<float>(reg_y_);
   float lr = static_cast<float>(lr_);
   for (int epoch = 0; epoch < epochs_; ++epoch) {
     rng.shuffle(users);
@@ -88,7 +96,8 @@ void SvdppRecommender::fit(const data::InteractionMatrix& train, const FitOption
       }
       // The accumulated gradient of the implicit factors, applied once per user.
       if (rated > 0) {
-        // Per-rating SGD would shrink y_j once per rating; cap the combined shrinkage for stability.
+        // Per-rating SGD would shrink y_j once per rating; cap the combined shrinkage for
+        // stability.
         const float shrink = std::min(0.5f, lr * static_cast<float>(rated) * reg_y);
         for (auto j : items) {
           auto y = implicit_factors_.col(j);
@@ -98,7 +107,8 @@ void SvdppRecommender::fit(const data::InteractionMatrix& train, const FitOption
     }
     lr *= static_cast<float>(lr_decay_);
     if (progress) {
-      progress->set_postfix(fmt::format("train rmse {:.4f}", std::sqrt(sse / std::max<std::size_t>(1, n_seen))));
+      progress->set_postfix(
+          fmt::format("train rmse {:.4f}", std::sqrt(sse / std::max<std::size_t>(1, n_seen))));
       progress->advance();
     }
   }
@@ -117,7 +127,8 @@ void SvdppRecommender::compute_user_vectors() {
 }
 
 float SvdppRecommender::predict(UserIndex user, ItemIndex item) const {
-  return mu_ + user_bias_(user) + item_bias_(item) + user_vectors_.col(user).dot(item_factors_.col(item));
+  return mu_ + user_bias_(user) + item_bias_(item) +
+         user_vectors_.col(user).dot(item_factors_.col(item));
 }
 
 void SvdppRecommender::score(UserIndex user, std::span<float> out) const {
@@ -144,9 +155,11 @@ void SvdppRecommender::load_state(std::istream& in) {
   item_factors_ = detail::read_matrix<Eigen::MatrixXf>(in, "svdpp item factors");
   implicit_factors_ = detail::read_matrix<Eigen::MatrixXf>(in, "svdpp implicit factors");
   if (user_bias_.size() != static_cast<Eigen::Index>(num_users_) ||
-      item_bias_.size() != static_cast<Eigen::Index>(num_items_) || user_factors_.cols() != user_bias_.size() ||
-      item_factors_.cols() != item_bias_.size() || implicit_factors_.cols() != item_bias_.size() ||
-      user_factors_.rows() != item_factors_.rows() || implicit_factors_.rows() != item_factors_.rows()) {
+      item_bias_.size() != static_cast<Eigen::Index>(num_items_) ||
+      user_factors_.cols() != user_bias_.size() || item_factors_.cols() != item_bias_.size() ||
+      implicit_factors_.cols() != item_bias_.size() ||
+      user_factors_.rows() != item_factors_.rows() ||
+      implicit_factors_.rows() != item_factors_.rows()) {
     throw std::runtime_error("model file is corrupt (svdpp state sizes)");
   }
   compute_user_vectors();

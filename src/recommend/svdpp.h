@@ -1,7 +1,8 @@
 #pragma once
-// SVD++ (Koren 2008): biased MF whose user vector adds the normalised sum of implicit item factors y_j over
-// the items the user rated: r_ui ~ mu + b_u + b_i + q_i . (p_u + |N(u)|^-1/2 sum_j y_j). SGD, one user at a
-// time so the implicit sum is computed once per user and the y updates are accumulated.
+// SVD++ (Koren 2008): biased MF whose user vector adds the normalised sum of implicit item factors
+// y_j over the items the user rated: r_ui ~ mu + b_u + b_i + q_i . (p_u + |N(u)|^-1/2 sum_j y_j).
+// SGD, one user at a time so the implicit sum is computed once per user and the y updates are
+// accumulated.
 #include <Eigen/Dense>
 
 #include "recommend/recommender.h"

@@ -40,8 +40,8 @@ void TransitionRecommender::fit(const data::InteractionMatrix& train, const FitO
   remember(train);
   const std::size_t n = train.num_items();
   auto progress = detail::maybe_progress(options, "transition", 2, "step");
-  // Transition weights: the next item (1), the one after it (skip_weight), and the reverse direction
-  // (backward_weight; purchase order within a few steps is noisy).
+  // Transition weights: the next item (1), the one after it (skip_weight), and the reverse
+  // direction (backward_weight; purchase order within a few steps is noisy).
   std::vector<std::unordered_map<ItemIndex, float>> counts(n);
   for (UserIndex u = 0; u < train.num_users(); ++u) {
     const auto& seq = train.sequence(u);
@@ -63,17 +63,22 @@ void TransitionRecommender::fit(const data::InteractionMatrix& train, const FitO
       total += c;
     }
     for (auto& x : out) x.sim = static_cast<float>(x.sim / total);
-    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.sim > b.sim || (a.sim == b.sim && a.id < b.id); });
-    if (out.size() > static_cast<std::size_t>(max_transitions_)) out.resize(static_cast<std::size_t>(max_transitions_));
+    std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+      return a.sim > b.sim || (a.sim == b.sim && a.id < b.id);
+    });
+    if (out.size() > static_cast<std::size_t>(max_transitions_))
+      out.resize(static_cast<std::size_t>(max_transitions_));
   }
   counts.clear();
   if (progress) progress->advance();
-  neighbours_ = knn_weight_ > 0 ? detail::implicit_neighbours({&train, true}, k_, shrink_, 0.5, detail::thread_count(options))
+  neighbours_ = knn_weight_ > 0 ? detail::implicit_neighbours({&train, true}, k_, shrink_, 0.5,
+                                                              detail::thread_count(options))
                                 : detail::NeighbourLists(n);
   prior_.assign(n, 0.0f);
   double max_log = 0;
   for (std::size_t i = 0; i < n; ++i) {
-    prior_[i] = static_cast<float>(std::log1p(static_cast<double>(train.users_of(static_cast<ItemIndex>(i)).size())));
+    prior_[i] = static_cast<float>(
+        std::log1p(static_cast<double>(train.users_of(static_cast<ItemIndex>(i)).size())));
     max_log = std::max(max_log, static_cast<double>(prior_[i]));
   }
   if (max_log > 0) {
@@ -82,7 +87,8 @@ void TransitionRecommender::fit(const data::InteractionMatrix& train, const FitO
   if (progress) progress->advance();
 }
 
-void TransitionRecommender::score_items(std::span<const ItemIndex> history, std::span<float> out) const {
+void TransitionRecommender::score_items(std::span<const ItemIndex> history,
+                                        std::span<float> out) const {
   for (std::size_t i = 0; i < out.size(); ++i) out[i] = static_cast<float>(pop_weight_) * prior_[i];
   float w = 1.0f;
   const std::size_t len = history.size();

@@ -1,8 +1,9 @@
 #pragma once
-// Order-aware item-transition model for next-item recommendation: first-order transition probabilities
-// P(next = j | item = i) from consecutive pairs of the training sequences, applied to the last `window`
-// items of the history with geometric recency decay, blended with item-kNN co-occurrence (cosine) from the
-// same recent items and a small popularity prior that orders items the history says nothing about.
+// Order-aware item-transition model for next-item recommendation: first-order transition
+// probabilities P(next = j | item = i) from consecutive pairs of the training sequences, applied to
+// the last `window` items of the history with geometric recency decay, blended with item-kNN
+// co-occurrence (cosine) from the same recent items and a small popularity prior that orders items
+// the history says nothing about.
 #include "recommend/detail.h"
 #include "recommend/recommender.h"
 

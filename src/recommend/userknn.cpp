@@ -42,14 +42,17 @@ void UserKnnRecommender::fit(const data::InteractionMatrix& train, const FitOpti
   rating_neighbours_.clear();
   if (has_rating_state_) {
     baselines_ = detail::fit_baselines(train, 10, reg_user_, reg_item_);
-    rating_neighbours_ = detail::pearson_baseline_neighbours(view(), baselines_, rating_shrink_, rating_pool_, threads);
+    rating_neighbours_ = detail::pearson_baseline_neighbours(view(), baselines_, rating_shrink_,
+                                                             rating_pool_, threads);
     if (progress) progress->advance();
   }
 }
 
 float UserKnnRecommender::predict(UserIndex user, ItemIndex item) const {
-  if (!has_rating_state_) throw std::logic_error("userknn: trained without ratings, cannot predict ratings");
-  return detail::knn_baseline_predict(view(), baselines_, rating_neighbours_, user, item, rating_k_);
+  if (!has_rating_state_)
+    throw std::logic_error("userknn: trained without ratings, cannot predict ratings");
+  return detail::knn_baseline_predict(view(), baselines_, rating_neighbours_, user, item,
+                                      rating_k_);
 }
 
 void UserKnnRecommender::score(UserIndex user, std::span<float> out) const {
@@ -85,8 +88,9 @@ void UserKnnRecommender::load_state(std::istream& in) {
     }
     return false;
   };
-  if (bad(neighbours_) || (has_rating_state_ && (bad(rating_neighbours_) || baselines_.user.size() != num_users_ ||
-                                                 baselines_.item.size() != num_items_))) {
+  if (bad(neighbours_) ||
+      (has_rating_state_ && (bad(rating_neighbours_) || baselines_.user.size() != num_users_ ||
+                             baselines_.item.size() != num_items_))) {
     throw std::runtime_error("model file is corrupt (userknn state sizes)");
   }
 }

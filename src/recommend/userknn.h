@@ -1,6 +1,7 @@
 #pragma once
-// User-based k-nearest neighbours. Ranking: items of the user's top-k implicit-cosine neighbours, weighted
-// by similarity. Ratings: Surprise's KNNBaseline (user-based, Pearson-baseline similarity) on ALS baselines.
+// User-based k-nearest neighbours. Ranking: items of the user's top-k implicit-cosine neighbours,
+// weighted by similarity. Ratings: Surprise's KNNBaseline (user-based, Pearson-baseline similarity)
+// on ALS baselines.
 #include "recommend/knn_common.h"
 #include "recommend/recommender.h"
 
@@ -25,7 +26,7 @@ class UserKnnRecommender : public Recommender {
   detail::EntityView view() const { return {train_, false}; }
   int k_, rating_k_, rating_pool_;
   double shrink_, alpha_, rating_shrink_, reg_user_, reg_item_;
-  detail::NeighbourLists neighbours_;         // implicit, best first
+  detail::NeighbourLists neighbours_;  // implicit, best first
   bool has_rating_state_ = false;
   detail::Baselines baselines_;
   detail::NeighbourLists rating_neighbours_;  // Pearson-baseline, sorted by id

@@ -1,5 +1,6 @@
-// The Chat-Rec loop end to end with the real built-in runtime (SmolLM2-135M) and the real ml-100k and Amazon
-// Games catalogues: a scripted six-turn conversation and cold-start items added after training.
+// The Chat-Rec loop end to end with the real built-in runtime (SmolLM2-135M) and the real ml-100k
+// and Amazon Games catalogues: a scripted six-turn conversation and cold-start items added after
+// training.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -34,8 +35,8 @@ class ChatIntegration : public ::testing::Test {
     config.options.max_reply_tokens = 40;
     config.options.cross_domain_pool = 120;
     config.options.llm_timeout_seconds = 120;
-    // Constraint JSON extraction by the LLM is covered by the MockModel unit tests; here the catalogue matcher
-    // decides, which keeps the suite within its time budget on 2 cores.
+    // Constraint JSON extraction by the LLM is covered by the MockModel unit tests; here the
+    // catalogue matcher decides, which keeps the suite within its time budget on 2 cores.
     config.options.llm_constraints = false;
     engine_ = ChatEngine::open(config).release();
   }
@@ -44,7 +45,8 @@ class ChatIntegration : public ::testing::Test {
     engine_ = nullptr;
   }
   void SetUp() override {
-    if (!engine_) GTEST_SKIP() << "needs the SmolLM2 model file and the ml-100k / amazon-games data";
+    if (!engine_)
+      GTEST_SKIP() << "needs the SmolLM2 model file and the ml-100k / amazon-games data";
   }
   static ChatEngine* engine_;
 };
@@ -57,8 +59,9 @@ TEST_F(ChatIntegration, ScriptedSixTurnConversation) {
   std::string streamed;
   const auto log = [](const char* step, const TurnResult& r) {
     std::cerr << step << ": intent " << to_string(r.intent) << " by " << r.intent_decided_by << ", "
-              << r.recommendations.size() << " items, " << r.stats.llm_calls << " LLM calls, " << r.stats.tokens_in
-              << " tokens in, " << r.stats.latency_ms << " ms" << (r.degraded ? ", degraded" : "") << "\n";
+              << r.recommendations.size() << " items, " << r.stats.llm_calls << " LLM calls, "
+              << r.stats.tokens_in << " tokens in, " << r.stats.latency_ms << " ms"
+              << (r.degraded ? ", degraded" : "") << "\n";
   };
   const auto stream = [&](std::string_view s) { streamed += s; };
 
@@ -127,13 +130,15 @@ TEST_F(ChatIntegration, ColdStartItemsAddedAfterTrainingAreRecommendedWhenTheReq
   pirates.title = "Nebula Pirates";
   pirates.year = 1998;
   pirates.categories = {"Sci-Fi", "Comedy"};
-  pirates.text["description"] = "A ragged crew of space pirates steals a starship and hunts treasure across the galaxy.";
+  pirates.text["description"] =
+      "A ragged crew of space pirates steals a starship and hunts treasure across the galaxy.";
   data::Item gardens;
   gardens.id = "cold-gardens";
   gardens.title = "Quiet Gardens";
   gardens.year = 1997;
   gardens.categories = {"Documentary"};
-  gardens.text["description"] = "A calm documentary about traditional Japanese gardens and their gardeners.";
+  gardens.text["description"] =
+      "A calm documentary about traditional Japanese gardens and their gardeners.";
   ASSERT_EQ(e.add_items("movies", {pirates, gardens}), 2u);
 
   const std::string id = e.create_conversation("196");

@@ -11,9 +11,10 @@ ConstraintVocabulary vocab() {
   v.domains = {"movies", "games"};
   v.categories = [](const std::string& d) {
     if (d == "movies") {
-      return std::vector<std::string>{"unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
-                                      "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
-                                      "Romance", "Sci-Fi", "Thriller", "War", "Western"};
+      return std::vector<std::string>{
+          "unknown",     "Action", "Adventure", "Animation", "Children's", "Comedy",  "Crime",
+          "Documentary", "Drama",  "Fantasy",   "Film-Noir", "Horror",     "Musical", "Mystery",
+          "Romance",     "Sci-Fi", "Thriller",  "War",       "Western"};
     }
     return std::vector<std::string>{};
   };
@@ -72,7 +73,8 @@ TEST(Constraints, ValidLlmJsonIsUsedAndValidated) {
           "year_min": 1990, "year_max": 1999, "like": ["Fargo"], "not": ["Titanic"]})",
       "funny films from the 90s like Fargo", "movies", vocab(), &st);
   ASSERT_TRUE(u);
-  EXPECT_EQ(u->genres_wanted, std::vector<std::string>{"Comedy"});  // Western ungrounded, Kung Fu unknown
+  EXPECT_EQ(u->genres_wanted,
+            std::vector<std::string>{"Comedy"});  // Western ungrounded, Kung Fu unknown
   EXPECT_EQ(u->year_min, 1990);
   EXPECT_EQ(u->year_max, 1999);
   EXPECT_EQ(u->like_titles, std::vector<std::string>{"Fargo"});
@@ -99,7 +101,8 @@ TEST(Constraints, LlmFailureFallsBackToTheCatalogueMatcher) {
   lm.queue_reply("I think they want comedies!!");
   Stats st;
   std::vector<std::string> notes;
-  auto u = extract_constraints(&lm, "only comedies from the 80s", "movies", vocab(), 10, &st, &notes);
+  auto u =
+      extract_constraints(&lm, "only comedies from the 80s", "movies", vocab(), 10, &st, &notes);
   EXPECT_EQ(u.decided_by, "rules");
   EXPECT_EQ(u.genres_wanted, std::vector<std::string>{"Comedy"});
   EXPECT_EQ(u.year_min, 1980);
@@ -109,8 +112,10 @@ TEST(Constraints, LlmFailureFallsBackToTheCatalogueMatcher) {
 
 TEST(Constraints, LlmAndRulesCombine) {
   llm::MockModel lm;
-  lm.queue_reply(R"({"domain": null, "genres": ["Comedy"], "exclude_genres": [], "year_min": null, "year_max": null, "like": [], "not": []})");
-  auto u = extract_constraints(&lm, "comedies but no horror", "movies", vocab(), 10, nullptr, nullptr);
+  lm.queue_reply(
+      R"({"domain": null, "genres": ["Comedy"], "exclude_genres": [], "year_min": null, "year_max": null, "like": [], "not": []})");
+  auto u =
+      extract_constraints(&lm, "comedies but no horror", "movies", vocab(), 10, nullptr, nullptr);
   EXPECT_EQ(u.decided_by, "llm+rules");
   EXPECT_EQ(u.genres_wanted, std::vector<std::string>{"Comedy"});
   EXPECT_EQ(u.genres_unwanted, std::vector<std::string>{"Horror"});

@@ -1,6 +1,6 @@
-// ChatEngine's deterministic paths on a small synthetic catalogue with the scripted MockModel: LLM failures
-// degrade to the classic ranking (flagged), the parser maps generated lists back, constraints and dislikes
-// hold. The real-model behaviour is covered by test_chat_integration.cpp.
+// ChatEngine's deterministic paths on a small synthetic catalogue with the scripted MockModel: LLM
+// failures degrade to the classic ranking (flagged), the parser maps generated lists back,
+// constraints and dislikes hold. The real-model behaviour is covered by test_chat_integration.cpp.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -31,14 +31,16 @@ std::shared_ptr<Catalog> tiny_catalog() {
     ds.add_user(user);
     for (int i = 0; i < 30; ++i) {
       if ((i * 7 + u * 3) % 5 < 2 && !(u == 0 && i < 25)) {
-        ds.add_interaction({static_cast<data::UserIndex>(u), static_cast<data::ItemIndex>(i), 4.0f, i});
+        ds.add_interaction(
+            {static_cast<data::UserIndex>(u), static_cast<data::ItemIndex>(i), 4.0f, i});
       }
     }
   }
   auto catalog = std::make_shared<Catalog>();
   recommend::FitOptions fit;
   fit.progress = false;
-  catalog->add_domain("movies", std::move(ds), recommend::make_recommender("popularity"), fit, true);
+  catalog->add_domain("movies", std::move(ds), recommend::make_recommender("popularity"), fit,
+                      true);
   return catalog;
 }
 
@@ -50,7 +52,8 @@ TEST(EngineFallbacks, LlmFailureGivesTheClassicRankingFlagged) {
   ChatEngine engine(tiny_catalog(), lm, nullptr, options);
   const std::string id = engine.create_conversation("2");
   std::string streamed;
-  const auto r = engine.turn(id, "Can you recommend some comedies?", [&](std::string_view s) { streamed += s; });
+  const auto r = engine.turn(id, "Can you recommend some comedies?",
+                             [&](std::string_view s) { streamed += s; });
   EXPECT_EQ(r.intent, Intent::kRecommend);
   EXPECT_EQ(r.intent_decided_by, "rules");
   EXPECT_TRUE(r.degraded);
@@ -70,26 +73,32 @@ TEST(EngineFallbacks, LlmFailureGivesTheClassicRankingFlagged) {
 
 TEST(EngineFallbacks, GeneratedListIsMappedBackAndDislikesNeverReappear) {
   auto lm = std::make_shared<llm::MockModel>();
-  // Intent and constraint calls get valid answers; list requests get the candidates in reverse order.
-  lm->set_responder([](const std::vector<llm::Message>& m, const llm::GenerationOptions& o) -> std::string {
-    if (!o.choices.empty()) return m[1].content.find("\"\"\"\nI didn't like") != std::string::npos ? "feedback" : "recommend";
-    const std::string& u = m[1].content;
-    if (u.find("JSON") != std::string::npos) return "{}";
-    std::vector<std::string> titles;
-    for (std::size_t pos = u.find("\n1. "); pos != std::string::npos;) {
-      const auto start = u.find(". ", pos) + 2;
-      const auto end = u.find(" [", start);
-      titles.push_back(u.substr(start, end - start));
-      const auto next = u.find('\n', pos + 1);
-      if (next == std::string::npos || next + 1 >= u.size() || !std::isdigit(static_cast<unsigned char>(u[next + 1]))) break;
-      pos = next;
-    }
-    std::string out;
-    for (std::size_t i = 0; i < titles.size() && i < 5; ++i) {
-      out += std::to_string(i + 1) + ". " + titles[titles.size() - 1 - i] + "\n";
-    }
-    return out;
-  });
+  // Intent and constraint calls get valid answers; list requests get the candidates in reverse
+  // order.
+  lm->set_responder(
+      [](const std::vector<llm::Message>& m, const llm::GenerationOptions& o) -> std::string {
+        if (!o.choices.empty())
+          return m[1].content.find("\"\"\"\nI didn't like") != std::string::npos ? "feedback"
+                                                                                 : "recommend";
+        const std::string& u = m[1].content;
+        if (u.find("JSON") != std::string::npos) return "{}";
+        std::vector<std::string> titles;
+        for (std::size_t pos = u.find("\n1. "); pos != std::string::npos;) {
+          const auto start = u.find(". ", pos) + 2;
+          const auto end = u.find(" [", start);
+          titles.push_back(u.substr(start, end - start));
+          const auto next = u.find('\n', pos + 1);
+          if (next == std::string::npos || next + 1 >= u.size() ||
+              !std::isdigit(static_cast<unsigned char>(u[next + 1])))
+            break;
+          pos = next;
+        }
+        std::string out;
+        for (std::size_t i = 0; i < titles.size() && i < 5; ++i) {
+          out += std::to_string(i + 1) + ". " + titles[titles.size() - 1 - i] + "\n";
+        }
+        return out;
+      });
   EngineOptions options;
   options.rerank = RerankMode::kGenerate;
   options.hint_top1 = false;
@@ -100,7 +109,8 @@ TEST(EngineFallbacks, GeneratedListIsMappedBackAndDislikesNeverReappear) {
   EXPECT_FALSE(r1.degraded);
   EXPECT_EQ(r1.intent_decided_by, "llm");
   const auto base = engine.recommend_fast("2", "movies", 20);
-  EXPECT_EQ(r1.recommendations[0].item_id, base.back().item_id);  // the LLM's first pick was the last candidate
+  EXPECT_EQ(r1.recommendations[0].item_id,
+            base.back().item_id);  // the LLM's first pick was the last candidate
 
   const std::string disliked = r1.recommendations[0].item_id;
   auto r2 = engine.turn(id, "I didn't like " + r1.recommendations[0].title);

@@ -22,7 +22,8 @@ TEST(Fusion, Ndcg) {
   EXPECT_DOUBLE_EQ(ndcg_at_k({1, 2}, {true, false, false}, 1, 5), 0.0);
 }
 
-// Whatever the LLM does, the chosen weight is never worse than the base order on the validation cases.
+// Whatever the LLM does, the chosen weight is never worse than the base order on the validation
+// cases.
 TEST(Fusion, ChosenWeightIsNeverWorseThanBaseOnValidation) {
   Rng rng(7);
   for (int trial = 0; trial < 50; ++trial) {
@@ -38,7 +39,8 @@ TEST(Fusion, ChosenWeightIsNeverWorseThanBaseOnValidation) {
       rng.shuffle(order);
       if (helpful) {
         // A helpful LLM moves relevant candidates forward.
-        std::stable_partition(order.begin(), order.end(), [&](std::size_t i) { return c.relevant[i]; });
+        std::stable_partition(order.begin(), order.end(),
+                              [&](std::size_t i) { return c.relevant[i]; });
       }
       c.llm_order = order;
       cases.push_back(c);

@@ -36,7 +36,8 @@ TEST(Intent, TheLlmDecidesByConstrainedChoice) {
   EXPECT_EQ(d.intent, Intent::kItemQuestion);
   EXPECT_EQ(d.decided_by, "llm");
   ASSERT_EQ(lm.seen_prompts().size(), 1u);
-  EXPECT_NE(lm.seen_prompts()[0][1].content.find("\"\"\"\ntell me something about Fargo\n\"\"\""), std::string::npos);
+  EXPECT_NE(lm.seen_prompts()[0][1].content.find("\"\"\"\ntell me something about Fargo\n\"\"\""),
+            std::string::npos);
   EXPECT_EQ(st.llm_calls, 1);
 }
 

@@ -20,7 +20,8 @@ TEST(TitleMatch, DisplayTitleMovesTheArticleBack) {
 }
 
 TEST(TitleMatch, SimilarityToleratesTyposButNotOtherTitles) {
-  EXPECT_GE(title_similarity(title_key("Shawshank Redemtion"), title_key("Shawshank Redemption, The (1994)")),
+  EXPECT_GE(title_similarity(title_key("Shawshank Redemtion"),
+                             title_key("Shawshank Redemption, The (1994)")),
             kFuzzyTitleThreshold);
   EXPECT_LT(title_similarity(title_key("Toy Story"), title_key("Star Wars")), kFuzzyTitleThreshold);
   EXPECT_EQ(edit_distance("kitten", "sitting"), 3u);
@@ -28,7 +29,8 @@ TEST(TitleMatch, SimilarityToleratesTyposButNotOtherTitles) {
 
 TEST(TitleMatch, IndexFindsExactFuzzyAndMentions) {
   data::Dataset ds;
-  for (const char* t : {"Fish Called Wanda, A (1988)", "Fargo (1996)", "Star Wars (1977)", "Return of the Jedi (1983)"}) {
+  for (const char* t : {"Fish Called Wanda, A (1988)", "Fargo (1996)", "Star Wars (1977)",
+                        "Return of the Jedi (1983)"}) {
     data::Item item;
     item.id = t;
     item.title = t;

@@ -13,9 +13,9 @@
 namespace chatrec::recommend {
 namespace {
 
-// Two communities of users, each consuming (in a fixed order) the items of its own block, plus noise. A
-// user's held-out item comes from their block, so every sensible model must rank it above items of the
-// other block.
+// Two communities of users, each consuming (in a fixed order) the items of its own block, plus
+// noise. A user's held-out item comes from their block, so every sensible model must rank it above
+// items of the other block.
 struct Planted {
   std::size_t users = 120, items = 40;
   std::vector<data::Interaction> train;
@@ -28,8 +28,8 @@ Planted make_planted(bool ratings) {
   Rng rng(7);
   for (UserIndex u = 0; u < p.users; ++u) {
     const ItemIndex base = (u % 2 == 0) ? 0 : 20;
-    // Each user sees a contiguous run of their block's items in order (so transitions are meaningful), and
-    // one random item of the other block.
+    // Each user sees a contiguous run of their block's items in order (so transitions are
+    // meaningful), and one random item of the other block.
     const auto start = static_cast<ItemIndex>(rng.below(10));
     const auto len = 5 + static_cast<ItemIndex>(rng.below(5));
     std::int64_t t = 0;
@@ -39,7 +39,8 @@ Planted make_planted(bool ratings) {
     }
     p.held.emplace_back(u, base + start + len);
     const ItemIndex other = (base == 0 ? 20 : 0) + static_cast<ItemIndex>(rng.below(20));
-    p.train.push_back({u, other, ratings ? 1.0f + static_cast<float>(rng.below(2)) : data::kNoRating, -1});
+    p.train.push_back(
+        {u, other, ratings ? 1.0f + static_cast<float>(rng.below(2)) : data::kNoRating, -1});
   }
   p.matrix = data::InteractionMatrix(p.users, p.items, p.train);
   return p;
@@ -86,8 +87,8 @@ TEST_P(EveryModel, RanksPlantedItemsAboveTheOtherBlock) {
   if (name == "popularity") {
     EXPECT_GT(auc, 0.3);  // no personalisation; only checks it runs and scores the catalogue
   } else {
-    // The target sits just past the user's run of items, so low-rank models score it lower than the run
-    // itself; 0.75 still separates a working model from chance (0.5).
+    // The target sits just past the user's run of items, so low-rank models score it lower than the
+    // run itself; 0.75 still separates a working model from chance (0.5).
     EXPECT_GT(auc, 0.75) << name;
   }
 }
@@ -107,7 +108,8 @@ TEST_P(EveryModel, SaveLoadGivesIdenticalScoresAndRecommendations) {
   for (UserIndex u = 0; u < p.users; u += 7) {
     model->score(u, a);
     loaded->score(u, b);
-    for (std::size_t i = 0; i < p.items; ++i) ASSERT_FLOAT_EQ(a[i], b[i]) << name << " user " << u << " item " << i;
+    for (std::size_t i = 0; i < p.items; ++i)
+      ASSERT_FLOAT_EQ(a[i], b[i]) << name << " user " << u << " item " << i;
     RankOptions o;
     o.k = 5;
     auto ra = model->recommend(u, o);
@@ -141,7 +143,8 @@ TEST_P(EveryModel, TruncatedFileIsAClearError) {
   }
   for (double frac : {0.3, 0.9}) {
     const auto cut = (dir.path() / "cut.bin").string();
-    std::ofstream(cut, std::ios::binary).write(bytes.data(), static_cast<std::streamsize>(bytes.size() * frac));
+    std::ofstream(cut, std::ios::binary)
+        .write(bytes.data(), static_cast<std::streamsize>(bytes.size() * frac));
     try {
       Recommender::load(cut);
       FAIL() << "loading a truncated file must throw";
@@ -156,8 +159,8 @@ INSTANTIATE_TEST_SUITE_P(Recommenders, EveryModel, ::testing::ValuesIn(recommend
 
 TEST(Registry, NamesAndKinds) {
   auto names = recommender_names();
-  for (const char* n : {"popularity", "itemknn", "userknn", "mf", "svdpp", "blend", "bpr", "als", "ease", "lightgcn",
-                        "transition", "sknn"}) {
+  for (const char* n : {"popularity", "itemknn", "userknn", "mf", "svdpp", "blend", "bpr", "als",
+                        "ease", "lightgcn", "transition", "sknn"}) {
     EXPECT_NE(std::find(names.begin(), names.end(), n), names.end()) << n;
   }
   EXPECT_TRUE(is_rating_model("svdpp"));
@@ -200,7 +203,8 @@ TEST(ModelFile, WrongMagicVersionAndNameAreErrors) {
     Recommender::load(path);
     FAIL();
   } catch (const std::runtime_error& e) {
-    EXPECT_NE(std::string(e.what()).find("not a chatrec model file"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("not a chatrec model file"), std::string::npos)
+        << e.what();
   }
   auto bad_version = bytes;
   bad_version[8] = 99;
@@ -328,7 +332,8 @@ TEST(RatingModels, RecoverLowRankRatings) {
   std::vector<data::Interaction> train, test;
   for (UserIndex u = 0; u < nu; ++u) {
     for (ItemIndex i = 0; i < ni; ++i) {
-      const float r = static_cast<float>(std::clamp(3.0 + 0.8 * a[u] * b[i] + c[u] + d[i], 1.0, 5.0));
+      const float r =
+          static_cast<float>(std::clamp(3.0 + 0.8 * a[u] * b[i] + c[u] + d[i], 1.0, 5.0));
       (rng.uniform() < 0.7 ? train : test).push_back({u, i, r, 0});
     }
   }
@@ -338,12 +343,15 @@ TEST(RatingModels, RecoverLowRankRatings) {
   const double baseline_rmse = std::sqrt(mean_sq / static_cast<double>(test.size()));
   for (const char* name : {"mf", "svdpp", "itemknn", "userknn", "blend"}) {
     Params params = {{"factors", "4"}, {"epochs", "80"}, {"lr", "0.01"}, {"reg", "0.02"}};
-    auto model = make_recommender(name, std::string(name) == "mf" || std::string(name) == "svdpp" ? params : Params{});
+    auto model = make_recommender(
+        name, std::string(name) == "mf" || std::string(name) == "svdpp" ? params : Params{});
     model->fit(m, quiet());
     double se = 0;
-    for (const auto& x : test) se += std::pow(std::clamp(model->predict(x.user, x.item), 1.0f, 5.0f) - x.rating, 2);
+    for (const auto& x : test)
+      se += std::pow(std::clamp(model->predict(x.user, x.item), 1.0f, 5.0f) - x.rating, 2);
     const double rmse = std::sqrt(se / static_cast<double>(test.size()));
-    // KNNBaseline keeps only positively correlated neighbours, so it recovers less of a rank-one signal.
+    // KNNBaseline keeps only positively correlated neighbours, so it recovers less of a rank-one
+    // signal.
     const bool knn = std::string(name) == "itemknn" || std::string(name) == "userknn";
     EXPECT_LT(rmse, (knn ? 0.55 : 0.35) * baseline_rmse)
         << name << " rmse " << rmse << " vs global-mean " << baseline_rmse;

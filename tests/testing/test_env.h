@@ -1,6 +1,6 @@
 #pragma once
-// Where the tests find shared datasets and model files. Every path can be overridden by the environment,
-// so that CI and developers can point the suite at their own copies.
+// Where the tests find shared datasets and model files. Every path can be overridden by the
+// environment, so that CI and developers can point the suite at their own copies.
 #include <filesystem>
 #include <optional>
 #include <string>
@@ -13,8 +13,8 @@ std::filesystem::path data_dir();
 std::filesystem::path ml100k_dir();
 // data_dir()/amazon-games, or $CHATREC_GAMES.
 std::filesystem::path games_dir();
-// The real SmolLM2 GGUF if present: $CHATREC_MODEL, else models/SmolLM2-135M-Instruct.Q4_1.gguf under
-// $CHATREC_MODEL_DIR or ~/.cache/chatrec/models. std::nullopt when no file exists.
+// The real SmolLM2 GGUF if present: $CHATREC_MODEL, else models/SmolLM2-135M-Instruct.Q4_1.gguf
+// under $CHATREC_MODEL_DIR or ~/.cache/chatrec/models. std::nullopt when no file exists.
 std::optional<std::filesystem::path> real_model_path();
 // A fresh temporary directory, removed by the caller's TempDir guard.
 class TempDir {
