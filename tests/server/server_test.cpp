@@ -401,8 +401,8 @@ TEST_F(ServerTest, DislikedItemNeverComesBackAndIsPersisted) {
 
 TEST_F(ServerTest, MetricsInPrometheusFormat) {
   auto c = client();
-  // httplib records a request's metrics after its response is written; on one kept-alive connection the
-  // next request is only read after that, so /metrics below sees every earlier request.
+  // httplib records a request's metrics after its response is written; on one kept-alive connection
+  // the next request is only read after that, so /metrics below sees every earlier request.
   c.set_keep_alive(true);
   ASSERT_TRUE(c.Get("/healthz"));
   ASSERT_TRUE(c.Get("/api/users/1/recommendations?k=2"));
