@@ -610,6 +610,31 @@ TurnResult ChatEngine::turn(const std::string& conversation_id, const std::strin
     tc.apply_titles(update);
   }
 
+  // A free-form LLM answer streamed into the reply; on failure the turn is marked degraded and ""
+  // returned so the caller falls back to its `resolution` (a template or canned text).
+  const auto llm_answer = [&](const PromptContext& ctx, const PromptItem* item,
+                              const char* resolution) -> std::string {
+    if (!llm_) return {};
+    const auto prompt = answer_prompt(*llm_, ctx, item, options_.max_reply_tokens + 8);
+    llm::GenerationOptions go;
+    go.max_tokens = options_.max_reply_tokens;
+    go.stop = {"\n\n"};
+    go.on_text = [&](std::string_view p) {
+      if (on_text) on_text(p);
+      return true;
+    };
+    LlmCallResult r =
+        call_chat(*llm_, prompt.messages, go, options_.llm_timeout_seconds, &result.stats);
+    if (!r.completion) {
+      result.stats.fail(r.failure, resolution);
+      result.degraded = true;
+      result.notes.push_back(r.message);
+      return {};
+    }
+    result.reply += r.completion->text;
+    return r.completion->text;
+  };
+
   switch (result.intent) {
     case Intent::kRecommend: {
       const DomainCatalog& d = tc.domain(state.domain);
@@ -777,27 +802,7 @@ TurnResult ChatEngine::turn(const std::string& conversation_id, const std::strin
       const PromptItem pi = prompt_item(d.dataset->item(*item));
       if (result.intent == Intent::kItemQuestion) {
         PromptContext ctx = tc.prompt_context(d.name, text, 3, 0);
-        std::string answer;
-        if (llm_) {
-          const auto prompt = answer_prompt(*llm_, ctx, &pi, options_.max_reply_tokens + 8);
-          llm::GenerationOptions go;
-          go.max_tokens = options_.max_reply_tokens;
-          go.stop = {"\n\n"};
-          go.on_text = [&](std::string_view p) {
-            if (on_text) on_text(p);
-            return true;
-          };
-          LlmCallResult r =
-              call_chat(*llm_, prompt.messages, go, options_.llm_timeout_seconds, &result.stats);
-          if (r.completion) {
-            answer = r.completion->text;
-            result.reply += answer;
-          } else {
-            result.stats.fail(r.failure, "metadata_answer");
-            result.degraded = true;
-            result.notes.push_back(r.message);
-          }
-        }
+        const std::string answer = llm_answer(ctx, &pi, "metadata_answer");
         if (answer.empty()) tc.emit(template_explanation(pi, {}, d.name));
         break;
       }
@@ -870,27 +875,8 @@ TurnResult ChatEngine::turn(const std::string& conversation_id, const std::strin
     case Intent::kOther: {
       result.domain = state.domain;
       std::string answer;
-      if (llm_) {
-        PromptContext ctx = tc.prompt_context(state.domain, text, 3, 0);
-        const auto prompt = answer_prompt(*llm_, ctx, nullptr, options_.max_reply_tokens + 8);
-        llm::GenerationOptions go;
-        go.max_tokens = options_.max_reply_tokens;
-        go.stop = {"\n\n"};
-        go.on_text = [&](std::string_view p) {
-          if (on_text) on_text(p);
-          return true;
-        };
-        LlmCallResult r =
-            call_chat(*llm_, prompt.messages, go, options_.llm_timeout_seconds, &result.stats);
-        if (r.completion) {
-          answer = r.completion->text;
-          result.reply += answer;
-        } else {
-          result.stats.fail(r.failure, "canned_reply");
-          result.degraded = true;
-          result.notes.push_back(r.message);
-        }
-      }
+      if (llm_)
+        answer = llm_answer(tc.prompt_context(state.domain, text, 3, 0), nullptr, "canned_reply");
       if (answer.empty()) {
         tc.emit("I can recommend " + domain_noun(state.domain, true) +
                 " (tell me genres, eras or titles you like), explain my suggestions, and learn "
