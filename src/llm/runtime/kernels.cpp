@@ -225,7 +225,7 @@ float dot_q6_k_scalar(const void* w, const void* a, std::int64_t n) {
 // ---- AVX2 kernels
 // -------------------------------------------------------------------------------------
 
-#define CHATREC_AVX2 __attribute__((target("avx2,fma")))
+#define CHATREC_AVX2 __attribute__((target("avx2,fma,f16c")))
 
 CHATREC_AVX2 inline float hsum(__m256 v) {
   __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));

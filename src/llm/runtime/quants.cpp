@@ -43,7 +43,7 @@ std::size_t row_bytes(GgmlType type, std::int64_t n) {
 }
 
 namespace {
-float fp16_to_fp32_bits(std::uint16_t h) {
+constexpr float fp16_to_fp32_bits(std::uint16_t h) {
   const std::uint32_t sign = static_cast<std::uint32_t>(h & 0x8000) << 16;
   std::uint32_t exp = (h >> 10) & 0x1F;
   std::uint32_t mant = h & 0x3FF;
@@ -68,21 +68,14 @@ float fp16_to_fp32_bits(std::uint16_t h) {
   return std::bit_cast<float>(bits);
 }
 
-// Every half converts through one table lookup: dot-product kernels convert two scales per block.
-const std::array<float, 65536>& fp16_table() {
-  static const auto table = [] {
-    auto t = std::make_unique<std::array<float, 65536>>();
-    for (std::uint32_t i = 0; i < 65536; ++i)
-      (*t)[i] = fp16_to_fp32_bits(static_cast<std::uint16_t>(i));
-    return t;
-  }();
-  return *table;
+constexpr std::array<float, 65536> make_fp16_table() {
+  std::array<float, 65536> t{};
+  for (std::uint32_t i = 0; i < 65536; ++i) t[i] = fp16_to_fp32_bits(static_cast<std::uint16_t>(i));
+  return t;
 }
 }  // namespace
 
-float fp16_to_fp32(std::uint16_t h) {
-  return fp16_table()[h];
-}
+constinit const std::array<float, 65536> kFp16ToFp32 = make_fp16_table();
 
 std::uint16_t fp32_to_fp16(float f) {
   // Round-to-nearest-even conversion.

@@ -2,6 +2,7 @@
 // Tensor element types of the GGUF/ggml format and their block layouts: how many elements one block
 // holds, how many bytes it takes, and how to turn blocks back into floats. The layouts follow the
 // published ggml format; the runtime reads weights straight out of the memory-mapped file.
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -93,7 +94,12 @@ std::string type_name(std::uint32_t type);
 // Bytes of a row of `n` elements (n must be a multiple of the block size).
 std::size_t row_bytes(GgmlType type, std::int64_t n);
 
-float fp16_to_fp32(std::uint16_t h);
+// Every half converts through one table lookup (dot-product kernels convert two scales per block);
+// the table is built at compile time so that it is usable during static initialisation too.
+extern const std::array<float, 65536> kFp16ToFp32;
+inline float fp16_to_fp32(std::uint16_t h) {
+  return kFp16ToFp32[h];
+}
 std::uint16_t fp32_to_fp16(float f);
 
 // Six-bit scale j and min j of a K-quant super-block.
