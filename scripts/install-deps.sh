@@ -11,20 +11,23 @@ PACKAGES=(
   nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libpcre2-dev
   libgtest-dev libgmock-dev libbenchmark-dev clang-format chromium
 )
-# The web page's browser test driver (tests/web): playwright-core, pinned by its package-lock.json.
-WEB="$(cd "$(dirname "$0")/../tests/web" && pwd)"
-if command -v npm >/dev/null && [ ! -d "$WEB/node_modules/playwright-core" ]; then
-  (cd "$WEB" && npm ci --no-audit --no-fund --silent) || echo "install-deps: npm ci in tests/web failed (web e2e test skips)"
-fi
+# Node.js drives the web page's browser test; a node that is already installed (e.g. from NodeSource,
+# which bundles npm) is kept, since Debian's npm package conflicts with it.
+if ! command -v npm >/dev/null; then PACKAGES+=(nodejs npm); fi
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -eq 0 ]; then
   echo "install-deps: all ${#PACKAGES[@]} packages present"
-  exit 0
+else
+  echo "install-deps: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi
-echo "install-deps: installing ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# The web page's browser test driver (tests/web): playwright-core, pinned by its package-lock.json.
+WEB="$(cd "$(dirname "$0")/../tests/web" && pwd)"
+if command -v npm >/dev/null && [ ! -d "$WEB/node_modules/playwright-core" ]; then
+  (cd "$WEB" && npm ci --no-audit --no-fund --silent) || echo "install-deps: npm ci in tests/web failed (web e2e test skips)"
+fi

@@ -305,12 +305,59 @@ std::optional<ConstraintUpdate> parse_constraints_json(std::string_view llm_text
   return u;
 }
 
+namespace {
+
+// The wanted genre by constrained choice among the domain's categories; nullopt when the call
+// failed (counted), an empty update for "none".
+std::optional<ConstraintUpdate> genre_by_choice(llm::LanguageModel& lm, std::string_view text,
+                                                const std::string& domain,
+                                                const std::vector<std::string>& categories,
+                                                double timeout_seconds, Stats* stats,
+                                                std::vector<std::string>* notes) {
+  llm::GenerationOptions options;
+  options.choices.push_back("none");
+  for (const auto& c : categories) options.choices.push_back(c);
+  LlmCallResult r =
+      call_chat(lm, genre_choice_prompt(text, domain, categories), options, timeout_seconds, stats);
+  if (!r.completion) {
+    if (stats) stats->fail(r.failure, "rules_constraints");
+    if (notes) notes->push_back("constraints: " + r.message + "; the catalogue matcher decided");
+    return std::nullopt;
+  }
+  ConstraintUpdate u;
+  const std::string answer(text::trim(r.completion->text));
+  for (const auto& c : categories) {
+    if (text::iequals(answer, c)) u.genres_wanted.push_back(c);
+  }
+  return u;
+}
+
+}  // namespace
+
 ConstraintUpdate extract_constraints(llm::LanguageModel* lm, std::string_view text,
                                      const std::string& current_domain,
                                      const ConstraintVocabulary& vocab, double timeout_seconds,
-                                     Stats* stats, std::vector<std::string>* notes) {
+                                     Stats* stats, std::vector<std::string>* notes,
+                                     ConstraintStyle style) {
   ConstraintUpdate rules = extract_constraints_rules(text, current_domain, vocab);
   if (!lm) return rules;
+  if (style == ConstraintStyle::kChoice) {
+    const std::string domain = rules.domain.value_or(current_domain);
+    const auto categories =
+        vocab.categories ? vocab.categories(domain) : std::vector<std::string>{};
+    std::optional<ConstraintUpdate> picked;
+    // A genre named in the message needs no model; nor does a domain without categories.
+    if (rules.genres_wanted.empty() && !categories.empty())
+      picked = genre_by_choice(*lm, text, domain, categories, timeout_seconds, stats, notes);
+    if (!picked || picked->genres_wanted.empty()) return rules;
+    for (const auto& g : picked->genres_wanted) {
+      if (std::find(rules.genres_unwanted.begin(), rules.genres_unwanted.end(), g) ==
+          rules.genres_unwanted.end())
+        add_unique(rules.genres_wanted, g);
+    }
+    rules.decided_by = rules.genres_wanted.empty() ? "rules" : "llm+rules";
+    return rules;
+  }
   llm::GenerationOptions options;
   options.max_tokens = 64;
   options.stop = {"\n\n", "}\n"};

@@ -57,11 +57,18 @@ std::optional<ConstraintUpdate> parse_constraints_json(std::string_view llm_text
                                                        const ConstraintVocabulary& vocab,
                                                        Stats* stats);
 
+// How the LLM states constraints. kJson: it writes the whole schema as JSON (capable endpoints).
+// kChoice: constrained decoding picks the wanted genre among the domain's category names or "none"
+// (small built-in models cannot write the JSON schema: SmolLM2-135M produced nested junk for 5 of 5
+// messages), so its answer is valid by construction; era, titles and domain come from the matcher.
+enum class ConstraintStyle { kJson, kChoice };
+
 // LLM first (when `lm` is set), rules for what it missed or when it failed.
 ConstraintUpdate extract_constraints(llm::LanguageModel* lm, std::string_view text,
                                      const std::string& current_domain,
                                      const ConstraintVocabulary& vocab, double timeout_seconds,
-                                     Stats* stats, std::vector<std::string>* notes);
+                                     Stats* stats, std::vector<std::string>* notes,
+                                     ConstraintStyle style = ConstraintStyle::kJson);
 
 // Applies an update to the conversation's constraints. A domain switch resets the genre and era
 // constraints (they belong to the old domain's vocabulary); newly wanted genres replace the wanted

@@ -154,6 +154,12 @@ std::unique_ptr<ChatEngine> ChatEngine::open(const EngineConfig& config) {
   return engine;
 }
 
+ConstraintStyle ChatEngine::constraint_style() const {
+  if (options_.constraint_style) return *options_.constraint_style;
+  return llm_ && llm_->name().starts_with("builtin") ? ConstraintStyle::kChoice
+                                                     : ConstraintStyle::kJson;
+}
+
 std::string ChatEngine::llm_name() const {
   return llm_ ? llm_->name() : "none";
 }
@@ -602,7 +608,7 @@ TurnResult ChatEngine::turn(const std::string& conversation_id, const std::strin
         result.intent == Intent::kRecommend
             ? extract_constraints(options_.llm_constraints ? llm_.get() : nullptr, text,
                                   state.domain, vocab, options_.llm_timeout_seconds, &result.stats,
-                                  &result.notes)
+                                  &result.notes, constraint_style())
             : extract_constraints_rules(text, state.domain, vocab);
     if (state.constraints.domain.empty()) state.constraints.domain = state.domain;
     apply_update(update, state.constraints);
@@ -728,6 +734,17 @@ TurnResult ChatEngine::turn(const std::string& conversation_id, const std::strin
         no_results();
         break;
       }
+      // The list's heading is known before the LLM ranks: streaming it now shows the user the
+      // request was understood while the rerank runs.
+      const std::size_t shown = std::min(options_.top_k, candidates.size());
+      std::string intro = "Here are " + std::to_string(shown) + " " + domain_noun(d.name, true);
+      const std::string cdesc = describe(state.constraints);
+      if (!cdesc.empty()) intro += " (" + cdesc + ")";
+      intro += cross_domain
+                   ? ", from the " + d.name + " catalogue. You have no " + d.name +
+                         " history yet, so I matched them to your favourites in other domains:\n"
+                   : " from the " + d.name + " catalogue for you:\n";
+      tc.emit(intro);
       RerankRequest rq;
       rq.context = tc.prompt_context(d.name, text);
       for (const auto& c : candidates)
@@ -767,15 +784,6 @@ TurnResult ChatEngine::turn(const std::string& conversation_id, const std::strin
           state.shown.push_back(ref);
       }
       result.recommendations = state.last_recommendations;
-      std::string intro =
-          "Here are " + std::to_string(top.size()) + " " + domain_noun(d.name, true);
-      const std::string cdesc = describe(state.constraints);
-      if (!cdesc.empty()) intro += " (" + cdesc + ")";
-      intro += cross_domain
-                   ? ", from the " + d.name + " catalogue. You have no " + d.name +
-                         " history yet, so I matched them to your favourites in other domains:\n"
-                   : " from the " + d.name + " catalogue for you:\n";
-      tc.emit(intro);
       for (std::size_t i = 0; i < result.recommendations.size(); ++i) {
         const auto& r = result.recommendations[i];
         tc.emit(std::to_string(i + 1) + ". " + r.title + " — " + r.reason + "\n");

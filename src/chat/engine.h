@@ -16,6 +16,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -23,6 +24,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "chat/constraints.h"
 #include "chat/state.h"
 #include "chat/types.h"
 #include "data/dataset.h"
@@ -75,6 +77,8 @@ struct EngineOptions {
   double llm_timeout_seconds = 60.0;  // per LLM call; on expiry the classic answer is used
   bool llm_intent = true;             // false: rules only
   bool llm_constraints = true;        // false: catalogue matcher only
+  // Unset: constrained genre choice for the built-in runtime, JSON for other backends.
+  std::optional<ConstraintStyle> constraint_style;
   std::string default_domain = "movies";
   std::size_t max_dialogue_turns =
       20;  // kept in the state (prompts trim further to the context budget)
@@ -166,6 +170,7 @@ class ChatEngine {
 
  private:
   struct Session;
+  ConstraintStyle constraint_style() const;
   std::shared_ptr<Session> session(const std::string& conversation_id);
   void persist(Session& session, const std::vector<DialogueTurn>& new_turns,
                const TurnResult& result);

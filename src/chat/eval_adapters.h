@@ -18,7 +18,7 @@ struct ChatRecEvalOptions {
   bool hint_top1 = false;
   bool fusion = false;
   std::uint64_t seed = 2023;
-  std::size_t validation_users = 40;  // carved from the training data to choose the fusion weight
+  std::size_t validation_users = 60;  // carved from the training data to choose the fusion weight
   int max_list_tokens = 120;
   double timeout_seconds = 60.0;
   bool progress = true;

@@ -44,25 +44,42 @@ double ndcg_at_k(const std::vector<std::size_t>& list, const std::vector<bool>& 
 }
 
 FusionChoice choose_fusion_weight(const std::vector<ValidationCase>& cases, std::size_t k,
-                                  const std::vector<double>& grid) {
+                                  const std::vector<double>& grid, double min_z) {
   FusionChoice choice;
   std::vector<double> weights = grid;
   if (std::find(weights.begin(), weights.end(), 0.0) == weights.end()) weights.push_back(0.0);
   std::sort(weights.begin(), weights.end());
+  const std::size_t n = cases.size();
+  std::map<double, std::vector<double>> per_case;
   for (double w : weights) {
-    double sum = 0.0;
+    auto& v = per_case[w];
     for (const auto& c : cases) {
-      sum += ndcg_at_k(fuse_orders(c.llm_order, c.relevant.size(), w, k), c.relevant,
-                       c.num_relevant, k);
+      v.push_back(ndcg_at_k(fuse_orders(c.llm_order, c.relevant.size(), w, k), c.relevant,
+                            c.num_relevant, k));
     }
-    choice.curve[w] = cases.empty() ? 0.0 : sum / static_cast<double>(cases.size());
+    choice.curve[w] = n == 0 ? 0.0 : std::accumulate(v.begin(), v.end(), 0.0) / n;
   }
   choice.ndcg_base = choice.curve[0.0];
   choice.ndcg_llm = choice.curve.count(1.0) ? choice.curve[1.0] : 0.0;
   choice.weight = 0.0;
   choice.ndcg_chosen = choice.ndcg_base;
+  const auto& base = per_case[0.0];
   for (const auto& [w, v] : choice.curve) {
-    if (v > choice.ndcg_chosen + 1e-12) {  // strictly better, so ties keep the smaller weight
+    if (w == 0.0 || n < 2) continue;
+    // Paired gain over the base on the same users, and its standard error: a weight wins only
+    // when its gain stands out of the noise, so a lucky validation sample does not hand the
+    // ranking to an LLM that is worse on the test users.
+    double mean = 0.0, sq = 0.0;
+    for (std::size_t i = 0; i < n; ++i) mean += per_case[w][i] - base[i];
+    mean /= static_cast<double>(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      const double d = per_case[w][i] - base[i] - mean;
+      sq += d * d;
+    }
+    const double se = std::sqrt(sq / static_cast<double>(n - 1) / static_cast<double>(n));
+    const double z = se > 0 ? mean / se : (mean > 0 ? INFINITY : 0.0);
+    choice.gain_z[w] = z;
+    if (z >= min_z && v > choice.ndcg_chosen + 1e-12) {  // ties keep the smaller weight
       choice.weight = w;
       choice.ndcg_chosen = v;
     }

@@ -78,6 +78,23 @@ BudgetedPrompt fit(llm::LanguageModel& lm, const Parts& p, const std::string& do
   return out;
 }
 
+// An earlier assistant reply as the prompt needs it: the titles it showed without the reasons
+// (they cost tokens on every later turn and add nothing the item list does not say).
+std::string compress_reply(const std::string& reply) {
+  std::string out;
+  std::size_t start = 0;
+  while (start < reply.size() && out.size() < 600) {
+    std::size_t end = reply.find('\n', start);
+    if (end == std::string::npos) end = reply.size();
+    std::string line = reply.substr(start, end - start);
+    if (const auto dash = line.find(" \xE2\x80\x94 "); dash != std::string::npos) line.resize(dash);
+    if (!text::trim(line).empty())
+      out += (out.empty() ? "" : " / ") + std::string(text::trim(line));
+    start = end + 1;
+  }
+  return out;
+}
+
 Parts base_parts(const PromptContext& ctx) {
   Parts p;
   const std::string profile = describe_profile(ctx.profile);
@@ -85,7 +102,7 @@ Parts base_parts(const PromptContext& ctx) {
   for (const auto& it : ctx.liked) p.liked.push_back(describe_item(it, true));
   for (const auto& it : ctx.disliked) p.disliked.push_back(describe_item(it, true));
   for (const auto& t : ctx.dialogue) {
-    std::string c = t.content;
+    std::string c = t.role == "assistant" ? compress_reply(t.content) : t.content;
     replace_all(c, "\"\"\"", "\" \" \"");
     replace_all(c, "<|", "< |");
     p.dialogue.push_back(role_name(t.role) + ": " + c);
@@ -233,6 +250,15 @@ std::vector<llm::Message> constraints_prompt(std::string_view user_text, const s
       "not (list of titles). Use only these genres: " +
       text::join(categories, ", ") + ". Current domain: " + domain + ".\nMessage:\n" +
       quote_user_text(user_text) + "\nJSON:";
+  return {{"system", kSystem}, {"user", u}};
+}
+
+std::vector<llm::Message> genre_choice_prompt(std::string_view user_text, const std::string& domain,
+                                              const std::vector<std::string>& categories) {
+  std::string u = "Genres of " + domain_noun(domain, true) + ": " + text::join(categories, ", ") +
+                  ".\nWhich one genre does the message below ask for? Answer none if it names or "
+                  "implies no genre.\nMessage:\n" +
+                  quote_user_text(user_text) + "\nGenre:";
   return {{"system", kSystem}, {"user", u}};
 }
 

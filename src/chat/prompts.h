@@ -71,6 +71,9 @@ BudgetedPrompt answer_prompt(llm::LanguageModel& lm, const PromptContext& ctx,
 std::vector<llm::Message> intent_prompt(std::string_view user_text,
                                         const std::vector<std::string>& last_titles);
 // Constraint extraction as JSON (schema in constraints.h).
+// The wanted genre as a constrained choice among `categories` or "none" (small models).
+std::vector<llm::Message> genre_choice_prompt(std::string_view user_text, const std::string& domain,
+                                              const std::vector<std::string>& categories);
 std::vector<llm::Message> constraints_prompt(std::string_view user_text, const std::string& domain,
                                              const std::vector<std::string>& categories);
 

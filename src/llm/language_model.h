@@ -34,6 +34,9 @@ struct GenerationOptions {
 struct Usage {
   std::int64_t prompt_tokens = 0;
   std::int64_t completion_tokens = 0;
+  // Prompt tokens whose keys/values were already cached (OpenAI's
+  // prompt_tokens_details.cached_tokens); included in prompt_tokens.
+  std::int64_t cached_prompt_tokens = 0;
 };
 
 struct Completion {

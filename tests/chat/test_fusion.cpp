@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <limits>
 #include <numeric>
 
 #include "chat/fusion.h"
@@ -66,6 +67,28 @@ TEST(Fusion, UselessLlmGetsWeightZero) {
   const FusionChoice choice = choose_fusion_weight(cases, 5);
   EXPECT_EQ(choice.weight, 0.0);
   EXPECT_DOUBLE_EQ(choice.ndcg_chosen, 1.0);
+}
+
+TEST(Fusion, NoiseLevelGainKeepsTheBase) {
+  // One user of forty gains, none loses: the mean gain is positive but one standard error wide.
+  std::vector<ValidationCase> cases(40);
+  for (auto& c : cases) {
+    c.relevant.assign(10, false);
+    c.relevant[0] = true;
+    c.num_relevant = 1;
+    c.llm_order = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9};
+  }
+  cases[7].relevant.assign(10, false);
+  cases[7].relevant[6] = true;
+  cases[7].llm_order = {6, 0, 1, 2, 3, 4, 5, 7, 8, 9};
+  const FusionChoice strict = choose_fusion_weight(cases, 5);
+  EXPECT_EQ(strict.weight, 0.0);
+  EXPECT_GT(strict.curve.at(1.0), strict.curve.at(0.0));
+  EXPECT_NEAR(strict.gain_z.at(1.0), 1.0, 1e-9);
+  // Without the significance rule the same sample would hand the list to the LLM.
+  const FusionChoice loose =
+      choose_fusion_weight(cases, 5, {0.0, 0.5, 1.0}, -std::numeric_limits<double>::infinity());
+  EXPECT_GT(loose.weight, 0.0);
 }
 
 }  // namespace

@@ -450,6 +450,7 @@ class OpenAIModel final : public LanguageModel {
     std::lock_guard lock(mutex_);
     usage_.prompt_tokens += u.prompt_tokens;
     usage_.completion_tokens += u.completion_tokens;
+    usage_.cached_prompt_tokens += u.cached_prompt_tokens;
   }
 
   double backoff_seconds(int attempt, std::optional<double> retry_after) const {
@@ -549,6 +550,10 @@ class OpenAIModel final : public LanguageModel {
     const json usage = response.value("usage", json());
     out.usage.prompt_tokens = usage_field(usage, "prompt_tokens");
     out.usage.completion_tokens = usage_field(usage, "completion_tokens");
+    if (usage.is_object() && usage.contains("prompt_tokens_details")) {
+      out.usage.cached_prompt_tokens =
+          std::max<std::int64_t>(0, usage_field(usage["prompt_tokens_details"], "cached_tokens"));
+    }
     if (out.usage.prompt_tokens < 0)
       out.usage.prompt_tokens = approx_tokens(dump(request["messages"]));
     if (out.usage.completion_tokens < 0) out.usage.completion_tokens = approx_tokens(out.text);

@@ -323,10 +323,12 @@ struct OpenAIServer::Impl {
     return {{"object", "list"}, {"data", json::array({entry})}};
   }
 
-  json usage_json(std::int64_t prompt, std::int64_t completion) const {
-    return {{"prompt_tokens", prompt},
-            {"completion_tokens", completion},
-            {"total_tokens", prompt + completion}};
+  json usage_json(std::int64_t prompt, std::int64_t completion, std::int64_t cached = 0) const {
+    json u = {{"prompt_tokens", prompt},
+              {"completion_tokens", completion},
+              {"total_tokens", prompt + completion}};
+    if (cached > 0) u["prompt_tokens_details"] = {{"cached_tokens", cached}};
+    return u;
   }
 
   std::int64_t prompt_tokens(const std::vector<Message>& messages) const {
@@ -390,7 +392,7 @@ struct OpenAIServer::Impl {
                  {"created", created},
                  {"model", model_name},
                  {"choices", json::array({choice})},
-                 {"usage", usage_json(prompt, completion)}});
+                 {"usage", usage_json(prompt, completion, c.usage.cached_prompt_tokens)}});
       return;
     }
     // Everything is validated; from here on errors travel inside the event stream.

@@ -40,7 +40,9 @@ class BuiltinModel final : public LanguageModel {
                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     const int ctx =
         options.context > 0 ? options.context : std::min(model_.config().n_ctx_train, 4096);
-    model_.init_cache(ctx);
+    const int prompt_slots = std::max(1, options.cache_slots);
+    model_.init_cache(ctx, prompt_slots + 1);
+    slots_.resize(static_cast<std::size_t>(prompt_slots + 1));
     name_ = "builtin:" + path.filename().string();
     if (tokenizer_.n_vocab() > model_.config().n_vocab) {
       throw LlmError(LlmError::Kind::kModel,
@@ -55,17 +57,19 @@ class BuiltinModel final : public LanguageModel {
     return static_cast<int>(tokenizer_.encode(text, false).size());
   }
   Usage total_usage() const override {
-    return Usage{prompt_tokens_.load(), completion_tokens_.load()};
+    return Usage{prompt_tokens_.load(), completion_tokens_.load(), cached_tokens_.load()};
   }
 
   Completion chat(const std::vector<Message>& messages, const GenerationOptions& options) override {
     std::lock_guard lock(mutex_);
     const std::vector<int> prompt = template_.render(tokenizer_, messages, true);
     check_fits(prompt.size(), "prompt");
+    select_slot(prompt);
     std::vector<float> logits = prefill(prompt);
     prompt_tokens_ += static_cast<std::int64_t>(prompt.size());
     Completion result;
     result.usage.prompt_tokens = static_cast<std::int64_t>(prompt.size());
+    result.usage.cached_prompt_tokens = last_reused_;
     Sampler sampler(
         SamplingParams{options.temperature, options.top_k, options.top_p, options.seed});
     if (!options.choices.empty()) {
@@ -82,6 +86,7 @@ class BuiltinModel final : public LanguageModel {
     std::lock_guard lock(mutex_);
     const std::vector<int> prompt = template_.render(tokenizer_, messages, true);
     check_fits(prompt.size(), "prompt");
+    select_slot(prompt);
     const std::vector<float> prompt_logits = prefill(prompt);
     prompt_tokens_ += static_cast<std::int64_t>(prompt.size());
     const int n_vocab = model_.config().n_vocab;
@@ -101,11 +106,11 @@ class BuiltinModel final : public LanguageModel {
       if (ids.size() > 1) {
         // Every continuation starts from the prompt's cache: positions after it are simply
         // overwritten.
-        cached_.resize(prompt.size());
+        cached().resize(prompt.size());
         const std::span<const int> rest(ids.data(), ids.size() - 1);
         model_.forward(rest, static_cast<int>(prompt.size()), ForwardOutput::kAllLogits, logits,
                        threads_);
-        cached_.insert(cached_.end(), rest.begin(), rest.end());
+        cached().insert(cached().end(), rest.begin(), rest.end());
         for (std::size_t i = 1; i < ids.size(); ++i) {
           l.logprob += log_softmax_at(
               std::span<const float>(logits).subspan((i - 1) * static_cast<std::size_t>(n_vocab),
@@ -123,6 +128,7 @@ class BuiltinModel final : public LanguageModel {
     const int E = model_.config().n_embd;
     std::vector<std::vector<float>> out;
     std::vector<float> hidden;
+    use_slot(slots_.size() - 1);  // embeddings never evict a prompt prefix
     for (const std::string& text : texts) {
       std::vector<int> tokens;
       if (tokenizer_.add_bos() && tokenizer_.bos() >= 0) tokens.push_back(tokenizer_.bos());
@@ -133,13 +139,13 @@ class BuiltinModel final : public LanguageModel {
         tokens.resize(static_cast<std::size_t>(model_.cache_size()));
       prompt_tokens_ += static_cast<std::int64_t>(tokens.size());
       std::vector<double> sum(static_cast<std::size_t>(E), 0.0);
-      cached_.clear();
+      cached().clear();
       for (std::size_t s = 0; s < tokens.size(); s += kBatch) {
         const std::size_t e = std::min(tokens.size(), s + kBatch);
         model_.forward(std::span<const int>(tokens).subspan(s, e - s), static_cast<int>(s),
                        ForwardOutput::kHidden, hidden, threads_);
-        cached_.insert(cached_.end(), tokens.begin() + static_cast<std::ptrdiff_t>(s),
-                       tokens.begin() + static_cast<std::ptrdiff_t>(e));
+        cached().insert(cached().end(), tokens.begin() + static_cast<std::ptrdiff_t>(s),
+                        tokens.begin() + static_cast<std::ptrdiff_t>(e));
         for (std::size_t i = 0; i < hidden.size(); ++i)
           sum[i % static_cast<std::size_t>(E)] += hidden[i];
       }
@@ -167,32 +173,56 @@ class BuiltinModel final : public LanguageModel {
     }
   }
 
+  void use_slot(std::size_t slot) {
+    current_ = slot;
+    model_.use_slot(static_cast<int>(slot));
+    slots_[slot].last_used = ++clock_;
+  }
+
+  // The prompt slot sharing the longest prefix with `prompt`; when no slot shares a substantial
+  // part (more than the common system prompt), the least recently used one, so that the other
+  // slots' prefixes survive.
+  void select_slot(const std::vector<int>& prompt) {
+    std::size_t best = 0, best_common = 0, lru = 0;
+    for (std::size_t i = 0; i + 1 < slots_.size(); ++i) {
+      const auto& t = slots_[i].tokens;
+      const auto common = static_cast<std::size_t>(
+          std::mismatch(t.begin(), t.end(), prompt.begin(), prompt.end()).first - t.begin());
+      if (common > best_common) best = i, best_common = common;
+      if (slots_[i].last_used < slots_[lru].last_used) lru = i;
+    }
+    const std::size_t substantial = std::min<std::size_t>(64, prompt.size() / 2);
+    use_slot(best_common >= substantial && best_common > 0 ? best : lru);
+  }
+
   // Brings the KV cache to exactly `tokens` (reusing the longest common prefix with what it holds)
   // and returns the logits after the last token.
   std::vector<float> prefill(const std::vector<int>& tokens) {
     std::size_t common = static_cast<std::size_t>(
-        std::mismatch(cached_.begin(), cached_.end(), tokens.begin(), tokens.end()).first -
-        cached_.begin());
+        std::mismatch(cached().begin(), cached().end(), tokens.begin(), tokens.end()).first -
+        cached().begin());
     if (common >= tokens.size())
       common = tokens.size() - 1;  // the last token must run to produce logits
-    cached_.resize(common);
+    cached().resize(common);
+    last_reused_ = static_cast<std::int64_t>(common);
+    cached_tokens_ += last_reused_;
     std::vector<float> logits;
     for (std::size_t s = common; s < tokens.size(); s += kBatch) {
       const std::size_t e = std::min(tokens.size(), s + kBatch);
       model_.forward(std::span<const int>(tokens).subspan(s, e - s), static_cast<int>(s),
                      e == tokens.size() ? ForwardOutput::kLastLogits : ForwardOutput::kNone, logits,
                      threads_);
-      cached_.insert(cached_.end(), tokens.begin() + static_cast<std::ptrdiff_t>(s),
-                     tokens.begin() + static_cast<std::ptrdiff_t>(e));
+      cached().insert(cached().end(), tokens.begin() + static_cast<std::ptrdiff_t>(s),
+                      tokens.begin() + static_cast<std::ptrdiff_t>(e));
     }
     return logits;
   }
 
   void step(int token, std::vector<float>& logits) {
-    const int pos = static_cast<int>(cached_.size());
+    const int pos = static_cast<int>(cached().size());
     model_.forward(std::span<const int>(&token, 1), pos, ForwardOutput::kLastLogits, logits,
                    threads_);
-    cached_.push_back(token);
+    cached().push_back(token);
   }
 
   void generate_free(const GenerationOptions& options, Sampler& sampler, std::vector<float>& logits,
@@ -210,7 +240,7 @@ class BuiltinModel final : public LanguageModel {
       emitted = std::max(emitted, end);
     };
     for (int i = 0; i < options.max_tokens && !done; ++i) {
-      if (cached_.size() >= static_cast<std::size_t>(model_.cache_size())) break;
+      if (cached().size() >= static_cast<std::size_t>(model_.cache_size())) break;
       const int token = sampler.sample(logits);
       if (tokenizer_.is_eog(token)) {
         result.finish_reason = "stop";
@@ -264,7 +294,8 @@ class BuiltinModel final : public LanguageModel {
     while (true) {
       std::vector<int> allowed = trie.allowed(node);
       if (trie.choice_at(node) >= 0) allowed.insert(allowed.end(), eog.begin(), eog.end());
-      if (allowed.empty() || cached_.size() >= static_cast<std::size_t>(model_.cache_size())) break;
+      if (allowed.empty() || cached().size() >= static_cast<std::size_t>(model_.cache_size()))
+        break;
       const int token = sampler.sample(logits, allowed);
       if (tokenizer_.is_eog(token) && trie.next(node, token) < 0) break;
       node = trie.next(node, token);
@@ -285,9 +316,18 @@ class BuiltinModel final : public LanguageModel {
   int threads_ = 1;
   std::string name_;
   std::mutex mutex_;
-  std::vector<int> cached_;  // the tokens whose keys/values are in the KV cache, in order
+  struct Slot {
+    std::vector<int> tokens;  // whose keys/values are in this slot's KV cache, in order
+    std::uint64_t last_used = 0;
+  };
+  std::vector<Slot> slots_;  // the prompt slots, then the embedding slot
+  std::size_t current_ = 0;
+  std::uint64_t clock_ = 0;
+  std::vector<int>& cached() { return slots_[current_].tokens; }
   std::atomic<std::int64_t> prompt_tokens_{0};
   std::atomic<std::int64_t> completion_tokens_{0};
+  std::atomic<std::int64_t> cached_tokens_{0};
+  std::int64_t last_reused_ = 0;  // prompt tokens the last prefill found cached
 };
 
 }  // namespace

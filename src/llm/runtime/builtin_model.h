@@ -3,9 +3,10 @@
 // fully offline.
 //
 // Policies (see docs/llm-runtime.md):
-//  - one request at a time (a mutex around the model); the KV cache is reused across requests that
-//  share a
-//    prompt prefix, and across the continuations of one loglikelihood() call;
+//  - one request at a time (a mutex around the model); several KV cache slots are kept and a
+//  request
+//    takes the slot sharing its longest prompt prefix (or the least recently used one), so cached
+//    prefixes survive across requests of different shapes; embeddings use a slot of their own;
 //  - a prompt that does not fit the context raises LlmError(kContextOverflow); generation that
 //  reaches the end
 //    of the context stops with finish_reason "length";
@@ -22,6 +23,9 @@ namespace chatrec::llm::runtime {
 struct BuiltinOptions {
   int threads = 0;  // 0 = all cores
   int context = 0;  // 0 = min(model's training context, 4096)
+  // Prompt KV caches kept side by side (plus one for embeddings), so that requests of different
+  // shapes (intent, rerank, answer) each find their own prefix still cached.
+  int cache_slots = 4;
 };
 
 std::unique_ptr<LanguageModel> open_builtin_model(const std::filesystem::path& path,

@@ -137,16 +137,27 @@ Model::Model(GgufFile file) : file_(std::move(file)) {
   }
 }
 
-void Model::init_cache(int n_ctx) {
+void Model::init_cache(int n_ctx, int n_slots) {
   n_ctx_ = std::max(1, n_ctx);
   const std::size_t per_layer =
       static_cast<std::size_t>(n_ctx_) * config_.n_head_kv * config_.head_dim;
   k_cache_.clear();
   v_cache_.clear();
-  for (int i = 0; i < config_.n_layer; ++i) {
-    k_cache_.push_back(std::make_unique_for_overwrite<float[]>(per_layer));
-    v_cache_.push_back(std::make_unique_for_overwrite<float[]>(per_layer));
+  k_cache_.resize(static_cast<std::size_t>(std::max(1, n_slots)));
+  v_cache_.resize(k_cache_.size());
+  for (std::size_t s = 0; s < k_cache_.size(); ++s) {
+    for (int i = 0; i < config_.n_layer; ++i) {
+      k_cache_[s].push_back(std::make_unique_for_overwrite<float[]>(per_layer));
+      v_cache_[s].push_back(std::make_unique_for_overwrite<float[]>(per_layer));
+    }
   }
+  slot_ = 0;
+}
+
+void Model::use_slot(int slot) {
+  if (slot < 0 || slot >= cache_slots())
+    throw std::out_of_range("KV cache slot " + std::to_string(slot) + " does not exist");
+  slot_ = slot;
 }
 
 void Model::embed(int token, float* dst) const {
@@ -211,8 +222,8 @@ void Model::forward(std::span<const int> tokens, int pos, ForwardOutput output,
     matmul(L.wq, xn.data(), n, q.data(), nt);
     matmul(L.wk, xn.data(), n, k.data(), nt);
     matmul(L.wv, xn.data(), n, v.data(), nt);
-    float* kc = k_cache_[static_cast<std::size_t>(li)].get();
-    float* vc = v_cache_[static_cast<std::size_t>(li)].get();
+    float* kc = k_cache_[static_cast<std::size_t>(slot_)][static_cast<std::size_t>(li)].get();
+    float* vc = v_cache_[static_cast<std::size_t>(slot_)][static_cast<std::size_t>(li)].get();
     for (int t = 0; t < n; ++t) {
       float* qt = q.data() + static_cast<std::size_t>(t) * q_dim;
       float* kt = k.data() + static_cast<std::size_t>(t) * kv_dim;

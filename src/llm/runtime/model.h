@@ -46,9 +46,13 @@ class Model {
   const ModelConfig& config() const { return config_; }
   const GgufFile& file() const { return file_; }
 
-  // Allocates a KV cache for n_ctx positions (cleared).
-  void init_cache(int n_ctx);
+  // Allocates `n_slots` independent KV caches of n_ctx positions each. Memory is reserved but only
+  // touched as positions are used, so idle slots cost address space, not RAM.
+  void init_cache(int n_ctx, int n_slots = 1);
   int cache_size() const { return n_ctx_; }
+  int cache_slots() const { return static_cast<int>(k_cache_.size()); }
+  // The slot that forward() reads and writes from now on.
+  void use_slot(int slot);
 
   // Runs `tokens` at positions pos .. pos+n-1; positions before pos must already be in the KV cache
   // (entries at and after pos are overwritten, which is how a cache is rolled back). pos + n must
@@ -73,9 +77,10 @@ class Model {
   std::vector<float> rope_freq_factors_;
   std::vector<Layer> layers_;
   int n_ctx_ = 0;
-  // Per layer: n_ctx * n_head_kv * head_dim floats, left uninitialised so that only used positions
-  // take memory.
-  std::vector<std::unique_ptr<float[]>> k_cache_, v_cache_;
+  int slot_ = 0;
+  // Per slot and layer: n_ctx * n_head_kv * head_dim floats, left uninitialised so that only used
+  // positions take memory.
+  std::vector<std::vector<std::unique_ptr<float[]>>> k_cache_, v_cache_;
 };
 
 }  // namespace chatrec::llm::runtime

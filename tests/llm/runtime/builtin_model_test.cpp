@@ -63,6 +63,35 @@ TEST_F(BuiltinModelTest, SamplingIsDeterministicForAFixedSeed) {
   EXPECT_EQ(model_->chat(messages_, o).text, model_->chat(messages_, o).text);
 }
 
+TEST_F(BuiltinModelTest, CacheSlotsKeepPrefixesOfDifferentRequestsApart) {
+  // Two request shapes alternate; with one slot each evicts the other, with two slots each finds
+  // its own prefix again. The answers must not depend on which slot served them.
+  const std::vector<Message> a = {{"system", "answer"}, {"user", "the and of in the and of in"}};
+  const std::vector<Message> b = {{"system", "rank"}, {"user", "in of and the in of and the"}};
+  GenerationOptions o;
+  o.max_tokens = 6;
+  auto run = [&](LanguageModel& m) {
+    std::vector<std::string> out;
+    for (int round = 0; round < 3; ++round) {
+      out.push_back(m.chat(a, o).text);
+      const auto l = m.loglikelihood(b, {" the and", " of"});
+      out.push_back(std::to_string(l[0].logprob) + "/" + std::to_string(l[1].logprob));
+      m.embed({"in the"});  // embeddings have their own slot
+    }
+    return out;
+  };
+  auto one =
+      open_builtin_model(path_, BuiltinOptions{.threads = 2, .context = 128, .cache_slots = 1});
+  auto two =
+      open_builtin_model(path_, BuiltinOptions{.threads = 2, .context = 128, .cache_slots = 2});
+  EXPECT_EQ(run(*one), run(*two));
+  const Usage u1 = one->total_usage(), u2 = two->total_usage();
+  EXPECT_EQ(u1.prompt_tokens, u2.prompt_tokens);
+  // Rounds 2 and 3 find their whole prompts cached in their own slots (less the last token, which
+  // runs again for its logits); with one slot only the shared chat-template opening survives.
+  EXPECT_GT(u2.cached_prompt_tokens, u1.cached_prompt_tokens + 20);
+}
+
 TEST_F(BuiltinModelTest, LoglikelihoodEqualsSumOfPerTokenLogProbs) {
   const std::vector<std::string> continuations = {" the and", "of", " in the of and", ""};
   const auto got = model_->loglikelihood(messages_, continuations);
