@@ -10,6 +10,7 @@
 #include <exception>
 #include <limits>
 #include <mutex>
+#include <optional>
 #include <set>
 
 #include "common/progress.h"
@@ -87,6 +88,41 @@ std::vector<std::pair<std::string, double>> average(const std::vector<std::strin
     for (const auto& n : names) out.emplace_back(n, 0.0);
   }
   return out;
+}
+
+// One metric row per user (or case) under a progress bar, averaged in row order. With `threads`
+// (0 = all cores) rows are computed in parallel, each body call getting a per-thread score buffer;
+// without, they are computed in order on the calling thread.
+template <typename RowOf>
+std::vector<std::pair<std::string, double>> average_rows(const std::string& label, const char* unit,
+                                                         std::size_t n,
+                                                         const std::vector<std::string>& names,
+                                                         std::optional<int> threads,
+                                                         RowOf&& row_of) {
+  std::vector<std::vector<double>> rows(n);
+  {
+    Progress bar(label, n, unit);
+    if (threads) {
+      parallel_for(n, *threads, &bar, [&](std::size_t k, std::vector<float>& scratch) {
+        rows[k] = row_of(k, scratch);
+      });
+    } else {
+      std::vector<float> scratch;
+      for (std::size_t k = 0; k < n; ++k) {
+        rows[k] = row_of(k, scratch);
+        bar.advance();
+      }
+    }
+  }
+  return average(names, rows);
+}
+
+Report start_report(const char* protocol, const data::Dataset& ds, const ProtocolOptions& o) {
+  Report report;
+  report.protocol = protocol;
+  report.seed = o.seed;
+  fill_dataset_fields(report, ds);
+  return report;
 }
 
 struct Fitted {
@@ -276,10 +312,7 @@ Report run_topk(const data::Dataset& ds, const std::vector<std::string>& models,
                 const RecommenderFactory& make, const ProtocolOptions& o,
                 const StageFactory<TopkReranker>& reranker) {
   auto t0 = Clock::now();
-  Report report;
-  report.protocol = "ml100k-topk";
-  report.seed = o.seed;
-  fill_dataset_fields(report, ds);
+  auto report = start_report("ml100k-topk", ds, o);
 
   auto split = data::split_topk_holdout(ds, o.seed);
   InteractionMatrix train(ds.num_users(), ds.num_items(), split.train);
@@ -317,21 +350,18 @@ Report run_topk(const data::Dataset& ds, const std::vector<std::string>& models,
     auto& model = *fitted->model;
     auto te = Clock::now();
     std::vector<std::vector<recommend::ScoredItem>> top(users.size());
-    std::vector<std::vector<double>> rows(users.size());
-    {
-      Progress bar(fmt::format("{} {}", report.protocol, name), users.size(), "users");
-      parallel_for(users.size(), o.threads, &bar, [&](std::size_t k, std::vector<float>& scratch) {
-        UserIndex u = users[k];
-        top[k] = rank_unseen(model, u, train, kCandidates, scratch);
-        std::vector<ItemIndex> cand;
-        for (const auto& s : top[k]) cand.push_back(s.item);
-        rows[k] = metrics_of(cand, cand, truth[u]);
-      });
-    }
+    auto classic_row = [&](std::size_t k, std::vector<float>& scratch) {
+      UserIndex u = users[k];
+      top[k] = rank_unseen(model, u, train, kCandidates, scratch);
+      std::vector<ItemIndex> cand;
+      for (const auto& s : top[k]) cand.push_back(s.item);
+      return metrics_of(cand, cand, truth[u]);
+    };
     ModelResult r;
     r.model = name;
     r.params = model.params();
-    r.metrics = average(names, rows);
+    r.metrics = average_rows(fmt::format("{} {}", report.protocol, name), "users", users.size(),
+                             names, o.threads, classic_row);
     r.users = users.size();
     r.fit_seconds = fitted->fit_seconds;
     r.eval_seconds = seconds_since(te);
@@ -341,30 +371,25 @@ Report run_topk(const data::Dataset& ds, const std::vector<std::string>& models,
     auto ts = Clock::now();
     auto stage = reranker(ds, train, model);
     stage->prepare(ds, train, model);
-    std::vector<std::vector<double>> stage_rows(users.size());
-    {
-      Progress bar(fmt::format("{} {}+{}", report.protocol, name, stage->name()), users.size(),
-                   "users");
-      for (std::size_t k = 0; k < users.size(); ++k) {
-        UserIndex u = users[k];
-        std::vector<ItemIndex> cand;
-        for (const auto& s : top[k]) cand.push_back(s.item);
-        auto reranked = stage->rerank(u, top[k], kFinal);
-        // Duplicates would count a hit twice; the list is evaluated as returned otherwise.
-        std::vector<ItemIndex> final_list;
-        for (ItemIndex i : reranked) {
-          if (std::find(final_list.begin(), final_list.end(), i) == final_list.end())
-            final_list.push_back(i);
-        }
-        stage_rows[k] = metrics_of(final_list, cand, truth[u]);
-        bar.advance();
+    auto stage_row = [&](std::size_t k, std::vector<float>&) {
+      UserIndex u = users[k];
+      std::vector<ItemIndex> cand;
+      for (const auto& s : top[k]) cand.push_back(s.item);
+      auto reranked = stage->rerank(u, top[k], kFinal);
+      // Duplicates would count a hit twice; the list is evaluated as returned otherwise.
+      std::vector<ItemIndex> final_list;
+      for (ItemIndex i : reranked) {
+        if (std::find(final_list.begin(), final_list.end(), i) == final_list.end())
+          final_list.push_back(i);
       }
-    }
+      return metrics_of(final_list, cand, truth[u]);
+    };
     ModelResult s;
     s.model = name + "+" + stage->name();
     s.params = model.params();
     s.stage = o.stage_name;
-    s.metrics = average(names, stage_rows);
+    s.metrics = average_rows(fmt::format("{} {}", report.protocol, s.model), "users", users.size(),
+                             names, std::nullopt, stage_row);
     s.users = users.size();
     s.fit_seconds = fitted->fit_seconds;
     s.eval_seconds = seconds_since(ts);
@@ -382,10 +407,7 @@ Report run_rating(const data::Dataset& ds, const std::vector<std::string>& model
                   const RecommenderFactory& make, const ProtocolOptions& o,
                   const StageFactory<RatingPredictor>& predictor) {
   auto t0 = Clock::now();
-  Report report;
-  report.protocol = "ml100k-rating";
-  report.seed = o.seed;
-  fill_dataset_fields(report, ds);
+  auto report = start_report("ml100k-rating", ds, o);
   auto range = ds.rating_range();
 
   auto users = data::sample_users(all_rated_users(ds), o.users ? o.users : 200, o.seed);
@@ -462,10 +484,7 @@ Report run_rating(const data::Dataset& ds, const std::vector<std::string>& model
 Report run_folds(const data::Dataset& ds, const std::vector<std::string>& models,
                  const RecommenderFactory& make, const ProtocolOptions& o) {
   auto t0 = Clock::now();
-  Report report;
-  report.protocol = "ml100k-folds";
-  report.seed = o.seed;
-  fill_dataset_fields(report, ds);
+  auto report = start_report("ml100k-folds", ds, o);
   auto range = ds.rating_range();
   report.config = {{"folds", "official u1..u5 base/test"},
                    {"clip", {range.first, range.second}},
@@ -537,10 +556,7 @@ Report run_games_seq(const data::Dataset& ds, const std::vector<std::string>& mo
                      const RecommenderFactory& make, const ProtocolOptions& o,
                      const StageFactory<CandidateRanker>& ranker) {
   auto t0 = Clock::now();
-  Report report;
-  report.protocol = "games-seq";
-  report.seed = o.seed;
-  fill_dataset_fields(report, ds);
+  auto report = start_report("games-seq", ds, o);
 
   auto split = data::split_leave_last_out(ds);
   InteractionMatrix train(ds.num_users(), ds.num_items(), split.train);
@@ -569,23 +585,19 @@ Report run_games_seq(const data::Dataset& ds, const std::vector<std::string>& mo
     if (!fitted) continue;
     auto& model = *fitted->model;
     auto te = Clock::now();
-    std::vector<std::vector<double>> rows(cases.size());
-    {
-      Progress bar(fmt::format("{} {}", report.protocol, name), cases.size(), "cases");
-      parallel_for(cases.size(), o.threads, &bar, [&](std::size_t k, std::vector<float>& scratch) {
-        const auto& c = cases[k];
-        scratch.assign(model.num_items() ? model.num_items() : ds.num_items(), 0.0f);
-        model.score(c.user, scratch);
-        std::vector<float> s;
-        for (ItemIndex i : c.candidates)
-          s.push_back(i < scratch.size() ? scratch[i] : std::nanf(""));
-        rows[k] = metrics_of(target_rank(c, s));
-      });
-    }
+    auto classic_row = [&](std::size_t k, std::vector<float>& scratch) {
+      const auto& c = cases[k];
+      scratch.assign(model.num_items() ? model.num_items() : ds.num_items(), 0.0f);
+      model.score(c.user, scratch);
+      std::vector<float> s;
+      for (ItemIndex i : c.candidates) s.push_back(i < scratch.size() ? scratch[i] : std::nanf(""));
+      return metrics_of(target_rank(c, s));
+    };
     ModelResult r;
     r.model = name;
     r.params = model.params();
-    r.metrics = average(names, rows);
+    r.metrics = average_rows(fmt::format("{} {}", report.protocol, name), "cases", cases.size(),
+                             names, o.threads, classic_row);
     r.users = cases.size();
     r.fit_seconds = fitted->fit_seconds;
     r.eval_seconds = seconds_since(te);
@@ -601,21 +613,17 @@ Report run_games_seq(const data::Dataset& ds, const std::vector<std::string>& mo
       throw std::runtime_error("games-seq: the LLM ranking stage needs a base model (--model)");
     auto ts = Clock::now();
     auto stage = ranker(ds, train, *base);
-    std::vector<std::vector<double>> rows(cases.size());
-    {
-      Progress bar(fmt::format("{} {}", report.protocol, stage->name()), cases.size(), "cases");
-      for (std::size_t k = 0; k < cases.size(); ++k) {
-        const auto& c = cases[k];
-        const auto& history = train.sequence(c.user);
-        rows[k] = metrics_of(target_rank(c, stage->score(c.user, history, c.candidates)));
-        bar.advance();
-      }
-    }
+    auto stage_row = [&](std::size_t k, std::vector<float>&) {
+      const auto& c = cases[k];
+      const auto& history = train.sequence(c.user);
+      return metrics_of(target_rank(c, stage->score(c.user, history, c.candidates)));
+    };
     ModelResult s;
     s.model = stage->name();
     s.params = {{"base", base->name()}};
     s.stage = o.stage_name;
-    s.metrics = average(names, rows);
+    s.metrics = average_rows(fmt::format("{} {}", report.protocol, s.model), "cases", cases.size(),
+                             names, std::nullopt, stage_row);
     s.users = cases.size();
     s.fit_seconds = base_fit;
     s.eval_seconds = seconds_since(ts);

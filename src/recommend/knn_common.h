@@ -1,5 +1,5 @@
 #pragma once
-// Shared machinery of itemknn and userknn (internal): ALS baselines and Pearson-baseline
+// Shared machinery of the neighbourhood models (internal): ALS baselines and Pearson-baseline
 // similarities as in Surprise's KNNBaseline, written once over an "entity x feature" view (items x
 // users, or users x items).
 #include <cstdint>

@@ -5,6 +5,7 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include <mutex>
+#include <type_traits>
 
 #include "store/internal.h"
 
@@ -57,15 +58,13 @@ class SqliteStore final : public Store {
 
   void upsert_user(const data::User& user) override {
     detail::validate(user);
-    guarded("upsert_user", [&] {
-      SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+    in_write_transaction("upsert_user", [&] {
       SQLite::Statement st(db_,
                            "INSERT INTO users (id, attributes) VALUES (?, ?) "
                            "ON CONFLICT (id) DO UPDATE SET attributes = excluded.attributes");
       st.bind(1, user.id);
       st.bind(2, detail::encode_attributes(user.attributes));
       st.exec();
-      tx.commit();
     });
   }
 
@@ -91,8 +90,7 @@ class SqliteStore final : public Store {
 
   void upsert_items(const std::vector<data::Item>& items) override {
     for (const auto& item : items) detail::validate(item);
-    guarded("upsert_items", [&] {
-      SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+    in_write_transaction("upsert_items", [&] {
       SQLite::Statement st(
           db_,
           "INSERT INTO items (domain, id, title, year, categories, text) VALUES (?,?,?,?,?,?) "
@@ -108,7 +106,6 @@ class SqliteStore final : public Store {
         st.bind(6, detail::encode_attributes(item.text));
         st.exec();
       }
-      tx.commit();
     });
   }
 
@@ -138,8 +135,7 @@ class SqliteStore final : public Store {
 
   void add_interactions(const std::vector<StoredInteraction>& interactions) override {
     for (const auto& i : interactions) detail::validate(i);
-    guarded("add_interactions", [&] {
-      SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+    in_write_transaction("add_interactions", [&] {
       SQLite::Statement st(db_,
                            "INSERT INTO interactions (user_id, domain, item_id, rating, kind, ts) "
                            "VALUES (?,?,?,?,?,?)");
@@ -157,7 +153,6 @@ class SqliteStore final : public Store {
         st.bind(6, static_cast<std::int64_t>(i.timestamp));
         st.exec();
       }
-      tx.commit();
     });
   }
 
@@ -184,8 +179,7 @@ class SqliteStore final : public Store {
   }
 
   Conversation create_conversation(const std::string& user_id) override {
-    return guarded("create_conversation", [&] {
-      SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+    return in_write_transaction("create_conversation", [&] {
       require_user(user_id);
       Conversation c;
       c.id = random_id();
@@ -201,7 +195,6 @@ class SqliteStore final : public Store {
       st.bind(4, c.created_at);
       st.bind(5, c.updated_at);
       st.exec();
-      tx.commit();
       return c;
     });
   }
@@ -234,8 +227,7 @@ class SqliteStore final : public Store {
                    const std::string& new_state_json) override {
     detail::require_json(new_state_json, "conversation state_json");
     for (const auto& m : messages) detail::validate(m);
-    guarded("append_turn", [&] {
-      SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+    in_write_transaction("append_turn", [&] {
       const auto now = detail::now_seconds();
       SQLite::Statement update(
           db_, "UPDATE conversations SET state_json = ?, updated_at = ? WHERE id = ?");
@@ -257,7 +249,6 @@ class SqliteStore final : public Store {
         insert.bind(5, m.created_at != 0 ? m.created_at : now);
         insert.exec();
       }
-      tx.commit();
     });
   }
 
@@ -299,8 +290,7 @@ class SqliteStore final : public Store {
       const std::string& model,
       const std::vector<std::pair<std::string, std::vector<float>>>& by_hash) override {
     detail::validate_embeddings(model, by_hash);
-    guarded("put_embeddings", [&] {
-      SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+    in_write_transaction("put_embeddings", [&] {
       SQLite::Statement st(
           db_,
           "INSERT INTO embeddings (model, text_hash, dim, vector) VALUES (?,?,?,?) "
@@ -315,14 +305,12 @@ class SqliteStore final : public Store {
         st.bind(4, bytes.data(), static_cast<int>(bytes.size()));
         st.exec();
       }
-      tx.commit();
     });
   }
 
   void register_model(const ModelRecord& record) override {
     detail::validate(record);
-    guarded("register_model", [&] {
-      SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+    in_write_transaction("register_model", [&] {
       SQLite::Statement st(db_,
                            "INSERT INTO models (name, path, params_json, dataset_checksum, "
                            "created_at) VALUES (?,?,?,?,?)");
@@ -332,7 +320,6 @@ class SqliteStore final : public Store {
       st.bind(4, record.dataset_checksum);
       st.bind(5, record.created_at != 0 ? record.created_at : detail::now_seconds());
       st.exec();
-      tx.commit();
     });
   }
 
@@ -376,6 +363,24 @@ class SqliteStore final : public Store {
       throw StoreError(std::string("sqlite store '") + path_ + "': " + call +
                        " failed: " + e.what());
     }
+  }
+
+  // guarded() inside a transaction committed when `body` returns. IMMEDIATE takes the write lock
+  // up front, so a concurrent writer waits out the busy timeout instead of failing when a read
+  // lock would have to be upgraded.
+  template <typename Body>
+  auto in_write_transaction(const char* call, Body&& body) -> decltype(body()) {
+    return guarded(call, [&]() -> decltype(body()) {
+      SQLite::Transaction tx(db_, SQLite::TransactionBehavior::IMMEDIATE);
+      if constexpr (std::is_void_v<decltype(body())>) {
+        body();
+        tx.commit();
+      } else {
+        auto result = body();
+        tx.commit();
+        return result;
+      }
+    });
   }
 
   int current_version() {
