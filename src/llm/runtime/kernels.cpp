@@ -474,7 +474,7 @@ CHATREC_AVX2_F16C inline __m256 round_fp16_ps(__m256 x) {
 }
 
 // dot_kq with eight 8-lane registers standing for the four 16-lane accumulators (same sums).
-CHATREC_AVX2_F16C float dot_kq_avx2(const float* q, const float* k, int dim) {
+CHATREC_AVX2_F16C inline float dot_kq_avx2(const float* q, const float* k, int dim) {
   __m256 acc[8];
   for (__m256& a : acc) a = _mm256_setzero_ps();
   const int steps = dim & ~63;
@@ -524,6 +524,38 @@ CHATREC_AVX2_F16C void attend_head_avx2(const float* q, const float* k, const fl
   for (int d = 0; d < dim; ++d) out[d] *= inv;
 }
 
+// attend_head_avx2 for a head dimension known at compile time: the fp16 value accumulator stays in
+// registers across positions instead of going through memory (same operations, same results).
+template <int kDim>
+CHATREC_AVX2_F16C void attend_head_avx2_fixed(const float* q, const float* k, const float* v,
+                                              std::size_t stride, int len, float scale,
+                                              float* out) {
+  static_assert(kDim % 64 == 0);
+  constexpr int kRegs = kDim / 8;
+  __m256 acc[kRegs];
+  for (__m256& a : acc) a = _mm256_setzero_ps();
+  float m = -INFINITY, sum = 0.0f;
+  for (int j = 0; j < len; ++j) {
+    const float s = dot_kq_avx2(q, k + static_cast<std::size_t>(j) * stride, kDim) * scale;
+    float ms = 1.0f, vs = 1.0f;
+    if (s > m) {
+      ms = std::exp(m - s);
+      m = s;
+      const __m256 vms = _mm256_set1_ps(ms);
+      for (__m256& a : acc) a = round_fp16_ps(_mm256_mul_ps(a, vms));
+    } else {
+      vs = std::exp(s - m);
+    }
+    const float* vj = v + static_cast<std::size_t>(j) * stride;
+    const __m256 vvs = _mm256_set1_ps(vs);
+    for (int r = 0; r < kRegs; ++r)
+      acc[r] = round_fp16_ps(_mm256_fmadd_ps(_mm256_loadu_ps(vj + 8 * r), vvs, acc[r]));
+    sum = sum * ms + vs;
+  }
+  const __m256 inv = _mm256_set1_ps(sum > 0.0f ? 1.0f / sum : 0.0f);
+  for (int r = 0; r < kRegs; ++r) _mm256_storeu_ps(out + 8 * r, _mm256_mul_ps(acc[r], inv));
+}
+
 bool cpu_has_f16c() {
   static const bool has = __builtin_cpu_supports("f16c");
   return has;
@@ -546,6 +578,8 @@ RowDot4 row_dot4_fn(GgmlType type) {
 void attend_head(const float* q, const float* k, const float* v, std::size_t stride, int len,
                  int dim, float scale, float* out) {
   if (active_isa() == KernelIsa::kAvx2 && cpu_has_f16c() && dim % 8 == 0) {
+    if (dim == 64) return attend_head_avx2_fixed<64>(q, k, v, stride, len, scale, out);
+    if (dim == 128) return attend_head_avx2_fixed<128>(q, k, v, stride, len, scale, out);
     attend_head_avx2(q, k, v, stride, len, dim, scale, out);
   } else {
     attend_head_scalar(q, k, v, stride, len, dim, scale, out);
