@@ -425,15 +425,32 @@ inline float round_fp16(float v) {
   return fp16_to_fp32(fp32_to_fp16(v));
 }
 
+// K·Q dot product summed in the order of llama.cpp's CPU flash attention (ggml_vec_dot_f16 as built
+// for AVX-512): 64-element steps into four 16-lane accumulators, which are then added pairwise
+// (0+2, 1+3, 0+1) and reduced lane by lane like _mm512_reduce_add_ps (halves 8, 4, 2, 1); elements
+// after the last full step are added in double. Products of fp16-representable values are exact in
+// float, so the summation order is all that matters for bit-identical scores.
+float dot_kq(const float* q, const float* k, int dim) {
+  float acc[64] = {};
+  const int steps = dim & ~63;
+  for (int i = 0; i < steps; i += 64)
+    for (int l = 0; l < 64; ++l) acc[l] = std::fma(q[i + l], k[i + l], acc[l]);
+  for (int l = 0; l < 32; ++l) acc[l] += acc[l + 32];
+  for (int l = 0; l < 16; ++l) acc[l] += acc[l + 16];
+  for (int l = 0; l < 8; ++l) acc[l] += acc[l + 8];
+  for (int l = 0; l < 4; ++l) acc[l] += acc[l + 4];
+  double sum = (acc[0] + acc[2]) + (acc[1] + acc[3]);
+  for (int i = steps; i < dim; ++i) sum += static_cast<double>(q[i] * k[i]);
+  return static_cast<float>(sum);
+}
+
 void attend_head_scalar(const float* q, const float* k, const float* v, std::size_t stride, int len,
                         int dim, float scale, float* out) {
   float m = -INFINITY, sum = 0.0f;
   std::fill(out, out + dim, 0.0f);
   for (int j = 0; j < len; ++j) {
     const float* kj = k + static_cast<std::size_t>(j) * stride;
-    float s = 0.0f;
-    for (int d = 0; d < dim; ++d) s += q[d] * kj[d];
-    s *= scale;
+    const float s = dot_kq(q, kj, dim) * scale;
     float ms = 1.0f, vs = 1.0f;
     if (s > m) {
       ms = std::exp(m - s);
@@ -456,17 +473,35 @@ CHATREC_AVX2_F16C inline __m256 round_fp16_ps(__m256 x) {
   return _mm256_cvtph_ps(_mm256_cvtps_ph(x, _MM_FROUND_TO_NEAREST_INT));
 }
 
+// dot_kq with eight 8-lane registers standing for the four 16-lane accumulators (same sums).
+CHATREC_AVX2_F16C inline float dot_kq_avx2(const float* q, const float* k, int dim) {
+  __m256 acc[8];
+  for (__m256& a : acc) a = _mm256_setzero_ps();
+  const int steps = dim & ~63;
+  for (int i = 0; i < steps; i += 64) {
+    for (int r = 0; r < 8; ++r) {
+      acc[r] =
+          _mm256_fmadd_ps(_mm256_loadu_ps(q + i + 8 * r), _mm256_loadu_ps(k + i + 8 * r), acc[r]);
+    }
+  }
+  for (int r = 0; r < 4; ++r) acc[r] = _mm256_add_ps(acc[r], acc[r + 4]);
+  acc[0] = _mm256_add_ps(acc[0], acc[2]);
+  acc[1] = _mm256_add_ps(acc[1], acc[3]);
+  const __m256 s8 = _mm256_add_ps(acc[0], acc[1]);
+  const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps(s8, 1));
+  const __m128 s2 = _mm_add_ps(s4, _mm_shuffle_ps(s4, s4, _MM_SHUFFLE(1, 0, 3, 2)));
+  double sum = _mm_cvtss_f32(_mm_add_ss(s2, _mm_shuffle_ps(s2, s2, _MM_SHUFFLE(1, 1, 1, 1))));
+  for (int i = steps; i < dim; ++i) sum += static_cast<double>(q[i] * k[i]);
+  return static_cast<float>(sum);
+}
+
 CHATREC_AVX2_F16C void attend_head_avx2(const float* q, const float* k, const float* v,
                                         std::size_t stride, int len, int dim, float scale,
                                         float* out) {
   float m = -INFINITY, sum = 0.0f;
   std::fill(out, out + dim, 0.0f);
   for (int j = 0; j < len; ++j) {
-    const float* kj = k + static_cast<std::size_t>(j) * stride;
-    __m256 acc = _mm256_setzero_ps();
-    for (int d = 0; d < dim; d += 8)
-      acc = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(kj + d), acc);
-    const float s = hsum(acc) * scale;
+    const float s = dot_kq_avx2(q, k + static_cast<std::size_t>(j) * stride, dim) * scale;
     float ms = 1.0f, vs = 1.0f;
     if (s > m) {
       ms = std::exp(m - s);
@@ -487,6 +522,38 @@ CHATREC_AVX2_F16C void attend_head_avx2(const float* q, const float* k, const fl
   }
   const float inv = sum > 0.0f ? 1.0f / sum : 0.0f;
   for (int d = 0; d < dim; ++d) out[d] *= inv;
+}
+
+// attend_head_avx2 for a head dimension known at compile time: the fp16 value accumulator stays in
+// registers across positions instead of going through memory (same operations, same results).
+template <int kDim>
+CHATREC_AVX2_F16C void attend_head_avx2_fixed(const float* q, const float* k, const float* v,
+                                              std::size_t stride, int len, float scale,
+                                              float* out) {
+  static_assert(kDim % 64 == 0);
+  constexpr int kRegs = kDim / 8;
+  __m256 acc[kRegs];
+  for (__m256& a : acc) a = _mm256_setzero_ps();
+  float m = -INFINITY, sum = 0.0f;
+  for (int j = 0; j < len; ++j) {
+    const float s = dot_kq_avx2(q, k + static_cast<std::size_t>(j) * stride, kDim) * scale;
+    float ms = 1.0f, vs = 1.0f;
+    if (s > m) {
+      ms = std::exp(m - s);
+      m = s;
+      const __m256 vms = _mm256_set1_ps(ms);
+      for (__m256& a : acc) a = round_fp16_ps(_mm256_mul_ps(a, vms));
+    } else {
+      vs = std::exp(s - m);
+    }
+    const float* vj = v + static_cast<std::size_t>(j) * stride;
+    const __m256 vvs = _mm256_set1_ps(vs);
+    for (int r = 0; r < kRegs; ++r)
+      acc[r] = round_fp16_ps(_mm256_fmadd_ps(_mm256_loadu_ps(vj + 8 * r), vvs, acc[r]));
+    sum = sum * ms + vs;
+  }
+  const __m256 inv = _mm256_set1_ps(sum > 0.0f ? 1.0f / sum : 0.0f);
+  for (int r = 0; r < kRegs; ++r) _mm256_storeu_ps(out + 8 * r, _mm256_mul_ps(acc[r], inv));
 }
 
 bool cpu_has_f16c() {
@@ -511,6 +578,8 @@ RowDot4 row_dot4_fn(GgmlType type) {
 void attend_head(const float* q, const float* k, const float* v, std::size_t stride, int len,
                  int dim, float scale, float* out) {
   if (active_isa() == KernelIsa::kAvx2 && cpu_has_f16c() && dim % 8 == 0) {
+    if (dim == 64) return attend_head_avx2_fixed<64>(q, k, v, stride, len, scale, out);
+    if (dim == 128) return attend_head_avx2_fixed<128>(q, k, v, stride, len, scale, out);
     attend_head_avx2(q, k, v, stride, len, dim, scale, out);
   } else {
     attend_head_scalar(q, k, v, stride, len, dim, scale, out);

@@ -30,8 +30,8 @@ void matmul(const WeightMatrix& w, const float* x, int n_tokens, float* y, int t
 
 // Attention of one query head over `len` cached positions (keys and values at k + j*stride, v +
 // j*stride), computed like llama.cpp's CPU flash attention: an online softmax whose value
-// accumulator is kept at fp16 precision. Inputs are expected to be fp16-representable already (the
-// KV cache stores rounded values).
+// accumulator is kept at fp16 precision, with K·Q scores summed in ggml's AVX-512 order. Inputs are
+// expected to be fp16-representable already (the KV cache stores rounded values).
 void attend_head(const float* q, const float* k, const float* v, std::size_t stride, int len,
                  int dim, float scale, float* out);
 

@@ -6,12 +6,15 @@
 #include <cmath>
 #include <stdexcept>
 
+#include "llm/runtime/activations.h"
+
 namespace chatrec::llm::runtime {
 namespace {
 
+// Like ggml's rms_norm: the squares are rounded to float and summed in double.
 void rms_norm(const float* x, const float* w, float* y, int n, float eps) {
   double sum = 0.0;
-  for (int i = 0; i < n; ++i) sum += static_cast<double>(x[i]) * x[i];
+  for (int i = 0; i < n; ++i) sum += static_cast<double>(x[i] * x[i]);
   const float scale = 1.0f / std::sqrt(static_cast<float>(sum / n) + eps);
   for (int i = 0; i < n; ++i) y[i] = x[i] * scale * w[i];
 }
@@ -190,16 +193,20 @@ void Model::forward(std::span<const int> tokens, int pos, ForwardOutput output,
     embed(tokens[static_cast<std::size_t>(t)], x.data() + static_cast<std::size_t>(t) * E);
 
   // RoPE angles per position and rotated pair; the frequency follows the model's base (and
-  // per-dimension factors for Llama 3.1-style long-context scaling).
+  // per-dimension factors for Llama 3.1-style long-context scaling). The angle is computed the way
+  // ggml does it, in float: theta starts at the position and is multiplied by base^(-2/n_rot) from
+  // one pair to the next (a rounding difference in the angle is enough to flip a near-tie later).
   const int half = c.n_rot / 2;
+  const float theta_scale = std::pow(c.rope_base, -2.0f / static_cast<float>(c.n_rot));
   std::vector<float> cos_t(static_cast<std::size_t>(n) * half), sin_t(cos_t.size());
   for (int t = 0; t < n; ++t) {
+    float theta = static_cast<float>(pos + t);
     for (int i = 0; i < half; ++i) {
-      double freq = std::pow(static_cast<double>(c.rope_base), -2.0 * i / c.n_rot);
-      if (!rope_freq_factors_.empty()) freq /= rope_freq_factors_[static_cast<std::size_t>(i)];
-      const double theta = (pos + t) * freq;
-      cos_t[static_cast<std::size_t>(t) * half + i] = static_cast<float>(std::cos(theta));
-      sin_t[static_cast<std::size_t>(t) * half + i] = static_cast<float>(std::sin(theta));
+      const float ff =
+          rope_freq_factors_.empty() ? 1.0f : rope_freq_factors_[static_cast<std::size_t>(i)];
+      cos_t[static_cast<std::size_t>(t) * half + i] = std::cos(theta / ff);
+      sin_t[static_cast<std::size_t>(t) * half + i] = std::sin(theta / ff);
+      theta *= theta_scale;
     }
   }
   auto rope = [&](float* vec, int t) {
@@ -265,7 +272,7 @@ void Model::forward(std::span<const int> tokens, int pos, ForwardOutput output,
                xn.data() + static_cast<std::size_t>(t) * E, E, c.rms_eps);
     matmul(L.w_gate, xn.data(), n, g.data(), nt);
     matmul(L.w_up, xn.data(), n, u.data(), nt);
-    for (std::size_t i = 0; i < g.size(); ++i) g[i] = g[i] / (1.0f + std::exp(-g[i])) * u[i];
+    swiglu(g.data(), u.data(), g.data(), g.size());
     matmul(L.w_down, g.data(), n, tmp.data(), nt);
     for (std::size_t i = 0; i < x.size(); ++i) x[i] += tmp[i];
   }

@@ -1,0 +1,150 @@
+// The element-wise parts of the forward pass that follow llama.cpp's CPU numerics: the exp
+// approximation behind SwiGLU and the flash-attention kernel. Scalar and AVX2 paths must agree bit
+// for bit (the real-model test then checks that greedy decoding reproduces llama.cpp).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "llm/runtime/activations.h"
+#include "llm/runtime/kernels.h"
+#include "llm/runtime/quants.h"
+
+namespace chatrec::llm::runtime {
+namespace {
+
+std::vector<float> random_vector(std::size_t n, std::uint64_t seed, float scale = 1.0f) {
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<float> dist(0.0f, scale);
+  std::vector<float> v(n);
+  for (float& x : v) x = dist(rng);
+  return v;
+}
+
+float round_fp16(float v) {
+  return fp16_to_fp32(fp32_to_fp16(v));
+}
+
+// Runs f once per instruction set (scalar, then AVX2 where the CPU has it) and restores the ISA.
+template <typename F>
+void for_each_isa(F f) {
+  const KernelIsa original = active_isa();
+  for (KernelIsa isa : {KernelIsa::kScalar, KernelIsa::kAvx2}) {
+    force_isa(isa);
+    f(isa);
+  }
+  force_isa(original);
+}
+
+TEST(ExpApprox, IsCloseToExpAndSaturatesLikeGgml) {
+  EXPECT_EQ(exp_approx(0.0f), 1.0f);
+  for (float x = -87.0f; x <= 88.0f; x += 0.01234f) {
+    const double ref = std::exp(static_cast<double>(x));
+    EXPECT_NEAR(exp_approx(x), ref, 3e-7 * ref) << x;  // ~2 ulp
+  }
+  // Subnormal results keep their absolute accuracy; far below the range the result is 0.
+  EXPECT_NEAR(exp_approx(-100.0f), std::exp(-100.0), 1e-45);
+  EXPECT_EQ(exp_approx(-104.0f), 0.0f);
+  EXPECT_EQ(exp_approx(-200.0f), 0.0f);
+  EXPECT_EQ(exp_approx(89.0f), std::numeric_limits<float>::infinity());
+  EXPECT_EQ(exp_approx(200.0f), std::numeric_limits<float>::infinity());
+  EXPECT_TRUE(std::isnan(exp_approx(std::numeric_limits<float>::quiet_NaN())));
+}
+
+TEST(Swiglu, ScalarAndAvx2AgreeBitForBitAndMatchTheDefinition) {
+  const std::size_t n = 1003;  // not a multiple of 8: the AVX2 path has a scalar tail
+  std::vector<float> gate = random_vector(n, 11, 4.0f);
+  const std::vector<float> up = random_vector(n, 12);
+  // Saturating inputs take the slow path of the AVX2 exp (2^n outside the normal range).
+  const float extremes[] = {-150.0f, -100.0f, -95.0f, -90.0f, -0.0f, 0.0f,
+                            88.0f,   95.0f,   110.0f, 150.0f, 1e-30f};
+  for (std::size_t i = 0; i < std::size(extremes); ++i) gate[i * 37] = extremes[i];
+  std::vector<float> out[2];
+  for_each_isa([&](KernelIsa isa) {
+    std::vector<float>& o = out[isa == KernelIsa::kAvx2 ? 1 : 0];
+    o.resize(n);
+    swiglu(gate.data(), up.data(), o.data(), n);
+  });
+  EXPECT_EQ(std::memcmp(out[0].data(), out[1].data(), n * sizeof(float)), 0);
+  for (std::size_t i = 0; i < n; ++i) {
+    const double g = gate[i];
+    const double ref = g / (1.0 + std::exp(-g)) * up[i];
+    EXPECT_NEAR(out[0][i], ref, 1e-6 * (1.0 + std::fabs(ref))) << "gate " << g;
+  }
+  // In place (out aliasing gate) gives the same values.
+  std::vector<float> in_place = gate;
+  swiglu(in_place.data(), up.data(), in_place.data(), n);
+  EXPECT_EQ(std::memcmp(in_place.data(), out[0].data(), n * sizeof(float)), 0);
+}
+
+// Reference attention in double over the same fp16-rounded inputs.
+std::vector<double> softmax_attention(const std::vector<float>& q, const std::vector<float>& k,
+                                      const std::vector<float>& v, int len, int dim, float scale) {
+  std::vector<double> s(static_cast<std::size_t>(len)), out(static_cast<std::size_t>(dim), 0.0);
+  double m = -INFINITY, sum = 0.0;
+  for (int j = 0; j < len; ++j) {
+    double d = 0.0;
+    for (int i = 0; i < dim; ++i) d += static_cast<double>(q[i]) * k[j * dim + i];
+    s[j] = d * scale;
+    m = std::max(m, s[j]);
+  }
+  for (int j = 0; j < len; ++j) {
+    const double w = std::exp(s[j] - m);
+    sum += w;
+    for (int i = 0; i < dim; ++i) out[i] += w * v[j * dim + i];
+  }
+  for (double& o : out) o /= sum;
+  return out;
+}
+
+TEST(Attention, ScalarAndAvx2AgreeBitForBitAndMatchSoftmax) {
+  const int len = 37;
+  for (int dim : {32, 64, 72, 128}) {
+    auto round_all = [](std::vector<float> x) {
+      for (float& e : x) e = round_fp16(e);
+      return x;
+    };
+    const auto q = round_all(random_vector(dim, 21, 2.0f));
+    const auto k = round_all(random_vector(static_cast<std::size_t>(len) * dim, 22));
+    const auto v = round_all(random_vector(static_cast<std::size_t>(len) * dim, 23));
+    const float scale = 1.0f / std::sqrt(static_cast<float>(dim));
+    std::vector<float> out[2];
+    for_each_isa([&](KernelIsa isa) {
+      std::vector<float>& o = out[isa == KernelIsa::kAvx2 ? 1 : 0];
+      o.resize(static_cast<std::size_t>(dim));
+      attend_head(q.data(), k.data(), v.data(), static_cast<std::size_t>(dim), len, dim, scale,
+                  o.data());
+    });
+    EXPECT_EQ(std::memcmp(out[0].data(), out[1].data(), dim * sizeof(float)), 0) << "dim " << dim;
+    const auto ref = softmax_attention(q, k, v, len, dim, scale);
+    // The value accumulator is kept at fp16 precision.
+    for (int i = 0; i < dim; ++i) EXPECT_NEAR(out[0][i], ref[i], 2e-3) << "dim " << dim;
+  }
+}
+
+// The K·Q sum follows ggml's AVX-512 order: element 0 first meets element 32 (accumulator 0 + 2),
+// so 2^24 - 2^24 cancels before the 1 at element 8 is added and the score is exactly 1. A
+// sequential or 8-lane sum adds the 1 to 2^24 first, where it is lost, and gives 0.
+TEST(Attention, ScoresAreSummedInGgmlOrder) {
+  const int dim = 64, len = 2;
+  std::vector<float> q(dim, 0.0f), k(static_cast<std::size_t>(len) * dim, 0.0f),
+      v(static_cast<std::size_t>(len) * dim, 0.0f);
+  q[0] = 4096.0f, k[0] = 4096.0f;
+  q[32] = 4096.0f, k[32] = -4096.0f;
+  q[8] = 1.0f, k[8] = 1.0f;
+  v[0] = 1.0f;        // value of position 0 (score 1)
+  v[dim + 1] = 1.0f;  // value of position 1 (score 0: its key is zero)
+  for_each_isa([&](KernelIsa isa) {
+    std::vector<float> out(dim);
+    attend_head(q.data(), k.data(), v.data(), dim, len, dim, 1.0f, out.data());
+    const double w0 = 1.0 / (1.0 + std::exp(-1.0));  // softmax weight of score 1 against 0
+    EXPECT_NEAR(out[0], w0, 1e-3) << "isa " << static_cast<int>(isa);
+    EXPECT_NEAR(out[1], 1.0 - w0, 1e-3) << "isa " << static_cast<int>(isa);
+  });
+}
+
+}  // namespace
+}  // namespace chatrec::llm::runtime
