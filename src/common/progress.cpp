@@ -24,26 +24,50 @@ Progress::~Progress() {
   finish();
 }
 
+static std::string format_duration(double seconds) {
+  if (seconds < 0 || seconds > 1e7) return "--:--";
+  auto s = static_cast<long>(seconds + 0.5);
+  if (s >= 3600) return fmt::format("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60);
+  return fmt::format("{:02}:{:02}", s / 60, s % 60);
+}
+
 void Progress::advance(std::uint64_t n) {
   std::lock_guard lock(mutex_);
   done_ += n;
   auto now = std::chrono::steady_clock::now();
-  if (now - last_draw_ > std::chrono::milliseconds(100) || done_ == total_) {
+  if (enabled()) {
+    if (now - last_draw_ > std::chrono::milliseconds(100) || done_ == total_) {
+      last_draw_ = now;
+      draw(false);
+    }
+    return;
+  }
+  // Logs (no terminal) get a plain line at every tenth of the work or every 30 s, whichever comes
+  // first, so a long run's rate and ETA can be followed with tail -f.
+  const std::uint64_t tenth = total_ >= 10 ? total_ / 10 : 1;
+  if (done_ < total_ &&
+      (done_ / tenth > (done_ - n) / tenth || now - last_draw_ > std::chrono::seconds(30))) {
     last_draw_ = now;
-    draw(false);
+    const double elapsed = std::chrono::duration<double>(now - start_).count();
+    const double rate = elapsed > 0 ? static_cast<double>(done_) / elapsed : 0.0;
+    if (total_ > 0) {
+      const double eta = rate > 0 ? static_cast<double>(total_ - done_) / rate : -1;
+      std::fprintf(stderr, "%s: %llu/%llu %s, %.2f %s/s, elapsed %s, eta %s\n", label_.c_str(),
+                   static_cast<unsigned long long>(done_), static_cast<unsigned long long>(total_),
+                   unit_.c_str(), rate, unit_.c_str(), format_duration(elapsed).c_str(),
+                   format_duration(eta).c_str());
+    } else {
+      std::fprintf(stderr, "%s: %llu %s, %.2f %s/s, elapsed %s\n", label_.c_str(),
+                   static_cast<unsigned long long>(done_), unit_.c_str(), rate, unit_.c_str(),
+                   format_duration(elapsed).c_str());
+    }
+    std::fflush(stderr);
   }
 }
 
 void Progress::set_postfix(std::string text) {
   std::lock_guard lock(mutex_);
   postfix_ = std::move(text);
-}
-
-static std::string format_duration(double seconds) {
-  if (seconds < 0 || seconds > 1e7) return "--:--";
-  auto s = static_cast<long>(seconds + 0.5);
-  if (s >= 3600) return fmt::format("{}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60);
-  return fmt::format("{:02}:{:02}", s / 60, s % 60);
 }
 
 void Progress::draw(bool final_line) {

@@ -80,7 +80,21 @@ CHATREC_AVX2_FMA void swiglu_avx2(const float* gate, const float* up, float* out
   for (; i < n; ++i) out[i] = silu_times(gate[i], up[i]);
 }
 
+CHATREC_AVX2_FMA void exp_approx_n_avx2(const float* x, float* y, std::size_t n) {
+  std::size_t i = 0;
+  for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, exp_approx_avx2(_mm256_loadu_ps(x + i)));
+  for (; i < n; ++i) y[i] = exp_approx(x[i]);
+}
+
 }  // namespace
+
+void exp_approx_n(const float* x, float* y, std::size_t n) {
+  if (active_isa() == KernelIsa::kAvx2) {
+    exp_approx_n_avx2(x, y, n);
+    return;
+  }
+  for (std::size_t i = 0; i < n; ++i) y[i] = exp_approx(x[i]);
+}
 
 float exp_approx(float x) {
   const float n = std::fma(x, kLog2e, kShift) - kShift;

@@ -10,6 +10,9 @@ namespace chatrec::llm::runtime {
 // -103.97, infinity above about 88.38.
 float exp_approx(float x);
 
+// y[i] = exp_approx(x[i]) (AVX2 when available, identical results); y may alias x.
+void exp_approx_n(const float* x, float* y, std::size_t n);
+
 // out[i] = silu(gate[i]) * up[i] with silu(x) = x / (1 + exp_approx(-x)), as ggml's SwiGLU. The
 // AVX2 and scalar paths give identical results; out may alias gate or up.
 void swiglu(const float* gate, const float* up, float* out, std::size_t n);

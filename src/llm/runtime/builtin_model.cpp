@@ -16,7 +16,9 @@
 namespace chatrec::llm::runtime {
 namespace {
 
-constexpr int kBatch = 256;  // prompt tokens per forward pass: bounds activation memory
+// Prompt tokens per forward pass: bounds activation memory, and equals llama.cpp's default
+// micro-batch, which decides (with kAttentionTile) which attention path a prompt chunk takes.
+constexpr int kBatch = 512;
 
 // Bytes at the end of `s` that start an incomplete UTF-8 sequence (held back while streaming).
 std::size_t incomplete_utf8_tail(const std::string& s) {

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "llm/runtime/activations.h"
+#include "llm/runtime/attention.h"
 
 namespace chatrec::llm::runtime {
 namespace {
@@ -229,6 +230,7 @@ void Model::forward(std::span<const int> tokens, int pos, ForwardOutput output,
     matmul(L.wq, xn.data(), n, q.data(), nt);
     matmul(L.wk, xn.data(), n, k.data(), nt);
     matmul(L.wv, xn.data(), n, v.data(), nt);
+    const bool tiled = n >= kAttentionTile;
     float* kc = k_cache_[static_cast<std::size_t>(slot_)][static_cast<std::size_t>(li)].get();
     float* vc = v_cache_[static_cast<std::size_t>(slot_)][static_cast<std::size_t>(li)].get();
     for (int t = 0; t < n; ++t) {
@@ -249,20 +251,47 @@ void Model::forward(std::span<const int> tokens, int pos, ForwardOutput output,
         kc[static_cast<std::size_t>(pos + t) * kv_dim + i] = round_fp16(kt[i]);
         vc[static_cast<std::size_t>(pos + t) * kv_dim + i] = round_fp16(vt[i]);
       }
-      for (int i = 0; i < q_dim; ++i) qt[i] = round_fp16(qt[i]);
+      // The one-query-at-a-time path takes fp16 queries; the tiled path keeps them in f32.
+      if (!tiled)
+        for (int i = 0; i < q_dim; ++i) qt[i] = round_fp16(qt[i]);
     }
 
-    // Causal attention: token t sees positions 0 .. pos+t.
+    // Causal attention: token t sees positions 0 .. pos+t. Batches of kAttentionTile or more
+    // queries go through the tiled kernel (as llama.cpp's prompt processing does), in blocks of
+    // kAttentionTile queries per head.
+    if (tiled) {
+      const int blocks = (n + kAttentionTile - 1) / kAttentionTile;
+#pragma omp parallel for collapse(2) schedule(dynamic) num_threads(nt) if (nt > 1)
+      for (int h = 0; h < c.n_head; ++h) {
+        for (int blk = 0; blk < blocks; ++blk) {
+          CausalBatch b;
+          b.q = q.data() + h * D;
+          b.q_stride = static_cast<std::size_t>(q_dim);
+          b.n_queries = n;
+          b.first_pos = pos;
+          b.k = kc + (h / group) * D;
+          b.v = vc + (h / group) * D;
+          b.kv_stride = static_cast<std::size_t>(kv_dim);
+          b.dim = D;
+          b.scale = scale;
+          b.out = attn.data() + h * D;
+          b.out_stride = static_cast<std::size_t>(q_dim);
+          // Later blocks see more keys: hand them out first so the threads finish together.
+          const int rb = blocks - 1 - blk;
+          attend_causal_tiled(b, rb * kAttentionTile, std::min(n, (rb + 1) * kAttentionTile));
+        }
+      }
+    } else
 #pragma omp parallel for collapse(2) schedule(static) \
     num_threads(nt) if (nt > 1 && static_cast <long>(n) * (pos + n) * c.n_head >= 4096)
-    for (int t = 0; t < n; ++t) {
-      for (int h = 0; h < c.n_head; ++h) {
-        const int kvh = h / group;
-        attend_head(q.data() + static_cast<std::size_t>(t) * q_dim + h * D, kc + kvh * D,
-                    vc + kvh * D, static_cast<std::size_t>(kv_dim), pos + t + 1, D, scale,
-                    attn.data() + static_cast<std::size_t>(t) * q_dim + h * D);
+      for (int t = 0; t < n; ++t) {
+        for (int h = 0; h < c.n_head; ++h) {
+          const int kvh = h / group;
+          attend_head(q.data() + static_cast<std::size_t>(t) * q_dim + h * D, kc + kvh * D,
+                      vc + kvh * D, static_cast<std::size_t>(kv_dim), pos + t + 1, D, scale,
+                      attn.data() + static_cast<std::size_t>(t) * q_dim + h * D);
+        }
       }
-    }
 
     matmul(L.wo, attn.data(), n, tmp.data(), nt);
     for (std::size_t i = 0; i < x.size(); ++i) x[i] += tmp[i];

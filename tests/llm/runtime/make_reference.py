@@ -33,6 +33,12 @@ PROMPTS = [
     "In 1969, the first man to walk on the moon was",
 ]
 
+# 64 tokens or more: llama.cpp runs these through its tiled flash attention (kLongContinuations).
+LONG_PROMPTS = [
+    "The history of cinema began in the late nineteenth century, when inventors in France and the United States built the first machines that could record and project moving images. Early films were short, silent and shown in fairgrounds and music halls. Within two decades, feature films, movie stars and large studios had appeared, and by the end of the 1920s synchronised sound changed the industry again. In the following decades, colour film, widescreen formats and television",
+    "Recommender systems suggest items such as films, books or games to people. Classic methods learn from the ratings that many users gave to many items: neighbourhood methods compare users or items directly, while matrix factorization represents every user and every item by a short vector of learned factors. Large language models can now talk with the user, explain a recommendation and take new wishes into account, so researchers combine both kinds of model. In such a system, the",
+]
+
 
 def cpp(s):
     return json.dumps(s, ensure_ascii=False)
@@ -53,6 +59,11 @@ def main():
         out = subprocess.run([os.path.join(bin_dir, "llama-simple"), "-m", model, "-n", "64", p],
                              capture_output=True, text=True).stdout
         print("    {%s, %s}," % (cpp(p), cpp(out)))
+    print("// long prompts (llama-simple ends its output with a newline of its own: dropped)")
+    for p in LONG_PROMPTS:
+        out = subprocess.run([os.path.join(bin_dir, "llama-simple"), "-m", model, "-n", "64", p],
+                             capture_output=True, text=True).stdout
+        print("    {%s, %s}," % (cpp(p), cpp(out[:-1] if out.endswith("\n") else out)))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "llm/runtime/activations.h"
+#include "llm/runtime/attention.h"
 #include "llm/runtime/kernels.h"
 #include "llm/runtime/quants.h"
 
@@ -144,6 +145,54 @@ TEST(Attention, ScoresAreSummedInGgmlOrder) {
     EXPECT_NEAR(out[0], w0, 1e-3) << "isa " << static_cast<int>(isa);
     EXPECT_NEAR(out[1], 1.0 - w0, 1e-3) << "isa " << static_cast<int>(isa);
   });
+}
+
+// The tiled causal attention against a plain double-precision softmax, and scalar against AVX2:
+// 70 queries after 30 cached positions span two query blocks and two key tiles, with a partial one.
+TEST(Numerics, TiledCausalAttentionMatchesAPlainSoftmaxAndIsIsaIndependent) {
+  const int dim = 64, kv_heads = 1, first = 30, n = 70, total = first + n;
+  const std::size_t stride = static_cast<std::size_t>(dim * kv_heads);
+  std::vector<float> k = random_vector(stride * total, 5), v = random_vector(stride * total, 6);
+  for (float& x : k) x = round_fp16(x);
+  for (float& x : v) x = round_fp16(x);
+  const std::vector<float> q = random_vector(static_cast<std::size_t>(n) * dim, 7, 2.0f);
+  const float scale = 0.125f;
+  auto run = [&](KernelIsa isa) {
+    force_isa(isa);
+    std::vector<float> out(static_cast<std::size_t>(n) * dim, -1.0f);
+    CausalBatch b{
+        q.data(),   static_cast<std::size_t>(dim), n, first, k.data(), v.data(), stride, dim, scale,
+        out.data(), static_cast<std::size_t>(dim)};
+    attend_causal_tiled(b, 0, kAttentionTile);
+    attend_causal_tiled(b, kAttentionTile, n);
+    force_isa(KernelIsa::kAvx2);
+    return out;
+  };
+  const std::vector<float> scalar = run(KernelIsa::kScalar), simd = run(KernelIsa::kAvx2);
+  EXPECT_EQ(0, std::memcmp(scalar.data(), simd.data(), scalar.size() * sizeof(float)));
+  double worst = 0.0;
+  for (int t = 0; t < n; ++t) {
+    const int len = first + t + 1;  // causal: positions 0 .. first + t
+    std::vector<double> w(static_cast<std::size_t>(len));
+    double m = -1e300, sum = 0.0;
+    for (int j = 0; j < len; ++j) {
+      double dot = 0.0;
+      for (int d = 0; d < dim; ++d)
+        dot += static_cast<double>(q[static_cast<std::size_t>(t * dim + d)]) *
+               k[static_cast<std::size_t>(j) * stride + static_cast<std::size_t>(d)];
+      w[static_cast<std::size_t>(j)] = dot * scale;
+      m = std::max(m, w[static_cast<std::size_t>(j)]);
+    }
+    for (double& x : w) sum += (x = std::exp(x - m));
+    for (int d = 0; d < dim; ++d) {
+      double ref = 0.0;
+      for (int j = 0; j < len; ++j)
+        ref += w[static_cast<std::size_t>(j)] / sum *
+               v[static_cast<std::size_t>(j) * stride + static_cast<std::size_t>(d)];
+      worst = std::max(worst, std::fabs(ref - simd[static_cast<std::size_t>(t * dim + d)]));
+    }
+  }
+  EXPECT_LT(worst, 1e-5);
 }
 
 }  // namespace

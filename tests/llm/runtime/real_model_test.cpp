@@ -101,6 +101,41 @@ const ContinuationReference kContinuations[] = {
      "walk on a planet was Captain James Bond.\n\n"},
 };
 
+// Prompts of 64 tokens or more: llama.cpp processes them with its tiled flash attention (f32
+// queries, 64-key tiles), which the runtime follows for batches of kAttentionTile queries or more.
+const ContinuationReference kLongContinuations[] = {
+    {"The history of cinema began in the late nineteenth century, when inventors in France and the "
+     "United States built the first machines that could record and project moving images. Early "
+     "films were short, silent and shown in fairgrounds and music halls. Within two decades, "
+     "feature films, movie stars and large studios had appeared, and by the end of the 1920s "
+     "synchronised sound changed the industry again. In the following decades, colour film, "
+     "widescreen formats and television",
+     "The history of cinema began in the late nineteenth century, when inventors in France and the "
+     "United States built the first machines that could record and project moving images. Early "
+     "films were short, silent and shown in fairgrounds and music halls. Within two decades, "
+     "feature films, movie stars and large studios had appeared, and by the end of the 1920s "
+     "synchronised sound changed the industry again. In the following decades, colour film, "
+     "widescreen formats and television became popular. The first television was launched in 1926, "
+     "and television became a major part of the film industry.\n\nThe film industry was dominated "
+     "by the big three: Hollywood, the BBC and the BBC World Service. The BBC was the only one to "
+     "have a film industry, and it was the"},
+    {"Recommender systems suggest items such as films, books or games to people. Classic methods "
+     "learn from the ratings that many users gave to many items: neighbourhood methods compare "
+     "users or items directly, while matrix factorization represents every user and every item by "
+     "a short vector of learned factors. Large language models can now talk with the user, explain "
+     "a recommendation and take new wishes into account, so researchers combine both kinds of "
+     "model. In such a system, the",
+     "Recommender systems suggest items such as films, books or games to people. Classic methods "
+     "learn from the ratings that many users gave to many items: neighbourhood methods compare "
+     "users or items directly, while matrix factorization represents every user and every item by "
+     "a short vector of learned factors. Large language models can now talk with the user, explain "
+     "a recommendation and take new wishes into account, so researchers combine both kinds of "
+     "model. In such a system, the user is given a list of items, and the user is asked to choose "
+     "a list of items that they want to choose from. The user is asked to choose a list of items "
+     "that they want to choose from. The user is asked to choose a list of items that they want to "
+     "choose from. The user is asked"},
+};
+
 class RealModelTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
@@ -175,6 +210,13 @@ TEST_F(RealModelTest, GreedyContinuationsEqualLlamaCpp) {
     identical += got == expected;
   }
   std::printf("identical continuations: %d of %zu\n", identical, std::size(kContinuations));
+}
+
+TEST_F(RealModelTest, GreedyContinuationsOfLongPromptsEqualLlamaCpp) {
+  for (const auto& ref : kLongContinuations) {
+    ASSERT_GE(tokenizer_->encode(ref.prompt, true).size(), 64u) << ref.prompt;
+    EXPECT_EQ(greedy(ref.prompt, 64), std::string(ref.text));
+  }
 }
 
 TEST_F(RealModelTest, GreedyIsDeterministicAndSensible) {
