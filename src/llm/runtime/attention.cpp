@@ -112,7 +112,18 @@ void attend_causal_tiled(const CausalBatch& b, int q_begin, int q_end) {
     for (int t = 0; t < nq; ++t) {
       const int pos = b.first_pos + q_begin + t;
       if (pos < start) continue;  // the whole tile is in this query's future
-      const int visible = std::min(kTile, pos - start + 1);
+      int visible = std::min(kTile, pos - start + 1);
+      // Branch layout: keys between the shared prompt and this query's own branch are hidden.
+      int hidden_from = kTile, hidden_to = kTile;
+      if (b.branch_start) {
+        const int own = b.branch_start[q_begin + t];
+        hidden_from = std::clamp(b.shared - start, 0, visible);
+        hidden_to = std::clamp(own - start, hidden_from, visible);
+        if (hidden_from == 0 && hidden_to == visible) continue;  // nothing visible in this tile
+      }
+      const auto is_visible = [&](int j) {
+        return j < visible && (j < hidden_from || j >= hidden_to);
+      };
       const float* q = b.q + static_cast<std::size_t>(q_begin + t) * b.q_stride;
       if (avx2) {
         tile_scores_avx2(q, kt.data(), dim, scores);
@@ -122,7 +133,7 @@ void attend_causal_tiled(const CausalBatch& b, int q_begin, int q_end) {
       float tile_max = -INFINITY;
       for (int j = 0; j < visible; ++j) {
         scores[j] *= b.scale;
-        tile_max = std::max(tile_max, scores[j]);
+        if (is_visible(j)) tile_max = std::max(tile_max, scores[j]);
       }
       float* a = acc.data() + static_cast<std::size_t>(t) * D;
       float& m = running_max[static_cast<std::size_t>(t)];
@@ -137,6 +148,7 @@ void attend_causal_tiled(const CausalBatch& b, int q_begin, int q_end) {
       for (int j = 0; j < visible; ++j) e[j] = scores[j] - m_new;
       exp_approx_n(e, e, static_cast<std::size_t>(visible));
       std::fill(e + visible, e + kTile, 0.0f);  // masked keys weigh exactly zero
+      if (hidden_from < hidden_to) std::fill(e + hidden_from, e + hidden_to, 0.0f);
       double sum = 0.0;
       for (int g = 0; g < kTile; g += 16) sum += static_cast<double>(reduce16(e + g));
       s = static_cast<float>(static_cast<double>(s) + sum);

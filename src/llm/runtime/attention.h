@@ -25,6 +25,10 @@ struct CausalBatch {
   float scale = 1.0f;
   float* out = nullptr;  // result of query t at out + t * out_stride
   std::size_t out_stride = 0;
+  // Optional branch layout (several continuations of one prompt in one batch): query t then sees
+  // entries 0 .. shared-1 and branch_start[t] .. first_pos + t only.
+  int shared = 0;
+  const int* branch_start = nullptr;
 };
 
 // Queries [q_begin, q_end) of the batch (callers split the batch across threads).

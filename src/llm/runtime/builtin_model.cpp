@@ -92,36 +92,56 @@ class BuiltinModel final : public LanguageModel {
     const std::vector<float> prompt_logits = prefill(prompt);
     prompt_tokens_ += static_cast<std::int64_t>(prompt.size());
     const int n_vocab = model_.config().n_vocab;
-    std::vector<Likelihood> out;
+    const std::size_t P = prompt.size();
+    std::vector<std::vector<int>> ids;
+    std::vector<Likelihood> out(continuations.size());
+    for (std::size_t c = 0; c < continuations.size(); ++c) {
+      ids.push_back(tokenizer_.encode(continuations[c], false));
+      out[c].tokens = static_cast<int>(ids[c].size());
+      if (ids[c].empty()) continue;
+      check_fits(P + ids[c].size() - 1, "prompt plus continuation");
+      prompt_tokens_ += static_cast<std::int64_t>(ids[c].size());
+      out[c].logprob = log_softmax_at(prompt_logits, ids[c][0]);
+    }
+    // The continuations' remaining tokens run side by side after the prompt, each branch seeing
+    // the prompt and itself only, in batches of up to kBatch tokens: one pass instead of one per
+    // continuation.
     std::vector<float> logits;
-    for (const std::string& c : continuations) {
-      const std::vector<int> ids = tokenizer_.encode(c, false);
-      Likelihood l;
-      l.tokens = static_cast<int>(ids.size());
-      if (ids.empty()) {
-        out.push_back(l);
-        continue;
-      }
-      check_fits(prompt.size() + ids.size() - 1, "prompt plus continuation");
-      prompt_tokens_ += static_cast<std::int64_t>(ids.size());
-      l.logprob = log_softmax_at(prompt_logits, ids[0]);
-      if (ids.size() > 1) {
-        // Every continuation starts from the prompt's cache: positions after it are simply
-        // overwritten.
-        cached().resize(prompt.size());
-        const std::span<const int> rest(ids.data(), ids.size() - 1);
-        model_.forward(rest, static_cast<int>(prompt.size()), ForwardOutput::kAllLogits, logits,
-                       threads_);
-        cached().insert(cached().end(), rest.begin(), rest.end());
-        for (std::size_t i = 1; i < ids.size(); ++i) {
-          l.logprob += log_softmax_at(
-              std::span<const float>(logits).subspan((i - 1) * static_cast<std::size_t>(n_vocab),
-                                                     static_cast<std::size_t>(n_vocab)),
-              ids[i]);
+    std::size_t next = 0;
+    while (next < ids.size()) {
+      std::vector<int> tokens;
+      Model::Branches br;
+      br.shared = static_cast<int>(P);
+      std::vector<std::pair<std::size_t, std::size_t>> owner;  // (continuation, token index)
+      for (; next < ids.size(); ++next) {
+        const std::size_t rest = ids[next].empty() ? 0 : ids[next].size() - 1;
+        if (rest == 0) continue;
+        if (!tokens.empty() &&
+            (tokens.size() + rest > static_cast<std::size_t>(kBatch) ||
+             P + tokens.size() + rest > static_cast<std::size_t>(model_.cache_size())))
+          break;
+        const int start = static_cast<int>(P + tokens.size());
+        for (std::size_t k = 0; k < rest; ++k) {
+          tokens.push_back(ids[next][k]);
+          br.positions.push_back(static_cast<int>(P + k));
+          br.branch_start.push_back(start);
+          owner.emplace_back(next, k);
         }
       }
-      out.push_back(l);
+      if (tokens.empty()) break;
+      check_fits(P + tokens.size() - 1, "prompt plus continuations");
+      model_.forward_branches(tokens, static_cast<int>(P), br, ForwardOutput::kAllLogits, logits,
+                              threads_);
+      for (std::size_t b = 0; b < owner.size(); ++b) {
+        const auto [c, k] = owner[b];
+        out[c].logprob += log_softmax_at(
+            std::span<const float>(logits).subspan(b * static_cast<std::size_t>(n_vocab),
+                                                   static_cast<std::size_t>(n_vocab)),
+            ids[c][k + 1]);
+      }
     }
+    // Entries after the prompt hold branches, not a sequence: only the prompt stays reusable.
+    cached().resize(P);
     return out;
   }
 

@@ -174,6 +174,25 @@ void Model::embed(int token, float* dst) const {
 
 void Model::forward(std::span<const int> tokens, int pos, ForwardOutput output,
                     std::vector<float>& out, int threads) {
+  run(tokens, pos, nullptr, output, out, threads);
+}
+
+void Model::forward_branches(std::span<const int> tokens, int pos, const Branches& branches,
+                             ForwardOutput output, std::vector<float>& out, int threads) {
+  const std::size_t n = tokens.size();
+  if (branches.positions.size() != n || branches.branch_start.size() != n)
+    throw std::invalid_argument("forward_branches: one position and branch start per token");
+  for (std::size_t t = 0; t < n; ++t) {
+    const int start = branches.branch_start[t];
+    if (start < branches.shared || start > pos + static_cast<int>(t) || branches.shared > pos ||
+        branches.positions[t] < 0)
+      throw std::invalid_argument("forward_branches: inconsistent branch layout");
+  }
+  run(tokens, pos, &branches, output, out, threads);
+}
+
+void Model::run(std::span<const int> tokens, int pos, const Branches* branches,
+                ForwardOutput output, std::vector<float>& out, int threads) {
   const ModelConfig& c = config_;
   const int n = static_cast<int>(tokens.size());
   if (n == 0) throw std::invalid_argument("forward: no tokens");
@@ -201,7 +220,8 @@ void Model::forward(std::span<const int> tokens, int pos, ForwardOutput output,
   const float theta_scale = std::pow(c.rope_base, -2.0f / static_cast<float>(c.n_rot));
   std::vector<float> cos_t(static_cast<std::size_t>(n) * half), sin_t(cos_t.size());
   for (int t = 0; t < n; ++t) {
-    float theta = static_cast<float>(pos + t);
+    float theta =
+        static_cast<float>(branches ? branches->positions[static_cast<std::size_t>(t)] : pos + t);
     for (int i = 0; i < half; ++i) {
       const float ff =
           rope_freq_factors_.empty() ? 1.0f : rope_freq_factors_[static_cast<std::size_t>(i)];
@@ -230,7 +250,8 @@ void Model::forward(std::span<const int> tokens, int pos, ForwardOutput output,
     matmul(L.wq, xn.data(), n, q.data(), nt);
     matmul(L.wk, xn.data(), n, k.data(), nt);
     matmul(L.wv, xn.data(), n, v.data(), nt);
-    const bool tiled = n >= kAttentionTile;
+    // Branch batches need the tiled kernel's per-key visibility.
+    const bool tiled = n >= kAttentionTile || branches;
     float* kc = k_cache_[static_cast<std::size_t>(slot_)][static_cast<std::size_t>(li)].get();
     float* vc = v_cache_[static_cast<std::size_t>(slot_)][static_cast<std::size_t>(li)].get();
     for (int t = 0; t < n; ++t) {
@@ -276,6 +297,10 @@ void Model::forward(std::span<const int> tokens, int pos, ForwardOutput output,
           b.scale = scale;
           b.out = attn.data() + h * D;
           b.out_stride = static_cast<std::size_t>(q_dim);
+          if (branches) {
+            b.shared = branches->shared;
+            b.branch_start = branches->branch_start.data();
+          }
           // Later blocks see more keys: hand them out first so the threads finish together.
           const int rb = blocks - 1 - blk;
           attend_causal_tiled(b, rb * kAttentionTile, std::min(n, (rb + 1) * kAttentionTile));

@@ -60,6 +60,17 @@ class Model {
   void forward(std::span<const int> tokens, int pos, ForwardOutput output, std::vector<float>& out,
                int threads);
 
+  // Several continuations of one cached prompt in a single pass (scoring candidates): token t sits
+  // in cache entry pos + t but at sequence position `positions[t]`, and attends to the shared
+  // prompt (entries 0 .. shared-1) plus its own branch (entries branch_start[t] .. pos + t).
+  struct Branches {
+    int shared = 0;
+    std::vector<int> positions;
+    std::vector<int> branch_start;
+  };
+  void forward_branches(std::span<const int> tokens, int pos, const Branches& branches,
+                        ForwardOutput output, std::vector<float>& out, int threads);
+
  private:
   struct Layer {
     std::vector<float> attn_norm, ffn_norm, bq, bk, bv;
@@ -69,6 +80,8 @@ class Model {
                       bool required = true) const;
   std::vector<float> vector(const std::string& name, std::int64_t n, bool required) const;
   void embed(int token, float* dst) const;
+  void run(std::span<const int> tokens, int pos, const Branches* branches, ForwardOutput output,
+           std::vector<float>& out, int threads);
 
   GgufFile file_;
   ModelConfig config_;

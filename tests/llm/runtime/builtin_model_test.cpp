@@ -110,16 +110,25 @@ TEST_F(BuiltinModelTest, LoglikelihoodEqualsSumOfPerTokenLogProbs) {
       EXPECT_EQ(got[c].logprob, 0.0);
       continue;
     }
-    std::vector<int> all = prompt;
-    all.insert(all.end(), ids.begin(), ids.end());
+    // The prompt alone, then this continuation alone as a one-branch batch (the runtime scores all
+    // continuations in one batch of branches: each must come out as if scored by itself).
     std::vector<float> logits;
-    m.forward(all, 0, ForwardOutput::kAllLogits, logits, 1);
-    double expected = 0.0;
-    for (std::size_t i = 0; i < ids.size(); ++i) {
-      const std::size_t row = prompt.size() - 1 + i;
-      expected += log_softmax_at(std::span<const float>(logits).subspan(row * V, V), ids[i]);
+    m.forward(prompt, 0, ForwardOutput::kLastLogits, logits, 1);
+    double expected = log_softmax_at(logits, ids[0]);
+    if (ids.size() > 1) {
+      const int P = static_cast<int>(prompt.size());
+      Model::Branches one;
+      one.shared = P;
+      for (std::size_t i = 0; i + 1 < ids.size(); ++i) {
+        one.positions.push_back(P + static_cast<int>(i));
+        one.branch_start.push_back(P);
+      }
+      m.forward_branches(std::span<const int>(ids.data(), ids.size() - 1), P, one,
+                         ForwardOutput::kAllLogits, logits, 1);
+      for (std::size_t i = 1; i < ids.size(); ++i)
+        expected += log_softmax_at(std::span<const float>(logits).subspan((i - 1) * V, V), ids[i]);
     }
-    EXPECT_NEAR(got[c].logprob, expected, 1e-3) << continuations[c];
+    EXPECT_NEAR(got[c].logprob, expected, 1e-4) << continuations[c];
     EXPECT_LT(got[c].logprob, 0.0);
   }
   // Reusing the prompt's cache across calls and in any order gives the same numbers.

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "gguf_writer.h"
 
@@ -148,6 +149,56 @@ TEST(Model, RejectsMissingTensorsAndUnknownArchitectures) {
   w2.add_u32("llama.feed_forward_length", 32);
   w2.add_u32("llama.attention.head_count", 4);
   EXPECT_THROW(Model(GgufFile::parse(w2.bytes())), GgufError);
+}
+
+// A batch of branches equals running each branch by itself after the shared prompt; one branch of
+// 64+ tokens equals the plain causal pass (both take the tiled attention kernel), bit for bit.
+TEST(ModelBranches, EachBranchEqualsRunningItAlone) {
+  Model m(GgufFile::parse(
+      testing::make_tiny_model(testing::TinyModelSpec{.weight_type = GgmlType::Q8_0}), "tiny"));
+  m.init_cache(256);
+  std::vector<int> prompt, a, b;
+  for (int i = 0; i < 20; ++i) prompt.push_back(3 + (i * 7) % 40);
+  for (int i = 0; i < 70; ++i) a.push_back(5 + (i * 11) % 40);
+  for (int i = 0; i < 5; ++i) b.push_back(9 + (i * 13) % 40);
+  const int P = static_cast<int>(prompt.size());
+  const std::size_t V = static_cast<std::size_t>(m.config().n_vocab);
+  std::vector<float> scratch, alone_a, alone_b, plain_a, both;
+  m.forward(prompt, 0, ForwardOutput::kNone, scratch, 2);
+  auto branch = [&](const std::vector<int>& toks, int start) {
+    Model::Branches br;
+    br.shared = P;
+    for (std::size_t i = 0; i < toks.size(); ++i) {
+      br.positions.push_back(P + static_cast<int>(i));
+      br.branch_start.push_back(start);
+    }
+    return br;
+  };
+  m.forward(a, P, ForwardOutput::kAllLogits, plain_a, 2);
+  m.forward_branches(a, P, branch(a, P), ForwardOutput::kAllLogits, alone_a, 2);
+  ASSERT_EQ(plain_a.size(), alone_a.size());
+  EXPECT_EQ(0, std::memcmp(plain_a.data(), alone_a.data(), plain_a.size() * sizeof(float)));
+  // Branch b alone, at the cache entries it takes in the joint batch (the keys in between hidden):
+  // the same tiles, so the same sums. (At other entries the 64-key tiles group its keys
+  // differently; the rounding difference can flip an 8-bit activation rounding downstream.)
+  const int b_at = P + static_cast<int>(a.size());
+  m.forward_branches(b, b_at, branch(b, b_at), ForwardOutput::kAllLogits, alone_b, 2);
+  std::vector<int> ab = a;
+  ab.insert(ab.end(), b.begin(), b.end());
+  Model::Branches br = branch(a, P);
+  const Model::Branches rb = branch(b, P + static_cast<int>(a.size()));
+  br.positions.insert(br.positions.end(), rb.positions.begin(), rb.positions.end());
+  br.branch_start.insert(br.branch_start.end(), rb.branch_start.begin(), rb.branch_start.end());
+  m.forward_branches(ab, P, br, ForwardOutput::kAllLogits, both, 2);
+  ASSERT_EQ(both.size(), (a.size() + b.size()) * V);
+  EXPECT_EQ(0, std::memcmp(both.data(), alone_a.data(), alone_a.size() * sizeof(float)));
+  EXPECT_EQ(
+      0, std::memcmp(both.data() + a.size() * V, alone_b.data(), alone_b.size() * sizeof(float)));
+  // A branch may not start before the shared prompt ends.
+  Model::Branches bad = branch(b, P - 1);
+  bad.shared = P;
+  EXPECT_THROW(m.forward_branches(b, P, bad, ForwardOutput::kNone, scratch, 1),
+               std::invalid_argument);
 }
 
 }  // namespace

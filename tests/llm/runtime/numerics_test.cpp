@@ -195,5 +195,48 @@ TEST(Numerics, TiledCausalAttentionMatchesAPlainSoftmaxAndIsIsaIndependent) {
   EXPECT_LT(worst, 1e-5);
 }
 
+// Branch layout: 40 shared keys, then two branches (70 and 6 queries); each query must attend to
+// the shared keys and its own branch only, as a plain softmax over exactly those keys says.
+TEST(Numerics, TiledAttentionWithBranchesSeesTheSharedPrefixAndItsOwnBranchOnly) {
+  const int dim = 64, shared = 40, na = 70, nb = 6, n = na + nb, total = shared + n;
+  const std::size_t stride = static_cast<std::size_t>(dim);
+  std::vector<float> k = random_vector(stride * total, 15), v = random_vector(stride * total, 16);
+  for (float& x : k) x = round_fp16(x);
+  for (float& x : v) x = round_fp16(x);
+  const std::vector<float> q = random_vector(static_cast<std::size_t>(n) * dim, 17, 2.0f);
+  std::vector<int> start(static_cast<std::size_t>(n));
+  for (int t = 0; t < n; ++t) start[static_cast<std::size_t>(t)] = t < na ? shared : shared + na;
+  std::vector<float> out(static_cast<std::size_t>(n) * dim);
+  CausalBatch b{q.data(), stride, n,          shared, k.data(), v.data(),    stride,
+                dim,      0.125f, out.data(), stride, shared,   start.data()};
+  attend_causal_tiled(b, 0, kAttentionTile);
+  attend_causal_tiled(b, kAttentionTile, n);
+  double worst = 0.0;
+  for (int t = 0; t < n; ++t) {
+    std::vector<int> keys;
+    for (int j = 0; j < shared; ++j) keys.push_back(j);
+    for (int j = start[static_cast<std::size_t>(t)]; j <= shared + t; ++j) keys.push_back(j);
+    std::vector<double> w;
+    double m = -1e300, sum = 0.0;
+    for (int j : keys) {
+      double dot = 0.0;
+      for (int d = 0; d < dim; ++d)
+        dot += static_cast<double>(q[static_cast<std::size_t>(t * dim + d)]) *
+               k[static_cast<std::size_t>(j) * stride + static_cast<std::size_t>(d)];
+      w.push_back(dot * 0.125);
+      m = std::max(m, w.back());
+    }
+    for (double& x : w) sum += (x = std::exp(x - m));
+    for (int d = 0; d < dim; ++d) {
+      double ref = 0.0;
+      for (std::size_t i = 0; i < keys.size(); ++i)
+        ref += w[i] / sum *
+               v[static_cast<std::size_t>(keys[i]) * stride + static_cast<std::size_t>(d)];
+      worst = std::max(worst, std::fabs(ref - out[static_cast<std::size_t>(t * dim + d)]));
+    }
+  }
+  EXPECT_LT(worst, 1e-5);
+}
+
 }  // namespace
 }  // namespace chatrec::llm::runtime
