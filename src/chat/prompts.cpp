@@ -78,20 +78,31 @@ BudgetedPrompt fit(llm::LanguageModel& lm, const Parts& p, const std::string& do
   return out;
 }
 
-// An earlier assistant reply as the prompt needs it: the titles it showed without the reasons
-// (they cost tokens on every later turn and add nothing the item list does not say).
+// An earlier assistant reply as the prompt needs it: a list reply becomes the titles it showed
+// ("Recommended: A; B; C"), without the heading and the reasons (they cost tokens on every later
+// turn and add nothing the constraints and item lists do not say); other replies keep their first
+// line, at most 300 characters.
 std::string compress_reply(const std::string& reply) {
-  std::string out;
+  std::vector<std::string> titles;
   std::size_t start = 0;
-  while (start < reply.size() && out.size() < 600) {
+  while (start < reply.size()) {
     std::size_t end = reply.find('\n', start);
     if (end == std::string::npos) end = reply.size();
-    std::string line = reply.substr(start, end - start);
-    if (const auto dash = line.find(" \xE2\x80\x94 "); dash != std::string::npos) line.resize(dash);
-    if (!text::trim(line).empty())
-      out += (out.empty() ? "" : " / ") + std::string(text::trim(line));
+    std::string_view line = text::trim(std::string_view(reply).substr(start, end - start));
+    const std::size_t dot = line.find(". ");
+    if (dot != std::string_view::npos && dot > 0 && dot <= 2 &&
+        std::all_of(line.begin(), line.begin() + static_cast<std::ptrdiff_t>(dot),
+                    [](char c) { return c >= '0' && c <= '9'; })) {
+      std::string_view title = line.substr(dot + 2);
+      if (const auto dash = title.find(" \xE2\x80\x94 "); dash != std::string_view::npos)
+        title = title.substr(0, dash);
+      titles.emplace_back(title);
+    }
     start = end + 1;
   }
+  if (!titles.empty()) return "Recommended: " + text::join(titles, "; ");
+  std::string out(text::trim(reply.substr(0, reply.find('\n'))));
+  if (out.size() > 300) out.resize(300);
   return out;
 }
 

@@ -8,6 +8,11 @@
 
 namespace chatrec {
 
+std::chrono::milliseconds& Progress::log_interval() {
+  static std::chrono::milliseconds interval{1000};
+  return interval;
+}
+
 bool Progress::enabled() {
   if (const char* v = std::getenv("CHATREC_PROGRESS")) return std::string(v) == "1";
   return isatty(fileno(stderr)) != 0;
@@ -44,9 +49,10 @@ void Progress::advance(std::uint64_t n) {
   }
   // Logs (no terminal) get a plain line at every tenth of the work or every 30 s, whichever comes
   // first, so a long run's rate and ETA can be followed with tail -f.
+  // Quick loops (under a second per tenth) stay quiet but for the summary.
   const std::uint64_t tenth = total_ >= 10 ? total_ / 10 : 1;
-  if (done_ < total_ &&
-      (done_ / tenth > (done_ - n) / tenth || now - last_draw_ > std::chrono::seconds(30))) {
+  const bool milestone = done_ / tenth > (done_ - n) / tenth && now - last_draw_ >= log_interval();
+  if (done_ < total_ && (milestone || now - last_draw_ > std::chrono::seconds(30))) {
     last_draw_ = now;
     const double elapsed = std::chrono::duration<double>(now - start_).count();
     const double rate = elapsed > 0 ? static_cast<double>(done_) / elapsed : 0.0;

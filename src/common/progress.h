@@ -23,6 +23,9 @@ class Progress {
   void finish();
 
   static bool enabled();
+  // Without a terminal, a plain line is printed at each tenth of the work, but at most once per
+  // this interval (default 1 s; tests set 0).
+  static std::chrono::milliseconds& log_interval();
 
  private:
   void draw(bool final_line);

@@ -95,6 +95,24 @@ TEST(Prompts, DialogueHistoryIsTrimmedOldestFirstToTheContextBudget) {
   EXPECT_NE(u.find("Conversation so far:\n\"\"\""), std::string::npos);
 }
 
+TEST(Prompts, EarlierListRepliesEnterPromptsAsTheirTitles) {
+  llm::MockModel lm;
+  PromptContext ctx = context();
+  ctx.dialogue = {{"user", "some comedies please"},
+                  {"assistant",
+                   "Here are 2 films (Comedy only) from the movies catalogue for you:\n"
+                   "1. Toy Story (1995) \xE2\x80\x94 because you liked Babe (1995)\n"
+                   "2. Clerks (1994) \xE2\x80\x94 popular with people like you\n"},
+                  {"user", "why Clerks?"},
+                  {"assistant", "Because it is a sharp comedy.\nIt also fits your history."}};
+  const std::string u = score_prompt(lm, ctx, candidates(), std::nullopt, 40).messages[1].content;
+  EXPECT_NE(u.find("Assistant: Recommended: Toy Story (1995); Clerks (1994)\n"), std::string::npos)
+      << u;
+  EXPECT_EQ(u.find("because you liked"), std::string::npos);
+  EXPECT_NE(u.find("Assistant: Because it is a sharp comedy.\n"), std::string::npos) << u;
+  EXPECT_EQ(u.find("It also fits"), std::string::npos);
+}
+
 TEST(Prompts, ScorePromptListsCandidatesAndAsksForOneTitle) {
   llm::MockModel lm;
   const auto p = score_prompt(lm, context(), candidates(), std::string("Toy Story (1995)"), 40);

@@ -19,6 +19,7 @@ std::vector<std::string> lines_of(const std::string& text) {
 
 TEST(Progress, LogsGetAPlainLineEveryTenthAndASummary) {
   ::setenv("CHATREC_PROGRESS", "0", 1);  // as when stderr is a file
+  Progress::log_interval() = std::chrono::milliseconds(0);
   ::testing::internal::CaptureStderr();
   {
     Progress p("scoring", 100, "users");
@@ -37,6 +38,7 @@ TEST(Progress, LogsGetAPlainLineEveryTenthAndASummary) {
 
 TEST(Progress, SmallTotalsReportEachStep) {
   ::setenv("CHATREC_PROGRESS", "0", 1);
+  Progress::log_interval() = std::chrono::milliseconds(0);
   ::testing::internal::CaptureStderr();
   {
     Progress p("fold", 3, "folds");
@@ -50,6 +52,21 @@ TEST(Progress, SmallTotalsReportEachStep) {
   EXPECT_EQ(lines[0].rfind("fold: 1/3 folds, ", 0), 0u) << lines[0];
   EXPECT_EQ(lines[1].rfind("fold: 2/3 folds, ", 0), 0u) << lines[1];
   EXPECT_EQ(lines[2].rfind("fold: 3 folds in ", 0), 0u) << lines[2];
+}
+
+TEST(Progress, QuickLoopsOnlyPrintTheSummary) {
+  ::setenv("CHATREC_PROGRESS", "0", 1);
+  Progress::log_interval() = std::chrono::milliseconds(60000);
+  ::testing::internal::CaptureStderr();
+  {
+    Progress p("fast", 1000, "items");
+    for (int i = 0; i < 1000; ++i) p.advance();
+  }
+  const auto lines = lines_of(::testing::internal::GetCapturedStderr());
+  ::unsetenv("CHATREC_PROGRESS");
+  Progress::log_interval() = std::chrono::milliseconds(1000);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_EQ(lines[0].rfind("fast: 1000 items in ", 0), 0u) << lines[0];
 }
 
 }  // namespace
