@@ -16,7 +16,6 @@ inline constexpr int kAttentionTile = 64;
 struct CausalBatch {
   const float* q = nullptr;  // query t of this head at q + t * q_stride (f32, not rounded)
   std::size_t q_stride = 0;
-  int n_queries = 0;
   int first_pos = 0;  // query t sits at position first_pos + t and sees positions 0..first_pos+t
   const float* k = nullptr;  // key of position p at k + p * kv_stride (fp16-representable)
   const float* v = nullptr;

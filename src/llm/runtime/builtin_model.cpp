@@ -129,7 +129,6 @@ class BuiltinModel final : public LanguageModel {
         }
       }
       if (tokens.empty()) break;
-      check_fits(P + tokens.size() - 1, "prompt plus continuations");
       model_.forward_branches(tokens, static_cast<int>(P), br, ForwardOutput::kAllLogits, logits,
                               threads_);
       for (std::size_t b = 0; b < owner.size(); ++b) {

@@ -427,10 +427,6 @@ RowDot row_dot_fn(GgmlType type) {
 // ---- attention
 // ----------------------------------------------------------------------------------------
 
-inline float round_fp16(float v) {
-  return fp16_to_fp32(fp32_to_fp16(v));
-}
-
 // K·Q dot product summed in the order of llama.cpp's CPU flash attention (ggml_vec_dot_f16 as built
 // for AVX-512): 64-element steps into four 16-lane accumulators, which are then added pairwise
 // (0+2, 1+3, 0+1) and reduced lane by lane like _mm512_reduce_add_ps (halves 8, 4, 2, 1); elements

@@ -20,10 +20,6 @@ void rms_norm(const float* x, const float* w, float* y, int n, float eps) {
   for (int i = 0; i < n; ++i) y[i] = x[i] * scale * w[i];
 }
 
-float round_fp16(float v) {
-  return fp16_to_fp32(fp32_to_fp16(v));
-}
-
 int check_range(const GgufFile& f, const std::string& key, std::int64_t v, std::int64_t lo,
                 std::int64_t hi) {
   if (v < lo || v > hi) {
@@ -288,7 +284,6 @@ void Model::run(std::span<const int> tokens, int pos, const Branches* branches,
           CausalBatch b;
           b.q = q.data() + h * D;
           b.q_stride = static_cast<std::size_t>(q_dim);
-          b.n_queries = n;
           b.first_pos = pos;
           b.k = kc + (h / group) * D;
           b.v = vc + (h / group) * D;
@@ -306,7 +301,7 @@ void Model::run(std::span<const int> tokens, int pos, const Branches* branches,
           attend_causal_tiled(b, rb * kAttentionTile, std::min(n, (rb + 1) * kAttentionTile));
         }
       }
-    } else
+    } else {
 #pragma omp parallel for collapse(2) schedule(static) \
     num_threads(nt) if (nt > 1 && static_cast <long>(n) * (pos + n) * c.n_head >= 4096)
       for (int t = 0; t < n; ++t) {
@@ -317,6 +312,7 @@ void Model::run(std::span<const int> tokens, int pos, const Branches* branches,
                       attn.data() + static_cast<std::size_t>(t) * q_dim + h * D);
         }
       }
+    }
 
     matmul(L.wo, attn.data(), n, tmp.data(), nt);
     for (std::size_t i = 0; i < x.size(); ++i) x[i] += tmp[i];

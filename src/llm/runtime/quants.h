@@ -101,6 +101,10 @@ inline float fp16_to_fp32(std::uint16_t h) {
   return kFp16ToFp32[h];
 }
 std::uint16_t fp32_to_fp16(float f);
+// The float nearest to f that fp16 can hold (the KV cache and fp16 accumulators store such values).
+inline float round_fp16(float f) {
+  return fp16_to_fp32(fp32_to_fp16(f));
+}
 
 // Six-bit scale j and min j of a K-quant super-block.
 inline void k_scale_min(int j, const std::uint8_t* q, std::uint8_t& scale, std::uint8_t& min) {

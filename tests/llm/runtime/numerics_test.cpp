@@ -13,21 +13,12 @@
 #include "llm/runtime/attention.h"
 #include "llm/runtime/kernels.h"
 #include "llm/runtime/quants.h"
+#include "random_vector.h"
 
 namespace chatrec::llm::runtime {
 namespace {
 
-std::vector<float> random_vector(std::size_t n, std::uint64_t seed, float scale = 1.0f) {
-  std::mt19937_64 rng(seed);
-  std::normal_distribution<float> dist(0.0f, scale);
-  std::vector<float> v(n);
-  for (float& x : v) x = dist(rng);
-  return v;
-}
-
-float round_fp16(float v) {
-  return fp16_to_fp32(fp32_to_fp16(v));
-}
+using testing::random_vector;
 
 // Runs f once per instruction set (scalar, then AVX2 where the CPU has it) and restores the ISA.
 template <typename F>
@@ -161,7 +152,7 @@ TEST(Numerics, TiledCausalAttentionMatchesAPlainSoftmaxAndIsIsaIndependent) {
     force_isa(isa);
     std::vector<float> out(static_cast<std::size_t>(n) * dim, -1.0f);
     CausalBatch b{
-        q.data(),   static_cast<std::size_t>(dim), n, first, k.data(), v.data(), stride, dim, scale,
+        q.data(),   static_cast<std::size_t>(dim), first, k.data(), v.data(), stride, dim, scale,
         out.data(), static_cast<std::size_t>(dim)};
     attend_causal_tiled(b, 0, kAttentionTile);
     attend_causal_tiled(b, kAttentionTile, n);
@@ -207,8 +198,8 @@ TEST(Numerics, TiledAttentionWithBranchesSeesTheSharedPrefixAndItsOwnBranchOnly)
   std::vector<int> start(static_cast<std::size_t>(n));
   for (int t = 0; t < n; ++t) start[static_cast<std::size_t>(t)] = t < na ? shared : shared + na;
   std::vector<float> out(static_cast<std::size_t>(n) * dim);
-  CausalBatch b{q.data(), stride, n,          shared, k.data(), v.data(),    stride,
-                dim,      0.125f, out.data(), stride, shared,   start.data()};
+  CausalBatch b{q.data(), stride, shared,     k.data(), v.data(), stride,
+                dim,      0.125f, out.data(), stride,   shared,   start.data()};
   attend_causal_tiled(b, 0, kAttentionTile);
   attend_causal_tiled(b, kAttentionTile, n);
   double worst = 0.0;
