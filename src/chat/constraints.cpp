@@ -307,13 +307,13 @@ std::optional<ConstraintUpdate> parse_constraints_json(std::string_view llm_text
 
 namespace {
 
-// The wanted genre by constrained choice among the domain's categories; nullopt when the call
-// failed (counted), an empty update for "none".
-std::optional<ConstraintUpdate> genre_by_choice(llm::LanguageModel& lm, std::string_view text,
-                                                const std::string& domain,
-                                                const std::vector<std::string>& categories,
-                                                double timeout_seconds, Stats* stats,
-                                                std::vector<std::string>* notes) {
+// The wanted genre by constrained choice among the domain's categories or "none" (then ""); nullopt
+// when the call failed (counted).
+std::optional<std::string> genre_by_choice(llm::LanguageModel& lm, std::string_view text,
+                                           const std::string& domain,
+                                           const std::vector<std::string>& categories,
+                                           double timeout_seconds, Stats* stats,
+                                           std::vector<std::string>* notes) {
   llm::GenerationOptions options;
   options.choices.push_back("none");
   for (const auto& c : categories) options.choices.push_back(c);
@@ -324,12 +324,11 @@ std::optional<ConstraintUpdate> genre_by_choice(llm::LanguageModel& lm, std::str
     if (notes) notes->push_back("constraints: " + r.message + "; the catalogue matcher decided");
     return std::nullopt;
   }
-  ConstraintUpdate u;
   const std::string answer(text::trim(r.completion->text));
   for (const auto& c : categories) {
-    if (text::iequals(answer, c)) u.genres_wanted.push_back(c);
+    if (text::iequals(answer, c)) return c;
   }
-  return u;
+  return std::string();
 }
 
 }  // namespace
@@ -345,17 +344,16 @@ ConstraintUpdate extract_constraints(llm::LanguageModel* lm, std::string_view te
     const std::string domain = rules.domain.value_or(current_domain);
     const auto categories =
         vocab.categories ? vocab.categories(domain) : std::vector<std::string>{};
-    std::optional<ConstraintUpdate> picked;
+    std::optional<std::string> genre;
     // A genre named in the message needs no model; nor does a domain without categories.
     if (rules.genres_wanted.empty() && !categories.empty())
-      picked = genre_by_choice(*lm, text, domain, categories, timeout_seconds, stats, notes);
-    if (!picked || picked->genres_wanted.empty()) return rules;
-    for (const auto& g : picked->genres_wanted) {
-      if (std::find(rules.genres_unwanted.begin(), rules.genres_unwanted.end(), g) ==
-          rules.genres_unwanted.end())
-        add_unique(rules.genres_wanted, g);
+      genre = genre_by_choice(*lm, text, domain, categories, timeout_seconds, stats, notes);
+    if (!genre || genre->empty()) return rules;
+    if (std::find(rules.genres_unwanted.begin(), rules.genres_unwanted.end(), *genre) ==
+        rules.genres_unwanted.end()) {
+      rules.genres_wanted.push_back(*genre);
+      rules.decided_by = "llm+rules";
     }
-    rules.decided_by = rules.genres_wanted.empty() ? "rules" : "llm+rules";
     return rules;
   }
   llm::GenerationOptions options;

@@ -121,6 +121,30 @@ TEST(Constraints, LlmAndRulesCombine) {
   EXPECT_EQ(u.genres_unwanted, std::vector<std::string>{"Horror"});
 }
 
+TEST(Constraints, ChoiceStylePicksAGenreOnlyWhenTheMatcherFoundNone) {
+  llm::MockModel lm;
+  lm.queue_reply("Comedy");
+  Stats st;
+  auto u = extract_constraints(&lm, "something to make me laugh, after 1990", "movies", vocab(), 10,
+                               &st, nullptr, ConstraintStyle::kChoice);
+  EXPECT_EQ(u.genres_wanted, std::vector<std::string>{"Comedy"});
+  EXPECT_EQ(u.year_min, 1991);  // the era stays with the matcher ("after 1990")
+  EXPECT_EQ(u.decided_by, "llm+rules");
+  ASSERT_EQ(lm.seen_prompts().size(), 1u);
+  EXPECT_NE(lm.seen_prompts()[0][1].content.find("Comedy"), std::string::npos);
+  // "none" adds nothing; a genre the message names needs no model call.
+  lm.queue_reply("none");
+  u = extract_constraints(&lm, "surprise me", "movies", vocab(), 10, &st, nullptr,
+                          ConstraintStyle::kChoice);
+  EXPECT_TRUE(u.genres_wanted.empty());
+  EXPECT_EQ(u.decided_by, "rules");
+  u = extract_constraints(&lm, "a western please", "movies", vocab(), 10, &st, nullptr,
+                          ConstraintStyle::kChoice);
+  EXPECT_EQ(u.genres_wanted, std::vector<std::string>{"Western"});
+  EXPECT_EQ(lm.seen_prompts().size(), 2u);
+  EXPECT_EQ(st.llm_calls, 2);
+}
+
 TEST(Constraints, ApplyAndSatisfy) {
   Constraints c;
   c.domain = "movies";
