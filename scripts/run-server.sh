@@ -4,7 +4,9 @@
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
 "$ROOT/scripts/install-deps.sh"
-export CHATREC_DATA_DIR="$("$ROOT/scripts/fetch-data.sh" | tail -1)"
+# A separate assignment, so that a failed fetch stops the script (export would hide its status).
+CHATREC_DATA_DIR="$("$ROOT/scripts/fetch-data.sh")"
+export CHATREC_DATA_DIR
 "$ROOT/scripts/fetch-model.sh" >/dev/null
 "$ROOT/scripts/build.sh"
 BIN="${CHATREC_BUILD_DIR:-$ROOT/build}/src/cli/chatrec"
