@@ -136,7 +136,8 @@ ChatEngine::~ChatEngine() = default;
 std::unique_ptr<ChatEngine> ChatEngine::open(const EngineConfig& config) {
   auto catalog = load_catalog(config.data_dir, config.domains, config.models, config.progress);
   std::shared_ptr<llm::LanguageModel> lm;
-  if (!config.llm.empty() && config.llm != "none") lm = llm::open_language_model(config.llm);
+  if (!config.llm.empty() && config.llm != "none")
+    lm = llm::open_language_model(config.llm, config.llm_open);
   std::shared_ptr<store::Store> st;
   if (!config.store.empty()) st = store::open_store(config.store);
   auto engine = std::make_unique<ChatEngine>(catalog, lm, st, config.options);

@@ -28,6 +28,7 @@
 #include "chat/state.h"
 #include "chat/types.h"
 #include "data/dataset.h"
+#include "llm/language_model.h"
 
 namespace chatrec::llm {
 class LanguageModel;
@@ -88,8 +89,9 @@ struct EngineOptions {
 struct EngineConfig {
   std::string data_dir;  // holds ml-100k/ and amazon-games/
   std::string llm =
-      "builtin";      // llm::open_language_model spec: builtin, builtin:FILE, openai:URL, mock
-  std::string store;  // store::open_store URL; "" = conversations in memory only
+      "builtin";  // llm::open_language_model spec: builtin, builtin:FILE, openai:URL, mock
+  llm::OpenOptions llm_open;  // --lora for the built-in runtime
+  std::string store;          // store::open_store URL; "" = conversations in memory only
   std::vector<std::string> domains = {"movies", "games"};
   std::map<std::string, std::string> models = {{"movies", "ease"}, {"games", "itemknn"}};
   bool progress = true;

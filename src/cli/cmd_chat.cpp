@@ -9,6 +9,7 @@
 #include "chat/catalog.h"
 #include "chat/engine.h"
 #include "cli/command.h"
+#include "cli/llm_args.h"
 #include "common/error.h"
 #include "common/text.h"
 
@@ -18,6 +19,7 @@ namespace {
 struct ChatArgs {
   std::string user;
   std::string llm = "builtin";
+  llm::OpenOptions open;
   std::string store;
   std::string data_dir;
   std::string conversation;
@@ -45,6 +47,7 @@ void run_chat(const ChatArgs& a) {
   chat::EngineConfig config;
   config.data_dir = a.data_dir;
   config.llm = a.llm;
+  config.llm_open = a.open;
   config.store = a.store;
   config.domains = a.domains;
   if (!chat::parse_rerank_mode(a.rerank, &config.options.rerank)) {
@@ -90,6 +93,7 @@ const Registration chat_registration(60, [](CLI::App& root) {
   cmd->add_option("--llm", args->llm,
                   "LLM backend: builtin | builtin:FILE.gguf | openai:URL | none")
       ->capture_default_str();
+  add_lora_options(cmd, args->open);
   cmd->add_option("--store", args->store,
                   "Store URL (sqlite:PATH or postgresql://...); default: in memory");
   args->data_dir = default_data_dir();

@@ -9,6 +9,7 @@
 
 #include "cli/command.h"
 #include "cli/eval_hooks.h"
+#include "cli/llm_args.h"
 #include "cli/model_args.h"
 #include "common/error.h"
 #include "common/text.h"
@@ -125,9 +126,10 @@ void run_eval(const EvalArgs& a) {
         (std::filesystem::path(default_model_dir()) / "SmolLM2-135M-Instruct.Q4_1.gguf").string());
     report.llm_backend = backend;
     report.llm_model_file = file;
-    report.config["llm"] = {{"spec", a.llm.llm_spec}, {"rerank", a.llm.rerank_mode},
-                            {"ranker", a.llm.ranker}, {"hint_top1", a.llm.hint_top1},
-                            {"fusion", a.llm.fusion}, {"search", a.llm.search}};
+    report.config["llm"] = {{"spec", a.llm.llm_spec},  {"rerank", a.llm.rerank_mode},
+                            {"ranker", a.llm.ranker},  {"hint_top1", a.llm.hint_top1},
+                            {"fusion", a.llm.fusion},  {"search", a.llm.search},
+                            {"lora", a.llm.open.lora}, {"lora_scale", a.llm.open.lora_scale}};
   }
   if (!a.params.empty()) report.config["param_overrides"] = a.params;
   std::string out = a.out.empty() ? eval::default_report_path(report) : a.out;
@@ -170,6 +172,7 @@ static Registration eval_registration(30, [](CLI::App& root) {
   cmd->add_flag("--fusion", args->llm.fusion, "Fuse LLM and base scores");
   cmd->add_option("--ranker", args->llm.ranker, "games-seq LLM ranker (e.g. instruct)");
   cmd->add_flag("--search", args->llm.search, "Personalised-search variant of the ranker");
+  add_lora_options(cmd, args->llm.open);
   cmd->callback([args] {
     args->llm.seed = args->seed;
     args->llm.data_dir = args->data_dir;

@@ -26,7 +26,7 @@ chat::ChatRecEvalOptions eval_options(const LlmEvalOptions& o) {
 
 std::shared_ptr<llm::LanguageModel> open_llm(const LlmEvalOptions& o) {
   return std::shared_ptr<llm::LanguageModel>(
-      llm::open_language_model(o.llm_spec.empty() ? "builtin" : o.llm_spec));
+      llm::open_language_model(o.llm_spec.empty() ? "builtin" : o.llm_spec, o.open));
 }
 
 const TopkRerankerHook chatrec_reranker(

@@ -1,18 +1,159 @@
 // Registers the InstructRec likelihood ranker as the games-seq candidate ranker "instruct":
 //   chatrec eval --protocol games-seq --ranker instruct --llm builtin [--search]
-#include <memory>
+//       [--lora ADAPTER.gguf] [--fusion]
+#include <spdlog/spdlog.h>
 
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <memory>
+#include <string>
+
+#include "chat/fusion.h"
 #include "cli/eval_hooks.h"
 #include "common/error.h"
+#include "common/progress.h"
+#include "common/random.h"
+#include "data/splits.h"
 #include "instruct/candidate_ranker.h"
 #include "llm/language_model.h"
+#include "llm/runtime/gguf.h"
 
 namespace chatrec::cli {
 namespace {
 
+// The LLM's order fused with the base model's order by weighted Borda count (chat/fusion.h), the
+// weight chosen on validation cases only: each sampled user's second-to-last item (their
+// games.valid.inter target) with 9 fresh negatives, ranked by a copy of the base model refit
+// without those targets, so neither the base nor the choice sees a test target. A weight above 0
+// must beat the base by a significant paired margin; at weight 0 the LLM is not called.
+class FusedCandidateRanker : public eval::CandidateRanker {
+ public:
+  FusedCandidateRanker(std::unique_ptr<instruct::InstructCandidateRanker> llm,
+                       const data::Dataset& ds, const data::InteractionMatrix& train,
+                       const recommend::Recommender& base, std::uint64_t seed,
+                       std::size_t validation_users)
+      : llm_(std::move(llm)), base_(base), n_items_(ds.num_items()) {
+    std::vector<data::Interaction> fit_rows;
+    std::vector<data::UserIndex> users;
+    for (data::UserIndex u = 0; u < train.num_users(); ++u) {
+      const auto& seq = train.sequence(u);
+      for (std::size_t k = 0; k + 1 < seq.size(); ++k)
+        fit_rows.push_back({u, seq[k], data::kNoRating, static_cast<std::int64_t>(k)});
+      if (seq.size() >= 3) users.push_back(u);
+    }
+    const data::InteractionMatrix fit_train(train.num_users(), train.num_items(), fit_rows);
+    auto val_base = recommend::make_recommender(base.name(), base.params());
+    recommend::FitOptions fo;
+    fo.seed = seed;
+    fo.progress = false;
+    val_base->fit(fit_train, fo);
+    const data::InteractionMatrix all(ds.num_users(), ds.num_items(), ds.interactions());
+    std::vector<chat::ValidationCase> cases;
+    std::vector<float> scratch;
+    const auto sample = data::sample_users(users, validation_users, seed ^ 0x5EEDF00Dull);
+    Progress bar("fusion validation", sample.size(), "users");
+    for (data::UserIndex u : sample) {
+      const auto& seq = train.sequence(u);
+      const data::ItemIndex target = seq.back();
+      std::vector<data::ItemIndex> history(seq.begin(), seq.end() - 1);
+      std::vector<data::ItemIndex> candidates = {target};
+      Rng rng(seed * 31 + u);
+      while (candidates.size() < 10) {
+        const auto i = static_cast<data::ItemIndex>(rng.below(n_items_));
+        if (all.contains(u, i) ||
+            std::find(candidates.begin(), candidates.end(), i) != candidates.end())
+          continue;
+        candidates.push_back(i);
+      }
+      rng.shuffle(candidates);
+      // The fused order works on the base order: candidates re-indexed best-first by the base.
+      scratch.assign(n_items_, 0.0f);
+      val_base->score(u, scratch);
+      const auto by_base = order_by_scores(candidates, scratch);
+      const auto llm_scores = llm_->score(u, history, candidates);
+      chat::ValidationCase c;
+      c.llm_order = llm_order_in_base_index(by_base, llm_scores);
+      c.relevant.assign(candidates.size(), false);
+      for (std::size_t r = 0; r < by_base.size(); ++r)
+        c.relevant[r] = candidates[by_base[r]] == target;
+      c.num_relevant = 1;
+      cases.push_back(std::move(c));
+      bar.advance();
+    }
+    bar.finish();
+    choice_ = chat::choose_fusion_weight(cases, 5);
+    spdlog::info(
+        "fusion on {} validation users: NDCG@5 base {:.4f}, LLM {:.4f}; weight {:.1f} ({:.4f})",
+        cases.size(), choice_.ndcg_base, choice_.ndcg_llm, choice_.weight, choice_.ndcg_chosen);
+  }
+
+  std::string name() const override { return llm_->name() + "+fusion"; }
+
+  std::vector<float> score(data::UserIndex user, std::span<const data::ItemIndex> history,
+                           std::span<const data::ItemIndex> candidates) override {
+    std::vector<float> scratch(n_items_, 0.0f);
+    base_.score(user, scratch);
+    const std::vector<data::ItemIndex> cand(candidates.begin(), candidates.end());
+    const auto by_base = order_by_scores(cand, scratch);
+    std::vector<std::size_t> llm_order(by_base.size());
+    for (std::size_t r = 0; r < llm_order.size(); ++r) llm_order[r] = r;
+    if (choice_.weight > 0.0) {
+      ++llm_calls_;
+      llm_order = llm_order_in_base_index(by_base, llm_->score(user, history, candidates));
+    }
+    const auto fused = chat::fuse_orders(llm_order, cand.size(), choice_.weight, cand.size());
+    std::vector<float> out(cand.size(), 0.0f);
+    for (std::size_t pos = 0; pos < fused.size(); ++pos)
+      out[by_base[fused[pos]]] = static_cast<float>(fused.size() - pos);
+    return out;
+  }
+
+  eval::StageStats stats() const override {
+    eval::StageStats s = llm_->stats();
+    s.resolutions["fusion_weight_x100"] = std::lround(choice_.weight * 100);
+    s.resolutions["fusion_val_ndcg5_base_x10000"] = std::lround(choice_.ndcg_base * 10000);
+    s.resolutions["fusion_val_ndcg5_llm_x10000"] = std::lround(choice_.ndcg_llm * 10000);
+    s.resolutions["fusion_val_ndcg5_chosen_x10000"] = std::lround(choice_.ndcg_chosen * 10000);
+    return s;
+  }
+
+ private:
+  // Candidate positions sorted by the base's score (best first; ties by position).
+  static std::vector<std::size_t> order_by_scores(const std::vector<data::ItemIndex>& candidates,
+                                                  const std::vector<float>& scores) {
+    std::vector<std::size_t> order(candidates.size());
+    for (std::size_t k = 0; k < order.size(); ++k) order[k] = k;
+    auto key = [&](std::size_t k) {
+      const float v = candidates[k] < scores.size() ? scores[candidates[k]] : 0.0f;
+      return std::isnan(v) ? -std::numeric_limits<float>::infinity() : v;
+    };
+    std::stable_sort(order.begin(), order.end(),
+                     [&](std::size_t a, std::size_t b) { return key(a) > key(b); });
+    return order;
+  }
+  // The LLM's order (best first) expressed as indices into the base order.
+  static std::vector<std::size_t> llm_order_in_base_index(const std::vector<std::size_t>& by_base,
+                                                          const std::vector<float>& llm_scores) {
+    std::vector<std::size_t> idx(by_base.size());
+    for (std::size_t r = 0; r < idx.size(); ++r) idx[r] = r;
+    std::stable_sort(idx.begin(), idx.end(), [&](std::size_t a, std::size_t b) {
+      return llm_scores[by_base[a]] > llm_scores[by_base[b]];
+    });
+    return idx;
+  }
+
+  std::unique_ptr<instruct::InstructCandidateRanker> llm_;
+  const recommend::Recommender& base_;
+  std::size_t n_items_;
+  chat::FusionChoice choice_;
+  std::int64_t llm_calls_ = 0;
+};
+
 const CandidateRankerHook instruct_hook(
     "instruct",
-    [](const data::Dataset& ds, const data::InteractionMatrix& train, const recommend::Recommender&,
+    [](const data::Dataset& ds, const data::InteractionMatrix& train,
+       const recommend::Recommender& base,
        const LlmEvalOptions& options) -> std::unique_ptr<eval::CandidateRanker> {
       instruct::CandidateRankerConfig config;
       config.search = options.search;
@@ -29,10 +170,22 @@ const CandidateRankerHook instruct_hook(
       for (data::ItemIndex i = 0; i < train.num_items() && i < ds.num_items(); ++i) {
         config.popularity[i] = static_cast<double>(train.users_of(i).size());
       }
-      std::shared_ptr<llm::LanguageModel> model =
-          llm::open_language_model(options.llm_spec.empty() ? "builtin" : options.llm_spec);
-      return std::make_unique<instruct::InstructCandidateRanker>(ds, std::move(model),
-                                                                 std::move(config));
+      // An adapter from `chatrec instruct tune` says how it ranks (label or title scoring) and
+      // with how much history; the ranker follows it.
+      if (!options.open.lora.empty()) {
+        const auto file = llm::runtime::GgufFile::open(options.open.lora);
+        config.scoring = file.get_string("chatrec.instruct.scoring", config.scoring);
+        config.template_id = file.get_string("chatrec.instruct.template", config.template_id);
+        const std::string history = file.get_string("chatrec.instruct.history", "");
+        if (!history.empty()) config.history_length = std::stoul(history);
+      }
+      std::shared_ptr<llm::LanguageModel> model = llm::open_language_model(
+          options.llm_spec.empty() ? "builtin" : options.llm_spec, options.open);
+      auto ranker = std::make_unique<instruct::InstructCandidateRanker>(ds, std::move(model),
+                                                                        std::move(config));
+      if (!options.fusion) return ranker;
+      return std::make_unique<FusedCandidateRanker>(std::move(ranker), ds, train, base,
+                                                    options.seed, 200);
     });
 
 }  // namespace

@@ -2,16 +2,20 @@
 #include <fmt/format.h>
 
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <memory>
 
 #include "cli/command.h"
+#include "cli/llm_args.h"
 #include "common/error.h"
 #include "data/loaders.h"
 #include "instruct/generator.h"
 #include "instruct/templates.h"
+#include "instruct/tuning.h"
 #include "llm/language_model.h"
+#include "llm/runtime/builtin_model.h"
 
 namespace chatrec::cli {
 namespace {
@@ -26,6 +30,7 @@ struct GenerateArgs {
   std::string cache_dir;
   instruct::GenerateOptions options;
   bool no_variants = false;
+  llm::OpenOptions open;
 };
 
 std::string default_cache_dir() {
@@ -44,7 +49,7 @@ void run_generate(const GenerateArgs& a) {
   options.variants = !a.no_variants;
   std::unique_ptr<llm::LanguageModel> model;
   if (!a.llm.empty()) {
-    model = llm::open_language_model(a.llm);
+    model = llm::open_language_model(a.llm, a.open);
     options.llm = model.get();
     options.cache_dir = a.cache_dir.empty() ? default_cache_dir() : a.cache_dir;
     std::cerr << fmt::format("LLM fields (P2, I1) from {} (cache {})\n", model->name(),
@@ -65,6 +70,46 @@ void run_generate(const GenerateArgs& a) {
                            options.seed)
             << summary.to_text()
             << fmt::format("wrote {} (summary {}.summary.json)\n", a.out, a.out);
+}
+
+std::string default_adapter_dir() {
+  if (const char* v = std::getenv("CHATREC_CACHE_DIR"); v && *v)
+    return std::string(v) + "/adapters";
+  if (const char* home = std::getenv("HOME")) return std::string(home) + "/.cache/chatrec/adapters";
+  return ".chatrec-cache/adapters";
+}
+
+struct TuneArgs {
+  std::string dataset;
+  std::string data_dir = default_data_dir();
+  std::string model;
+  std::string out;
+  instruct::TuneOptions options;
+};
+
+void run_tune(TuneArgs a) {
+  if (a.dataset != "games")
+    throw InputError("--dataset", 0, "dataset",
+                     "tuning is implemented for games (games-seq); ml-100k is not yet");
+  instruct::TuneOptions o = a.options;
+  o.model_path =
+      a.model.empty() ? llm::runtime::default_model_path() : std::filesystem::path(a.model);
+  if (!std::filesystem::exists(o.model_path))
+    throw InputError(o.model_path.string(), 0, "--model",
+                     "model file not found (scripts/fetch-model.sh fetches the built-in one)");
+  if (a.out.empty()) {
+    std::filesystem::create_directories(default_adapter_dir());
+    a.out = default_adapter_dir() + "/" + a.dataset + ".gguf";
+  }
+  o.out = a.out;
+  const data::Dataset ds = data::load_named(a.dataset, a.data_dir);
+  std::cerr << fmt::format(
+      "tuning {} on {} ({} users, {} items): loss {}, {} examples x {} "
+      "epochs, rank {}, alpha {}, lr {}, targets {}, history {}\n",
+      o.model_path.filename().string(), ds.name(), ds.num_users(), ds.num_items(), o.loss,
+      o.examples, o.epochs, o.rank, o.alpha, o.lr, o.targets, o.history);
+  const instruct::TuneSummary s = instruct::tune_adapter(ds, o);
+  std::cout << s.to_text() << fmt::format("wrote {}\n", o.out.string());
 }
 
 void run_templates(const std::string& file) {
@@ -124,8 +169,50 @@ const Registration registration(70, [](CLI::App& root) {
                   "Template file (default: the built-in assets/instruct set)");
   gen->add_option("--cache-dir", args->cache_dir, "Cache of LLM-written fields");
   gen->add_flag("--no-variants", args->no_variants, "Coarse templates only");
+  add_lora_options(gen, args->open);
   gen->add_flag("--no-progress{false}", args->options.progress, "No progress bar");
   gen->callback([args] { run_generate(*args); });
+
+  auto targs = std::make_shared<TuneArgs>();
+  CLI::App* tune = instruct.add_subcommand(
+      "tune", "LoRA instruction tuning of the built-in model on the CPU (writes an adapter GGUF)");
+  instruct::TuneOptions& to = targs->options;
+  tune->add_option("--dataset", targs->dataset, "games")
+      ->required()
+      ->check(CLI::IsMember({"games", "ml-100k"}));
+  tune->add_option("--data-dir", targs->data_dir, "Directory with ml-100k/ and amazon-games/")
+      ->capture_default_str();
+  tune->add_option("--model", targs->model, "Base GGUF (default: the built-in model)");
+  tune->add_option("--out", targs->out,
+                   "Adapter file (default ~/.cache/chatrec/adapters/DATASET.gguf)");
+  tune->add_option("--loss", to.loss, "label (verbalizer over option letters) or lm (title)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"label", "lm"}));
+  tune->add_option("--examples", to.examples, "Training instructions")->capture_default_str();
+  tune->add_option("--epochs", to.epochs, "Passes over them")->capture_default_str();
+  tune->add_option("--rank", to.rank, "LoRA rank")->capture_default_str();
+  tune->add_option("--alpha", to.alpha, "LoRA alpha (scale alpha/rank)")->capture_default_str();
+  tune->add_option("--lr", to.lr, "Peak learning rate (AdamW)")->capture_default_str();
+  tune->add_option("--weight-decay", to.weight_decay, "AdamW weight decay")->capture_default_str();
+  tune->add_option("--batch", to.batch, "Instructions per optimizer step")->capture_default_str();
+  tune->add_option("--warmup", to.warmup, "Warm-up fraction of the steps")->capture_default_str();
+  tune->add_option("--targets", to.targets, "Adapted projections")->capture_default_str();
+  tune->add_option("--history", to.history, "History items in each prompt")->capture_default_str();
+  tune->add_option("--negatives", to.negatives, "Negatives per instruction")->capture_default_str();
+  tune->add_option("--template", to.template_id, "⟨P1,I0,T3⟩ template id")->capture_default_str();
+  tune->add_option("--validation-users", to.validation_users, "Held-out users for validation")
+      ->capture_default_str();
+  tune->add_option("--eval-every", to.eval_every,
+                   "Optimizer steps between validations (0: each epoch)")
+      ->capture_default_str();
+  tune->add_option("--checkpoint-minutes", to.checkpoint_minutes, "Minutes between checkpoints")
+      ->capture_default_str();
+  tune->add_option("--seed", to.seed, "Random seed")->capture_default_str();
+  tune->add_option("--threads", to.threads, "Threads (0 = all cores)")->capture_default_str();
+  tune->add_flag("--resume", to.resume, "Continue from OUT.ckpt when it exists");
+  tune->add_option("--stop-after", to.stop_after,
+                   "Stop after this many examples in total (checkpointed; --resume continues)");
+  tune->callback([targs] { run_tune(*targs); });
 
   auto file = std::make_shared<std::string>();
   CLI::App* tpl = instruct.add_subcommand("templates", "Validate and list instruction templates");

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "cli/command.h"
+#include "cli/llm_args.h"
 #include "llm/language_model.h"
 #include "llm/openai/openai_server.h"
 
@@ -21,10 +22,11 @@ struct LlmServeArgs {
   int threads = 0;
   std::string name;
   int max_body_mb = 8;
+  llm::OpenOptions open;
 };
 
 void run_llm_serve(const LlmServeArgs& args) {
-  std::shared_ptr<llm::LanguageModel> model = llm::open_language_model(args.model);
+  std::shared_ptr<llm::LanguageModel> model = llm::open_language_model(args.model, args.open);
   llm::openai::OpenAIServerOptions options;
   options.threads = args.threads;
   options.max_body_bytes = static_cast<std::size_t>(args.max_body_mb) * 1024 * 1024;
@@ -79,6 +81,7 @@ const Registration registration(80, [](CLI::App& root) {
   cmd->add_option("--max-body-mb", args->max_body_mb, "Largest accepted request body, MiB")
       ->capture_default_str()
       ->check(CLI::Range(1, 1024));
+  add_lora_options(cmd, args->open);
   cmd->callback([args] { run_llm_serve(*args); });
 });
 

@@ -16,6 +16,7 @@
 #include "chat/catalog.h"
 #include "chat/engine.h"
 #include "cli/command.h"
+#include "cli/llm_args.h"
 #include "common/error.h"
 #include "data/loaders.h"
 #include "llm/language_model.h"
@@ -31,6 +32,7 @@ struct ServeArgs {
   std::string data_dir;
   std::string store;
   std::string llm = "builtin";
+  llm::OpenOptions open;
   std::string model_file;
   std::string host = "127.0.0.1";
   int port = 8080;
@@ -139,7 +141,7 @@ void run_serve(ServeArgs a) {
   std::shared_ptr<llm::LanguageModel> lm;
   if (!a.llm.empty() && a.llm != "none") {
     spdlog::info("opening LLM {}", a.llm);
-    lm = llm::open_language_model(a.llm);
+    lm = llm::open_language_model(a.llm, a.open);
   }
   chat::EngineOptions options;
   if (!chat::parse_rerank_mode(a.rerank, &options.rerank)) {
@@ -205,6 +207,7 @@ const Registration serve_registration(80, [](CLI::App& root) {
       "sqlite:PATH or postgresql://... (default sqlite:~/.local/share/chatrec/chatrec.db)");
   cmd->add_option("--llm", args->llm, "builtin | builtin:FILE.gguf | openai:URL | mock | none")
       ->capture_default_str();
+  add_lora_options(cmd, args->open);
   cmd->add_option("--model-file", args->model_file,
                   "Recommender for movies trained by `chatrec train --dataset ml-100k` (default: "
                   "train at start)")

@@ -21,6 +21,7 @@
 #include "data/dataset.h"
 #include "data/matrix.h"
 #include "eval/rankers.h"
+#include "llm/language_model.h"
 #include "recommend/recommender.h"
 
 namespace chatrec::cli {
@@ -34,6 +35,7 @@ struct LlmEvalOptions {
   bool search = false;      // --search (personalised-search variant)
   std::uint64_t seed = 2023;
   std::string data_dir;
+  llm::OpenOptions open;  // --lora / --lora-scale
 };
 
 template <typename Stage>

@@ -58,14 +58,15 @@ void Progress::advance(std::uint64_t n) {
     const double rate = elapsed > 0 ? static_cast<double>(done_) / elapsed : 0.0;
     if (total_ > 0) {
       const double eta = rate > 0 ? static_cast<double>(total_ - done_) / rate : -1;
-      std::fprintf(stderr, "%s: %llu/%llu %s, %.2f %s/s, elapsed %s, eta %s\n", label_.c_str(),
+      std::fprintf(stderr, "%s: %llu/%llu %s, %.2f %s/s, elapsed %s, eta %s%s%s\n", label_.c_str(),
                    static_cast<unsigned long long>(done_), static_cast<unsigned long long>(total_),
                    unit_.c_str(), rate, unit_.c_str(), format_duration(elapsed).c_str(),
-                   format_duration(eta).c_str());
+                   format_duration(eta).c_str(), postfix_.empty() ? "" : ", ", postfix_.c_str());
     } else {
-      std::fprintf(stderr, "%s: %llu %s, %.2f %s/s, elapsed %s\n", label_.c_str(),
+      std::fprintf(stderr, "%s: %llu %s, %.2f %s/s, elapsed %s%s%s\n", label_.c_str(),
                    static_cast<unsigned long long>(done_), unit_.c_str(), rate, unit_.c_str(),
-                   format_duration(elapsed).c_str());
+                   format_duration(elapsed).c_str(), postfix_.empty() ? "" : ", ",
+                   postfix_.c_str());
     }
     std::fflush(stderr);
   }

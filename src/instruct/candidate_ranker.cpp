@@ -53,6 +53,33 @@ std::string bullet_list(const std::vector<std::string>& titles) {
   return out;
 }
 
+std::string option_label(std::size_t k) {
+  if (k >= 26) throw std::invalid_argument("at most 26 lettered options");
+  return std::string(1, static_cast<char>('A' + k));
+}
+
+std::string lettered_list(const std::vector<std::string>& titles) {
+  std::string out;
+  for (std::size_t k = 0; k < titles.size(); ++k) {
+    if (k) out += '\n';
+    out += fmt::format("{}. {}", option_label(k), titles[k]);
+  }
+  return out;
+}
+
+std::vector<llm::Message> ranking_prompt(const TemplateSet& set, const Template& t,
+                                         const std::vector<std::string>& history,
+                                         const std::vector<std::string>& candidates, bool letters) {
+  Fields fields{{"history", bullet_list(history)},
+                {"candidates", letters ? lettered_list(candidates) : numbered_list(candidates)}};
+  std::vector<llm::Message> messages;
+  if (!set.system.empty()) messages.push_back({"system", set.system});
+  std::string text = fill(t.prompt, fields, t.id);
+  if (letters) text += std::string("\n") + kLetterInstruction;
+  messages.push_back({"user", std::move(text)});
+  return messages;
+}
+
 bool has_categories(const data::Dataset& ds) {
   return std::any_of(ds.items().begin(), ds.items().end(), [](const data::Item& i) {
     return std::any_of(i.categories.begin(), i.categories.end(),
@@ -78,9 +105,13 @@ InstructCandidateRanker::InstructCandidateRanker(const data::Dataset& ds,
       ranker_(*model_, RankerOptions{.fallback_name = "popularity"}) {
   if (config_.template_id.empty()) config_.template_id = config_.search ? "B07" : "P07";
   template_ = &templates_->at(config_.template_id);
-  if (template_->cell.t != 3) {
+  // T3 lists the candidates in the prompt; a T2 (matching) prompt has the history only, and each
+  // candidate's title is scored as the answer (label scoring needs the lettered list of T3).
+  const bool matching = template_->cell.t == 2 && config_.scoring == "title";
+  if (template_->cell.t != 3 && !matching) {
     throw InputError(templates_->source, 0, "id",
-                     fmt::format("template {} is {}, but ranking candidates needs a T3 template",
+                     fmt::format("template {} is {}, but ranking candidates needs a T3 template "
+                                 "(or T2 with title scoring)",
                                  template_->id, template_->cell.str()));
   }
   if (template_->uses("explicit_preference") || template_->uses("vague_intention")) {
@@ -101,6 +132,12 @@ InstructCandidateRanker::InstructCandidateRanker(const data::Dataset& ds,
     const data::Split split = data::split_leave_last_out(ds_);
     for (const auto& x : split.test) test_target_[x.user] = x.item;
   }
+  if (config_.scoring != "title" && config_.scoring != "label")
+    throw InputError(templates_->source, 0, "scoring",
+                     "unknown candidate scoring '" + config_.scoring + "' (title or label)");
+  if (config_.scoring == "label" && template_->uses("specific_intention"))
+    throw InputError(templates_->source, 0, "scoring",
+                     "label scoring is trained for the sequential scenario only");
   popularity_ =
       config_.popularity.empty() ? training_popularity(ds_) : std::move(config_.popularity);
 }
@@ -115,6 +152,8 @@ std::vector<llm::Message> InstructCandidateRanker::prompt(
     past.push_back(display_title(ds_.item(history[k])));
   std::vector<std::string> titles;
   for (auto c : candidates) titles.push_back(display_title(ds_.item(c)));
+  if (config_.scoring == "label")
+    return ranking_prompt(*templates_, *template_, past, titles, true);
   Fields fields{{"history", bullet_list(past)}, {"candidates", numbered_list(titles)}};
   if (template_->uses("specific_intention")) {
     auto it = test_target_.find(user);
@@ -142,6 +181,9 @@ std::vector<float> InstructCandidateRanker::score(data::UserIndex user,
   for (auto c : candidates) {
     titles.push_back(display_title(ds_.item(c)));
     fallback.push_back(c < popularity_.size() ? popularity_[c] : 0.0);
+  }
+  if (config_.scoring == "label") {
+    for (std::size_t k = 0; k < titles.size(); ++k) titles[k] = option_label(k);
   }
   const RankResult r =
       ranker_.rank_by_likelihood(prompt(user, history, candidates), titles, fallback);

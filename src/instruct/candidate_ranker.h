@@ -23,6 +23,10 @@ struct CandidateRankerConfig {
   bool search = false;
   std::string template_id;  // empty: P07 (sequential) or B07 (search)
   std::size_t history_length = 20;
+  // "title": mean log-likelihood of each candidate's title as the answer; "label": candidates
+  // listed with letters and scored by the letter's probability in one pass (what `instruct tune
+  // --loss label` trains).
+  std::string scoring = "title";
   const TemplateSet* templates = nullptr;  // null: builtin_templates()
   // Fallback order when the LLM fails (per item, higher first); empty: training_popularity(ds).
   std::vector<double> popularity;
@@ -34,6 +38,18 @@ std::string display_title(const data::Item& item, std::size_t max_chars = 120);
 // Numbered list "1. title" per line, and the bullet list "- title" used for histories.
 std::string numbered_list(const std::vector<std::string>& titles);
 std::string bullet_list(const std::vector<std::string>& titles);
+
+// "A", "B", ... for option k (k < 26).
+std::string option_label(std::size_t k);
+// "A. title" per line.
+std::string lettered_list(const std::vector<std::string>& titles);
+// The answer instruction appended to a lettered T3 prompt.
+inline constexpr const char* kLetterInstruction = "Answer with the letter of the option only.";
+// The ranking prompt shown to the model: the set's system message and template `t` filled with
+// the history (bullets) and the candidates (lettered when `letters`, else numbered).
+std::vector<llm::Message> ranking_prompt(const TemplateSet& set, const Template& t,
+                                         const std::vector<std::string>& history,
+                                         const std::vector<std::string>& candidates, bool letters);
 
 bool has_categories(const data::Dataset& ds);
 // Interactions per item over all but each user's last interaction (the protocol C training data).

@@ -102,6 +102,11 @@ class LanguageModel {
 //   "builtin" (the default model file from the model cache), "builtin:/path/model.gguf",
 //   "openai:http://host:port/v1" (model and key from CHATREC_OPENAI_MODEL / OPENAI_API_KEY),
 //   "mock".
-std::unique_ptr<LanguageModel> open_language_model(const std::string& spec);
+struct OpenOptions {
+  std::string lora;  // LoRA adapter file for the built-in runtime (--lora)
+  float lora_scale = 1.0f;
+};
+std::unique_ptr<LanguageModel> open_language_model(const std::string& spec,
+                                                   const OpenOptions& options = {});
 
 }  // namespace chatrec::llm

@@ -9,6 +9,7 @@
 
 #include "llm/runtime/chat_template.h"
 #include "llm/runtime/gguf.h"
+#include "llm/runtime/lora.h"
 #include "llm/runtime/model.h"
 #include "llm/runtime/sampler.h"
 #include "llm/runtime/tokenizer.h"
@@ -37,6 +38,10 @@ class BuiltinModel final : public LanguageModel {
       : model_(GgufFile::open(path)),
         tokenizer_(model_.file()),
         template_(ChatTemplate::detect(model_.file(), tokenizer_)) {
+    if (!options.lora.empty()) {
+      lora_ = LoraAdapter::load(options.lora, model_);
+      model_.set_lora(&lora_, options.lora_scale);
+    }
     threads_ = options.threads > 0
                    ? options.threads
                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
@@ -46,6 +51,7 @@ class BuiltinModel final : public LanguageModel {
     model_.init_cache(ctx, prompt_slots + 1);
     slots_.resize(static_cast<std::size_t>(prompt_slots + 1));
     name_ = "builtin:" + path.filename().string();
+    if (!options.lora.empty()) name_ += "+" + options.lora.filename().string();
     if (tokenizer_.n_vocab() > model_.config().n_vocab) {
       throw LlmError(LlmError::Kind::kModel,
                      path.string() + ": vocabulary larger than the embedding matrix");
@@ -332,6 +338,7 @@ class BuiltinModel final : public LanguageModel {
   }
 
   Model model_;
+  LoraAdapter lora_;
   Tokenizer tokenizer_;
   ChatTemplate template_;
   int threads_ = 1;

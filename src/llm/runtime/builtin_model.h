@@ -26,6 +26,9 @@ struct BuiltinOptions {
   // Prompt KV caches kept side by side (plus one for embeddings), so that requests of different
   // shapes (intent, rerank, answer) each find their own prefix still cached.
   int cache_slots = 4;
+  // A LoRA adapter (GGUF, llama.cpp layout) applied to every request, with its user scale.
+  std::filesystem::path lora;
+  float lora_scale = 1.0f;
 };
 
 std::unique_ptr<LanguageModel> open_builtin_model(const std::filesystem::path& path,

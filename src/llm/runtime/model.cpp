@@ -160,6 +160,69 @@ void Model::use_slot(int slot) {
   slot_ = slot;
 }
 
+const WeightMatrix& Model::Layer::projection(LoraTarget t) const {
+  switch (t) {
+    case LoraTarget::kQ:
+      return wq;
+    case LoraTarget::kK:
+      return wk;
+    case LoraTarget::kV:
+      return wv;
+    case LoraTarget::kO:
+      return wo;
+    case LoraTarget::kGate:
+      return w_gate;
+    case LoraTarget::kUp:
+      return w_up;
+    case LoraTarget::kDown:
+      break;
+  }
+  return w_down;
+}
+
+void Model::set_lora(const LoraAdapter* adapter, float scale) {
+  lora_ = nullptr;
+  lora_active_.assign(static_cast<std::size_t>(config_.n_layer), {});
+  if (!adapter) return;
+  if (adapter->architecture != config_.arch ||
+      adapter->layers.size() != static_cast<std::size_t>(config_.n_layer))
+    throw std::invalid_argument("LoRA adapter does not fit this model");
+  for (std::size_t l = 0; l < adapter->layers.size(); ++l) {
+    for (int t = 0; t < kLoraTargets; ++t) {
+      const LoraMatrix& m = adapter->layers[l][static_cast<std::size_t>(t)];
+      lora_active_[l][static_cast<std::size_t>(t)] =
+          !m.empty() && std::any_of(m.b.begin(), m.b.end(), [](float v) { return v != 0.0f; });
+    }
+  }
+  lora_ = adapter;
+  lora_scale_ = scale * adapter->scale();
+}
+
+void Model::add_lora(int layer, LoraTarget target, const float* in, int n_tokens,
+                     float* out) const {
+  if (!lora_ || !lora_active_[static_cast<std::size_t>(layer)][static_cast<std::size_t>(target)])
+    return;
+  const LoraMatrix& m =
+      lora_->layers[static_cast<std::size_t>(layer)][static_cast<std::size_t>(target)];
+  std::vector<float> mid(static_cast<std::size_t>(m.rank));
+  for (int t = 0; t < n_tokens; ++t) {
+    const float* x = in + static_cast<std::size_t>(t) * m.n_in;
+    float* y = out + static_cast<std::size_t>(t) * m.n_out;
+    for (int j = 0; j < m.rank; ++j) {
+      const float* a = m.a.data() + static_cast<std::size_t>(j) * m.n_in;
+      float acc = 0.0f;
+      for (int c = 0; c < m.n_in; ++c) acc += a[c] * x[c];
+      mid[static_cast<std::size_t>(j)] = acc * lora_scale_;
+    }
+    for (int o = 0; o < m.n_out; ++o) {
+      const float* b = m.b.data() + static_cast<std::size_t>(o) * m.rank;
+      float acc = 0.0f;
+      for (int j = 0; j < m.rank; ++j) acc += b[j] * mid[static_cast<std::size_t>(j)];
+      y[o] += acc;
+    }
+  }
+}
+
 void Model::embed(int token, float* dst) const {
   if (token < 0 || token >= config_.n_vocab)
     throw std::out_of_range("token id " + std::to_string(token) + " outside the vocabulary");
@@ -246,6 +309,9 @@ void Model::run(std::span<const int> tokens, int pos, const Branches* branches,
     matmul(L.wq, xn.data(), n, q.data(), nt);
     matmul(L.wk, xn.data(), n, k.data(), nt);
     matmul(L.wv, xn.data(), n, v.data(), nt);
+    add_lora(li, LoraTarget::kQ, xn.data(), n, q.data());
+    add_lora(li, LoraTarget::kK, xn.data(), n, k.data());
+    add_lora(li, LoraTarget::kV, xn.data(), n, v.data());
     // Branch batches need the tiled kernel's per-key visibility.
     const bool tiled = n >= kAttentionTile || branches;
     float* kc = k_cache_[static_cast<std::size_t>(slot_)][static_cast<std::size_t>(li)].get();
@@ -315,6 +381,7 @@ void Model::run(std::span<const int> tokens, int pos, const Branches* branches,
     }
 
     matmul(L.wo, attn.data(), n, tmp.data(), nt);
+    add_lora(li, LoraTarget::kO, attn.data(), n, tmp.data());
     for (std::size_t i = 0; i < x.size(); ++i) x[i] += tmp[i];
 
     for (int t = 0; t < n; ++t)
@@ -322,8 +389,11 @@ void Model::run(std::span<const int> tokens, int pos, const Branches* branches,
                xn.data() + static_cast<std::size_t>(t) * E, E, c.rms_eps);
     matmul(L.w_gate, xn.data(), n, g.data(), nt);
     matmul(L.w_up, xn.data(), n, u.data(), nt);
+    add_lora(li, LoraTarget::kGate, xn.data(), n, g.data());
+    add_lora(li, LoraTarget::kUp, xn.data(), n, u.data());
     swiglu(g.data(), u.data(), g.data(), g.size());
     matmul(L.w_down, g.data(), n, tmp.data(), nt);
+    add_lora(li, LoraTarget::kDown, g.data(), n, tmp.data());
     for (std::size_t i = 0; i < x.size(); ++i) x[i] += tmp[i];
   }
 

@@ -11,6 +11,7 @@
 
 #include "llm/runtime/gguf.h"
 #include "llm/runtime/kernels.h"
+#include "llm/runtime/lora.h"
 
 namespace chatrec::llm::runtime {
 
@@ -60,6 +61,13 @@ class Model {
   void forward(std::span<const int> tokens, int pos, ForwardOutput output, std::vector<float>& out,
                int threads);
 
+  // Applies `adapter` with the user scale `scale` (effective scale scale * alpha / rank) on every
+  // forward pass from now on; nullptr removes it. The adapter must outlive its use and fit this
+  // model (LoraAdapter::load checks). Projections whose B is all zero are skipped, so a fresh
+  // adapter gives outputs bit-identical to the base.
+  void set_lora(const LoraAdapter* adapter, float scale = 1.0f);
+  const LoraAdapter* lora() const { return lora_; }
+
   // Several continuations of one cached prompt in a single pass (scoring candidates): token t sits
   // in cache entry pos + t but at sequence position `positions[t]`, and attends to the shared
   // prompt (entries 0 .. shared-1) plus its own branch (entries branch_start[t] .. pos + t).
@@ -71,15 +79,25 @@ class Model {
   void forward_branches(std::span<const int> tokens, int pos, const Branches& branches,
                         ForwardOutput output, std::vector<float>& out, int threads);
 
- private:
+  // The weights, read-only (the trainer runs its own forward and backward over them).
   struct Layer {
-    std::vector<float> attn_norm, ffn_norm, bq, bk, bv;
+    std::vector<float> attn_norm, ffn_norm, bq, bk, bv;  // biases empty unless qwen2
     WeightMatrix wq, wk, wv, wo, w_gate, w_up, w_down;
+    const WeightMatrix& projection(LoraTarget t) const;
   };
+  const Layer& layer(int i) const { return layers_.at(static_cast<std::size_t>(i)); }
+  const WeightMatrix& token_embedding() const { return token_embd_; }
+  const WeightMatrix& output_matrix() const { return output_; }
+  const std::vector<float>& output_norm() const { return output_norm_; }
+  const std::vector<float>& rope_freq_factors() const { return rope_freq_factors_; }
+
+ private:
   WeightMatrix matrix(const std::string& name, std::int64_t cols, std::int64_t rows,
                       bool required = true) const;
   std::vector<float> vector(const std::string& name, std::int64_t n, bool required) const;
   void embed(int token, float* dst) const;
+  // out[t] += s * B (A in[t]) for the adapted projection `target` of layer `layer`.
+  void add_lora(int layer, LoraTarget target, const float* in, int n_tokens, float* out) const;
   void run(std::span<const int> tokens, int pos, const Branches* branches, ForwardOutput output,
            std::vector<float>& out, int threads);
 
@@ -89,6 +107,9 @@ class Model {
   std::vector<float> output_norm_;
   std::vector<float> rope_freq_factors_;
   std::vector<Layer> layers_;
+  const LoraAdapter* lora_ = nullptr;
+  float lora_scale_ = 0.0f;
+  std::vector<std::array<bool, kLoraTargets>> lora_active_;
   int n_ctx_ = 0;
   int slot_ = 0;
   // Per slot and layer: n_ctx * n_head_kv * head_dim floats, left uninitialised so that only used

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "llm/runtime/gguf_writer.h"
 #include "llm/runtime/quants.h"
 
 namespace chatrec::llm::runtime::testing {
@@ -16,47 +17,13 @@ namespace chatrec::llm::runtime::testing {
 // layout.
 std::vector<std::uint8_t> quantize(GgmlType type, const float* x, std::int64_t n);
 
-class GgufWriter {
+// The runtime's writer plus tensors quantised from floats.
+class GgufWriter : public runtime::GgufWriter {
  public:
-  explicit GgufWriter(std::uint32_t version = 3, std::uint32_t alignment = 32)
-      : version_(version), alignment_(alignment) {}
-
-  void add_string(const std::string& key, const std::string& value);
-  void add_u32(const std::string& key, std::uint32_t value);
-  void add_i32(const std::string& key, std::int32_t value);
-  void add_u64(const std::string& key, std::uint64_t value);
-  void add_f32(const std::string& key, float value);
-  void add_f64(const std::string& key, double value);
-  void add_bool(const std::string& key, bool value);
-  void add_u8(const std::string& key, std::uint8_t value);
-  void add_i16(const std::string& key, std::int16_t value);
-  void add_strings(const std::string& key, const std::vector<std::string>& values);
-  void add_f32s(const std::string& key, const std::vector<float>& values);
-  void add_i32s(const std::string& key, const std::vector<std::int32_t>& values);
-
+  using runtime::GgufWriter::GgufWriter;
   // Quantises `values` (row-major, dims[0] contiguous) to `type`.
   void add_tensor(const std::string& name, GgmlType type, const std::vector<std::int64_t>& dims,
                   const std::vector<float>& values);
-  // Raw tensor bytes (for malformed-file tests).
-  void add_raw_tensor(const std::string& name, std::uint32_t type,
-                      const std::vector<std::int64_t>& dims, std::vector<std::uint8_t> data);
-
-  std::vector<std::uint8_t> bytes() const;
-  void write(const std::filesystem::path& path) const;
-
- private:
-  struct Tensor {
-    std::string name;
-    std::uint32_t type;
-    std::vector<std::int64_t> dims;
-    std::vector<std::uint8_t> data;
-  };
-  void key(const std::string& k, std::uint32_t type);
-  std::uint32_t version_;
-  std::uint32_t alignment_;
-  std::uint64_t n_kv_ = 0;
-  std::vector<std::uint8_t> kv_;
-  std::vector<Tensor> tensors_;
 };
 
 struct TinyModelSpec {

@@ -1,0 +1,398 @@
+#include "instruct/tuning.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <iostream>
+#include <set>
+
+#include "common/error.h"
+#include "common/progress.h"
+#include "common/random.h"
+#include "data/matrix.h"
+#include "data/splits.h"
+#include "instruct/candidate_ranker.h"
+#include "instruct/templates.h"
+#include "llm/runtime/builtin_model.h"
+#include "llm/runtime/chat_template.h"
+#include "llm/runtime/gguf.h"
+#include "llm/runtime/gguf_writer.h"
+#include "llm/runtime/lora.h"
+#include "llm/runtime/model.h"
+#include "llm/runtime/tokenizer.h"
+#include "llm/runtime/trainer.h"
+
+namespace chatrec::instruct {
+namespace {
+
+namespace rt = llm::runtime;
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+std::uint64_t user_seed(std::uint64_t seed, std::uint64_t salt, data::UserIndex u) {
+  std::uint64_t x = seed * 0x9E3779B97F4A7C15ull ^ (salt << 32) ^ (u + 0x632BE59BD9B4E019ull);
+  x ^= x >> 31;
+  x *= 0xBF58476D1CE4E5B9ull;
+  return x ^ (x >> 29);
+}
+
+// Everything that must match for a checkpoint to be resumed.
+std::string fingerprint(const TuneOptions& o) {
+  return fmt::format(
+      "loss={} examples={} epochs={} rank={} alpha={} lr={} batch={} targets={} "
+      "history={} negatives={} seed={} template={} validation={}",
+      o.loss, o.examples, o.epochs, o.rank, o.alpha, o.lr, o.batch, o.targets, o.history,
+      o.negatives, o.seed, o.template_id, o.validation_users);
+}
+
+// Turns cases into token sequences with their loss terms.
+class Encoder {
+ public:
+  Encoder(const data::Dataset& ds, const rt::GgufFile& file, const TuneOptions& o)
+      : ds_(ds),
+        tokenizer_(file),
+        chat_(rt::ChatTemplate::detect(file, tokenizer_)),
+        options_(o),
+        templates_(builtin_templates()),
+        template_(&templates_.at(o.template_id)) {
+    const bool t3 = template_->cell.t == 3 && template_->uses("candidates");
+    const bool t2 = template_->cell.t == 2 && o.loss == "lm";
+    if (!template_->uses("history") || template_->cell.p != 1 || template_->cell.i != 0 ||
+        !(t3 || t2))
+      throw InputError(templates_.source, 0, o.template_id,
+                       "tuning needs a ⟨P1,I0,T3⟩ template with {history} and {candidates} (or "
+                       "⟨P1,I0,T2⟩ with --loss lm)");
+    for (std::size_t k = 0; k <= o.negatives; ++k) {
+      const auto ids = tokenizer_.encode(option_label(k), false);
+      if (ids.size() != 1)
+        throw InputError(file.name(), 0, "tokenizer",
+                         "option letter " + option_label(k) + " is not a single token");
+      labels_.push_back(ids[0]);
+    }
+  }
+
+  rt::TrainingSequence encode(const TuneCase& c) const {
+    std::vector<std::string> past, titles;
+    for (auto i : c.history) past.push_back(display_title(ds_.item(i)));
+    for (auto i : c.candidates) titles.push_back(display_title(ds_.item(i)));
+    const bool letters = options_.loss == "label";
+    rt::TrainingSequence s;
+    s.tokens = chat_.render(tokenizer_,
+                            ranking_prompt(templates_, *template_, past, titles, letters), true);
+    const std::size_t target = static_cast<std::size_t>(
+        std::find(c.candidates.begin(), c.candidates.end(), c.target) - c.candidates.begin());
+    const int last = static_cast<int>(s.tokens.size()) - 1;
+    if (letters) {
+      std::vector<int> classes(labels_.begin(),
+                               labels_.begin() + static_cast<std::ptrdiff_t>(c.candidates.size()));
+      s.terms.push_back({last, labels_[target], std::move(classes), 1.0f});
+    } else {
+      const std::vector<int> answer = tokenizer_.encode(titles[target], false);
+      for (std::size_t k = 0; k < answer.size(); ++k) {
+        s.terms.push_back(
+            {last + static_cast<int>(k), answer[k], {}, 1.0f / static_cast<float>(answer.size())});
+        if (k + 1 < answer.size()) s.tokens.push_back(answer[k]);
+      }
+    }
+    return s;
+  }
+
+ private:
+  const data::Dataset& ds_;
+  rt::Tokenizer tokenizer_;
+  rt::ChatTemplate chat_;
+  TuneOptions options_;
+  const TemplateSet& templates_;
+  const Template* template_;
+  std::vector<int> labels_;
+};
+
+struct Checkpoint {
+  std::vector<float> params, m, v;
+  std::int64_t steps = 0, cursor = 0, best_step = 0;
+  double best_hr1 = -1.0, base_hr1 = -1.0;
+  double train_seconds = 0.0;
+};
+
+void save_checkpoint(const std::filesystem::path& path, const TuneOptions& o, const Checkpoint& c) {
+  rt::GgufWriter w;
+  w.add_string("general.type", "chatrec.tune.checkpoint");
+  w.add_string("chatrec.tune.fingerprint", fingerprint(o));
+  w.add_u64("chatrec.tune.steps", static_cast<std::uint64_t>(c.steps));
+  w.add_u64("chatrec.tune.cursor", static_cast<std::uint64_t>(c.cursor));
+  w.add_u64("chatrec.tune.best_step", static_cast<std::uint64_t>(c.best_step));
+  w.add_f64("chatrec.tune.best_hr1", c.best_hr1);
+  w.add_f64("chatrec.tune.base_hr1", c.base_hr1);
+  w.add_f64("chatrec.tune.train_seconds", c.train_seconds);
+  w.add_f32_tensor("params", {static_cast<std::int64_t>(c.params.size())}, c.params.data(),
+                   c.params.size());
+  w.add_f32_tensor("adam.m", {static_cast<std::int64_t>(c.m.size())}, c.m.data(), c.m.size());
+  w.add_f32_tensor("adam.v", {static_cast<std::int64_t>(c.v.size())}, c.v.data(), c.v.size());
+  const std::filesystem::path tmp = path.string() + ".tmp";
+  w.write(tmp);
+  std::filesystem::rename(tmp, path);
+}
+
+Checkpoint load_checkpoint(const std::filesystem::path& path, const TuneOptions& o) {
+  const rt::GgufFile f = rt::GgufFile::open(path);
+  if (f.get_string("general.type", "") != "chatrec.tune.checkpoint")
+    throw InputError(path.string(), 0, "general.type", "not a chatrec tuning checkpoint");
+  if (f.get_string("chatrec.tune.fingerprint", "") != fingerprint(o))
+    throw InputError(path.string(), 0, "chatrec.tune.fingerprint",
+                     "the checkpoint was written with other options (" +
+                         f.get_string("chatrec.tune.fingerprint", "") +
+                         "); rerun with those or without --resume");
+  Checkpoint c;
+  c.steps = f.get_int("chatrec.tune.steps");
+  c.cursor = f.get_int("chatrec.tune.cursor");
+  c.best_step = f.get_int("chatrec.tune.best_step");
+  c.best_hr1 = f.get_float("chatrec.tune.best_hr1", -1.0);
+  c.base_hr1 = f.get_float("chatrec.tune.base_hr1", -1.0);
+  c.train_seconds = f.get_float("chatrec.tune.train_seconds", 0.0);
+  auto read = [&](const char* name, std::vector<float>& out) {
+    const rt::GgufTensor* t = f.tensor(name);
+    if (!t || t->type != rt::GgmlType::F32)
+      throw InputError(path.string(), 0, name, "missing or not F32");
+    out.resize(static_cast<std::size_t>(t->elements()));
+    std::memcpy(out.data(), t->data, out.size() * sizeof(float));
+  };
+  read("params", c.params);
+  read("adam.m", c.m);
+  read("adam.v", c.v);
+  return c;
+}
+
+}  // namespace
+
+TuneData tuning_cases(const data::Dataset& ds, const TuneOptions& o) {
+  const data::Split split = data::split_leave_last_out(ds);
+  const data::InteractionMatrix all(ds.num_users(), ds.num_items(), ds.interactions());
+  const data::InteractionMatrix train(ds.num_users(), ds.num_items(), split.train);
+  std::vector<data::UserIndex> users;
+  for (data::UserIndex u = 0; u < ds.num_users(); ++u)
+    if (train.sequence(u).size() >= 2 && all.items_of(u).size() + o.negatives + 1 <= ds.num_items())
+      users.push_back(u);
+  Rng rng(user_seed(o.seed, 1, 0));
+  rng.shuffle(users);
+  auto make = [&](data::UserIndex u) {
+    const auto& seq = train.sequence(u);  // every item but the user's last (the test target)
+    TuneCase c;
+    c.user = u;
+    c.target = seq.back();
+    const std::size_t end = seq.size() - 1;
+    const std::size_t start = end > o.history ? end - o.history : 0;
+    c.history.assign(seq.begin() + static_cast<std::ptrdiff_t>(start),
+                     seq.begin() + static_cast<std::ptrdiff_t>(end));
+    c.candidates.push_back(c.target);
+    Rng r(user_seed(o.seed, 2, u));
+    std::set<data::ItemIndex> picked;
+    while (picked.size() < o.negatives) {
+      const auto i = static_cast<data::ItemIndex>(r.below(ds.num_items()));
+      if (all.contains(u, i) || !picked.insert(i).second) continue;
+      c.candidates.push_back(i);
+    }
+    r.shuffle(c.candidates);
+    return c;
+  };
+  TuneData d;
+  const std::size_t n_val = std::min(o.validation_users, users.size());
+  for (std::size_t k = 0; k < n_val; ++k) d.validation.push_back(make(users[k]));
+  for (std::size_t k = n_val; k < users.size() && d.train.size() < o.examples; ++k)
+    d.train.push_back(make(users[k]));
+  return d;
+}
+
+double peak_rss_mib() {
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
+  }
+  return 0.0;
+}
+
+std::string TuneSummary::to_text() const {
+  return fmt::format(
+      "examples {}, optimizer steps {}, tokens {}, wall {:.0f} s ({:.1f} tokens/s), peak RSS "
+      "{:.0f} MiB\nvalidation HR@1: base {:.4f}, best {:.4f} (step {}); final training loss "
+      "{:.4f}\n",
+      examples, steps, tokens, wall_seconds, wall_seconds > 0 ? tokens / wall_seconds : 0.0,
+      peak_rss_mib, base_validation_hr1, best_validation_hr1, best_step, final_loss);
+}
+
+TuneSummary tune_adapter(const data::Dataset& ds, const TuneOptions& o) {
+  if (o.loss != "label" && o.loss != "lm")
+    throw InputError("--loss", 0, "loss", "unknown loss '" + o.loss + "' (label or lm)");
+  if (o.batch < 1 || o.epochs < 1 || o.examples < 1)
+    throw InputError("--batch", 0, "options", "batch, epochs and examples must be positive");
+  const auto t0 = Clock::now();
+  rt::Model model(rt::GgufFile::open(o.model_path));
+  const Encoder encoder(ds, model.file(), o);
+  const TuneData data = tuning_cases(ds, o);
+  if (data.train.empty()) throw InputError(ds.name(), 0, "users", "no user can give an example");
+  const rt::LoraAdapter initial = [&] {
+    rt::LoraAdapter a = rt::LoraAdapter::create(model.config(), rt::parse_lora_targets(o.targets),
+                                                o.rank, o.alpha, o.seed);
+    a.info["instruct.scoring"] = o.loss == "label" ? "label" : "title";
+    a.info["instruct.history"] = std::to_string(o.history);
+    a.info["instruct.template"] = o.template_id;
+    a.info["instruct.recipe"] = fingerprint(o);
+    a.info["instruct.dataset"] = ds.name();
+    return a;
+  }();
+  rt::LoraTrainer<float> trainer(
+      model, initial, rt::TrainerOptions{.weight_decay = o.weight_decay, .threads = o.threads});
+
+  const std::filesystem::path ckpt_path = o.out.string() + ".ckpt";
+  const std::filesystem::path val_path = o.out.string() + ".val.gguf";
+  Checkpoint state;
+  if (o.resume && std::filesystem::exists(ckpt_path)) {
+    state = load_checkpoint(ckpt_path, o);
+    trainer.restore(state.params, state.m, state.v, state.steps);
+    std::cerr << fmt::format("resuming from {} at example {} (step {})\n", ckpt_path.string(),
+                             state.cursor, state.steps);
+  }
+
+  CandidateRankerConfig rank_config;
+  rank_config.scoring = o.loss == "label" ? "label" : "title";
+  rank_config.history_length = o.history;
+  rank_config.template_id = o.template_id;
+  // HR@1 on the validation users through the inference runtime with the current adapter (null:
+  // the base model).
+  auto validate = [&](const rt::LoraAdapter* adapter) {
+    rt::BuiltinOptions bo;
+    bo.threads = o.threads;
+    bo.cache_slots = 1;
+    if (adapter) {
+      adapter->save(val_path);
+      bo.lora = val_path;
+    }
+    std::shared_ptr<llm::LanguageModel> lm = rt::open_builtin_model(o.model_path, bo);
+    InstructCandidateRanker ranker(ds, lm, rank_config);
+    std::size_t hits = 0;
+    Progress bar("validate", data.validation.size(), "users");
+    bar.set_postfix(adapter ? "adapter" : "base");
+    for (const TuneCase& c : data.validation) {
+      std::vector<data::ItemIndex> history = c.history;
+      const auto s = ranker.score(c.user, history, c.candidates);
+      const auto best = std::max_element(s.begin(), s.end()) - s.begin();
+      hits += c.candidates[static_cast<std::size_t>(best)] == c.target;
+      bar.advance();
+    }
+    bar.finish();
+    if (adapter) std::filesystem::remove(val_path);
+    return data.validation.empty() ? 0.0 : static_cast<double>(hits) / data.validation.size();
+  };
+
+  const std::int64_t total = static_cast<std::int64_t>(data.train.size()) * o.epochs;
+  const std::int64_t total_steps = (total + o.batch - 1) / o.batch;
+  const std::int64_t warm = std::max<std::int64_t>(1, std::llround(o.warmup * total_steps));
+  auto lr_at = [&](std::int64_t s) {
+    if (s < warm) return o.lr * static_cast<double>(s + 1) / static_cast<double>(warm);
+    const double p = static_cast<double>(s - warm) / std::max<std::int64_t>(1, total_steps - warm);
+    return o.lr * (0.1 + 0.9 * 0.5 * (1.0 + std::cos(3.141592653589793 * p)));
+  };
+
+  if (state.base_hr1 < 0.0 && !data.validation.empty()) {
+    state.base_hr1 = validate(nullptr);
+    std::cerr << fmt::format("validation HR@1 of the base model: {:.4f} ({} users)\n",
+                             state.base_hr1, data.validation.size());
+  }
+  auto orders = [&](std::int64_t epoch) {
+    std::vector<std::size_t> order(data.train.size());
+    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
+    Rng r(user_seed(o.seed, 3, static_cast<data::UserIndex>(epoch)));
+    r.shuffle(order);
+    return order;
+  };
+
+  TuneSummary summary;
+  summary.examples = static_cast<std::size_t>(total);
+  Progress bar("tune", static_cast<std::uint64_t>(total), "ex");
+  bar.advance(static_cast<std::uint64_t>(state.cursor));
+  auto last_ckpt = Clock::now();
+  const auto train_start = Clock::now();
+  const double seconds_before = state.train_seconds;
+  std::int64_t tokens = 0;
+  double loss_sum = 0.0, loss_ema = -1.0;
+  int in_batch = 0;
+  std::int64_t epoch_loaded = -1;
+  std::vector<std::size_t> order;
+  auto checkpoint = [&] {
+    state.params.assign(trainer.parameters().begin(), trainer.parameters().end());
+    state.m.assign(trainer.first_moment().begin(), trainer.first_moment().end());
+    state.v.assign(trainer.second_moment().begin(), trainer.second_moment().end());
+    state.steps = trainer.steps_taken();
+    state.train_seconds = seconds_before + seconds_since(train_start);
+    save_checkpoint(ckpt_path, o, state);
+    last_ckpt = Clock::now();
+  };
+  auto run_validation = [&] {
+    const rt::LoraAdapter current = trainer.adapter();
+    const double hr1 = data.validation.empty() ? 0.0 : validate(&current);
+    std::cerr << fmt::format("step {}: validation HR@1 {:.4f} (best so far {:.4f})\n",
+                             trainer.steps_taken(), hr1, std::max(state.best_hr1, 0.0));
+    if (hr1 > state.best_hr1) {
+      state.best_hr1 = hr1;
+      state.best_step = trainer.steps_taken();
+      current.save(o.out);
+    }
+  };
+  // Batches never straddle the resume point: checkpoints are written between optimizer steps.
+  while (state.cursor < total) {
+    const std::int64_t epoch = state.cursor / static_cast<std::int64_t>(data.train.size());
+    if (epoch != epoch_loaded) {
+      order = orders(epoch);
+      epoch_loaded = epoch;
+    }
+    const std::size_t idx = order[static_cast<std::size_t>(
+        state.cursor % static_cast<std::int64_t>(data.train.size()))];
+    const rt::TrainingSequence seq = encoder.encode(data.train[idx]);
+    const double loss = trainer.accumulate(seq);
+    tokens += static_cast<std::int64_t>(seq.tokens.size());
+    loss_sum += loss;
+    ++in_batch;
+    ++state.cursor;
+    bar.advance();
+    const bool epoch_end = state.cursor % static_cast<std::int64_t>(data.train.size()) == 0;
+    if (in_batch == o.batch || state.cursor == total || epoch_end) {
+      trainer.step(lr_at(trainer.steps_taken()), 1.0 / in_batch);
+      const double mean = loss_sum / in_batch;
+      loss_ema = loss_ema < 0 ? mean : 0.9 * loss_ema + 0.1 * mean;
+      summary.final_loss = loss_ema;
+      loss_sum = 0.0;
+      in_batch = 0;
+      bar.set_postfix(fmt::format("loss {:.3f} {:.0f} tok/s", loss_ema,
+                                  tokens / std::max(1e-9, seconds_since(train_start))));
+      const bool periodic = o.eval_every > 0 && trainer.steps_taken() % o.eval_every == 0;
+      if (periodic || epoch_end || state.cursor == total) run_validation();
+      const bool stopping = o.stop_after > 0 && state.cursor >= o.stop_after;
+      if (seconds_since(last_ckpt) > o.checkpoint_minutes * 60.0 || state.cursor == total ||
+          stopping)
+        checkpoint();
+      if (stopping && state.cursor < total) {
+        std::cerr << fmt::format("stopped after {} examples; --resume continues\n", state.cursor);
+        break;
+      }
+    }
+  }
+  bar.finish();
+  if (state.best_hr1 < 0.0) trainer.adapter().save(o.out);
+  summary.steps = trainer.steps_taken();
+  summary.tokens = tokens;
+  summary.wall_seconds = seconds_since(t0);
+  summary.peak_rss_mib = peak_rss_mib();
+  summary.base_validation_hr1 = state.base_hr1;
+  summary.best_validation_hr1 = state.best_hr1;
+  summary.best_step = state.best_step;
+  return summary;
+}
+
+}  // namespace chatrec::instruct

@@ -1,0 +1,92 @@
+#pragma once
+// InstructRec's central method in chatrec: LoRA instruction tuning of the built-in model on
+// recommendation instructions built from the interaction data, on the CPU (llm/runtime/trainer.h).
+//
+// Training data (games-seq): one ⟨P1,I0,T3⟩ instruction per sampled user, whose target is the
+// user's second-to-last item (the games.valid.inter target) and whose history is the items before
+// it; candidates are the target and `negatives` items the user never interacted with, drawn as the
+// protocol draws them, in a seeded shuffle. The user's last item (their test target) is never a
+// target, candidate or history item of any instruction, so any user sample can be evaluated.
+// Validation users are held out of training entirely.
+//
+// Losses:
+//   label — candidates are listed with letters (A, B, ...); one forward pass per instruction and a
+//           softmax over the letters' tokens at the answer position (a LlamaRec-style verbalizer);
+//           inference scores the letters the same way;
+//   lm    — the plain language-model loss on the target's title as the answer; inference ranks by
+//           length-normalised title likelihood;
+//   yesno — pointwise: one instruction per candidate, softmax over Yes/No, inference by P(Yes).
+#include <cstdint>
+#include <filesystem>
+#include <string>
+#include <vector>
+
+#include "data/dataset.h"
+
+namespace chatrec::instruct {
+
+struct TuneOptions {
+  std::filesystem::path model_path;  // base GGUF
+  std::filesystem::path out;         // adapter GGUF
+  std::string loss = "label";
+  std::size_t examples = 2000;  // training instructions (users sampled)
+  int epochs = 1;
+  int rank = 8;
+  float alpha = 16.0f;
+  double lr = 1e-3;
+  double weight_decay = 0.0;
+  int batch = 8;         // instructions per optimizer step (gradient accumulation)
+  double warmup = 0.05;  // fraction of the steps
+  std::string targets = "q,k,v,o,gate,up,down";
+  std::size_t history = 10;
+  std::size_t negatives = 9;
+  std::uint64_t seed = 2023;
+  int threads = 0;
+  bool resume = false;
+  std::size_t validation_users = 100;
+  int eval_every = 0;  // optimizer steps between validations (0: at the end of each epoch)
+  double checkpoint_minutes = 5.0;
+  std::string template_id = "P07";
+  // Stop (after writing a checkpoint) once this many examples are done in total, for time-boxed
+  // sessions and tests; 0 = run to the end. --resume continues.
+  std::int64_t stop_after = 0;
+};
+
+// One ranking instruction: a user's history (oldest first), the candidates (shuffled) and the
+// target among them.
+struct TuneCase {
+  data::UserIndex user = 0;
+  std::vector<data::ItemIndex> history;
+  std::vector<data::ItemIndex> candidates;
+  data::ItemIndex target = 0;
+};
+
+struct TuneData {
+  std::vector<TuneCase> train;
+  std::vector<TuneCase> validation;
+};
+
+// The training and validation cases of games-seq as described above (deterministic for a seed).
+TuneData tuning_cases(const data::Dataset& ds, const TuneOptions& options);
+
+struct TuneSummary {
+  std::size_t examples = 0;
+  std::int64_t steps = 0;
+  std::int64_t tokens = 0;
+  double wall_seconds = 0.0;
+  double peak_rss_mib = 0.0;
+  double base_validation_hr1 = 0.0;
+  double best_validation_hr1 = 0.0;
+  std::int64_t best_step = 0;
+  double final_loss = 0.0;
+  std::string to_text() const;
+};
+
+// Trains an adapter and writes the best one by validation HR@1 to options.out (plus a checkpoint
+// beside it, OUT.ckpt, every checkpoint_minutes, from which --resume continues).
+TuneSummary tune_adapter(const data::Dataset& ds, const TuneOptions& options);
+
+// Peak resident set size of this process (VmHWM), in MiB.
+double peak_rss_mib();
+
+}  // namespace chatrec::instruct

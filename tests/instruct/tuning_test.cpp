@@ -1,0 +1,152 @@
+#include "instruct/tuning.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <set>
+
+#include "common/error.h"
+#include "data/loaders.h"
+#include "data/splits.h"
+#include "gguf_writer.h"
+#include "llm/runtime/lora.h"
+#include "llm/runtime/model.h"
+#include "test_data.h"
+#include "testing/test_env.h"
+
+namespace chatrec::instruct {
+namespace {
+
+// No user's test target (their last item) is a target, candidate or history item of any of their
+// training or validation instructions; validation users are disjoint from training users; the
+// target is the user's second-to-last item, and the history the items before it.
+void expect_no_leak(const data::Dataset& ds, const TuneData& d) {
+  const data::Split split = data::split_leave_last_out(ds);
+  std::map<data::UserIndex, data::ItemIndex> test_target;
+  for (const auto& x : split.test) test_target[x.user] = x.item;
+  std::map<data::UserIndex, data::ItemIndex> valid_target;
+  for (const auto& x : split.valid) valid_target[x.user] = x.item;
+  std::set<data::UserIndex> train_users;
+  for (const auto& c : d.train) train_users.insert(c.user);
+  for (const auto& c : d.validation) EXPECT_FALSE(train_users.count(c.user)) << c.user;
+  std::size_t checked = 0;
+  for (const auto* cases : {&d.train, &d.validation}) {
+    for (const TuneCase& c : *cases) {
+      const auto t = test_target.at(c.user);
+      EXPECT_NE(c.target, t);
+      EXPECT_EQ(c.target, valid_target.at(c.user));
+      for (auto i : c.candidates) EXPECT_NE(i, t);
+      for (auto i : c.history) EXPECT_NE(i, t);
+      EXPECT_EQ(std::count(c.candidates.begin(), c.candidates.end(), c.target), 1);
+      ++checked;
+    }
+  }
+  EXPECT_EQ(checked, d.train.size() + d.validation.size());
+}
+
+TEST(TuningCases, SyntheticDataNeverShowsTheTestTarget) {
+  const data::Dataset ds = testdata::synthetic(80, 60, false);
+  TuneOptions o;
+  o.examples = 50;
+  o.validation_users = 20;
+  const TuneData d = tuning_cases(ds, o);
+  EXPECT_EQ(d.train.size(), 50u);
+  EXPECT_EQ(d.validation.size(), 20u);
+  for (const auto& c : d.train) {
+    EXPECT_EQ(c.candidates.size(), o.negatives + 1);
+    EXPECT_LE(c.history.size(), o.history);
+  }
+  expect_no_leak(ds, d);
+  // Deterministic for a seed, different for another.
+  const TuneData again = tuning_cases(ds, o);
+  ASSERT_EQ(again.train.size(), d.train.size());
+  for (std::size_t k = 0; k < d.train.size(); ++k) {
+    EXPECT_EQ(again.train[k].user, d.train[k].user);
+    EXPECT_EQ(again.train[k].candidates, d.train[k].candidates);
+  }
+  o.seed = 7;
+  const TuneData other = tuning_cases(ds, o);
+  bool differs = false;
+  for (std::size_t k = 0; k < d.train.size(); ++k)
+    differs |= other.train[k].candidates != d.train[k].candidates;
+  EXPECT_TRUE(differs);
+}
+
+TEST(TuningCases, AmazonGamesNeverShowsTheTestTarget) {
+  const auto dir = chatrec::testing::data_dir();
+  if (!std::filesystem::exists(chatrec::testing::games_dir()))
+    GTEST_SKIP() << "Amazon Games data not found under " << dir;
+  const data::Dataset ds = data::load_named("games", dir);
+  TuneOptions o;
+  o.examples = 3000;
+  o.validation_users = 200;
+  expect_no_leak(ds, tuning_cases(ds, o));
+}
+
+std::vector<char> read_all(const std::filesystem::path& p) {
+  std::ifstream f(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(f), {}};
+}
+
+// A short run of the real command path on a tiny model the test writes: an adapter comes out, it
+// loads against its base, and a run stopped halfway and resumed writes the same adapter as an
+// uninterrupted one.
+TEST(Tune, StoppedAndResumedRunEqualsUninterruptedRun) {
+  const auto dir = std::filesystem::temp_directory_path() / "chatrec_tune_test";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  llm::runtime::testing::TinyModelSpec spec;
+  spec.n_ctx = 1024;
+  const auto model_path = dir / "tiny.gguf";
+  {
+    const auto bytes = llm::runtime::testing::make_tiny_model(spec);
+    std::ofstream(model_path, std::ios::binary)
+        .write(reinterpret_cast<const char*>(bytes.data()),
+               static_cast<std::streamsize>(bytes.size()));
+  }
+  const data::Dataset ds = testdata::synthetic(40, 30, false);
+  TuneOptions o;
+  o.model_path = model_path;
+  o.examples = 8;
+  o.batch = 2;
+  o.rank = 2;
+  o.history = 3;
+  o.negatives = 3;
+  o.validation_users = 4;
+  o.threads = 2;
+  o.lr = 1e-2;
+  o.out = dir / "straight.gguf";
+  const TuneSummary s = tune_adapter(ds, o);
+  EXPECT_EQ(s.examples, 8u);
+  EXPECT_EQ(s.steps, 4);
+  EXPECT_GE(s.best_validation_hr1, 0.0);
+  EXPECT_TRUE(std::filesystem::exists(o.out));
+
+  TuneOptions half = o;
+  half.out = dir / "resumed.gguf";
+  half.stop_after = 4;
+  tune_adapter(ds, half);
+  EXPECT_TRUE(std::filesystem::exists(dir / "resumed.gguf.ckpt"));
+  half.stop_after = 0;
+  half.resume = true;
+  const TuneSummary r = tune_adapter(ds, half);
+  EXPECT_EQ(r.steps, 4);
+  EXPECT_EQ(read_all(o.out), read_all(half.out));
+
+  // The adapter fits its base and carries the ranking recipe.
+  const llm::runtime::Model base(llm::runtime::GgufFile::open(model_path));
+  const auto adapter = llm::runtime::LoraAdapter::load(o.out, base);
+  EXPECT_EQ(adapter.rank, 2);
+  EXPECT_EQ(adapter.info.at("instruct.scoring"), "label");
+  EXPECT_EQ(adapter.info.at("instruct.history"), "3");
+  // A checkpoint written with other options is refused rather than silently mixed in.
+  TuneOptions other = half;
+  other.lr = 5e-3;
+  EXPECT_THROW(tune_adapter(ds, other), InputError);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace chatrec::instruct
