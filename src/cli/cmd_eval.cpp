@@ -126,10 +126,11 @@ void run_eval(const EvalArgs& a) {
         (std::filesystem::path(default_model_dir()) / "SmolLM2-135M-Instruct.Q4_1.gguf").string());
     report.llm_backend = backend;
     report.llm_model_file = file;
-    report.config["llm"] = {{"spec", a.llm.llm_spec},  {"rerank", a.llm.rerank_mode},
-                            {"ranker", a.llm.ranker},  {"hint_top1", a.llm.hint_top1},
-                            {"fusion", a.llm.fusion},  {"search", a.llm.search},
-                            {"lora", a.llm.open.lora}, {"lora_scale", a.llm.open.lora_scale}};
+    report.config["llm"] = {{"spec", a.llm.llm_spec},        {"rerank", a.llm.rerank_mode},
+                            {"ranker", a.llm.ranker},        {"hint_top1", a.llm.hint_top1},
+                            {"fusion", a.llm.fusion},        {"search", a.llm.search},
+                            {"lora", a.llm.open.lora},       {"lora_scale", a.llm.open.lora_scale},
+                            {"template", a.llm.template_id}, {"history", a.llm.history}};
   }
   if (!a.params.empty()) report.config["param_overrides"] = a.params;
   std::string out = a.out.empty() ? eval::default_report_path(report) : a.out;
@@ -173,6 +174,9 @@ static Registration eval_registration(30, [](CLI::App& root) {
   cmd->add_option("--ranker", args->llm.ranker, "games-seq LLM ranker (e.g. instruct)");
   cmd->add_flag("--search", args->llm.search, "Personalised-search variant of the ranker");
   add_lora_options(cmd, args->llm.open);
+  cmd->add_option("--template", args->llm.template_id,
+                  "games-seq instruct ranker template: T3 (P07, ...) or T2 (P05, title scoring)");
+  cmd->add_option("--history", args->llm.history, "games-seq instruct ranker history length");
   cmd->callback([args] {
     args->llm.seed = args->seed;
     args->llm.data_dir = args->data_dir;

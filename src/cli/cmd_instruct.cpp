@@ -185,9 +185,10 @@ const Registration registration(70, [](CLI::App& root) {
   tune->add_option("--model", targs->model, "Base GGUF (default: the built-in model)");
   tune->add_option("--out", targs->out,
                    "Adapter file (default ~/.cache/chatrec/adapters/DATASET.gguf)");
-  tune->add_option("--loss", to.loss, "label (verbalizer over option letters) or lm (title)")
+  tune->add_option("--loss", to.loss,
+                   "lm (title as the answer), label (verbalizer over option letters) or yesno")
       ->capture_default_str()
-      ->check(CLI::IsMember({"label", "lm"}));
+      ->check(CLI::IsMember({"label", "lm", "yesno"}));
   tune->add_option("--examples", to.examples, "Training instructions")->capture_default_str();
   tune->add_option("--epochs", to.epochs, "Passes over them")->capture_default_str();
   tune->add_option("--rank", to.rank, "LoRA rank")->capture_default_str();
@@ -199,7 +200,8 @@ const Registration registration(70, [](CLI::App& root) {
   tune->add_option("--targets", to.targets, "Adapted projections")->capture_default_str();
   tune->add_option("--history", to.history, "History items in each prompt")->capture_default_str();
   tune->add_option("--negatives", to.negatives, "Negatives per instruction")->capture_default_str();
-  tune->add_option("--template", to.template_id, "⟨P1,I0,T3⟩ template id")->capture_default_str();
+  tune->add_option("--template", to.template_id,
+                   "Template id (default by loss: lm P05, label P07, yesno P02)");
   tune->add_option("--validation-users", to.validation_users, "Held-out users for validation")
       ->capture_default_str();
   tune->add_option("--eval-every", to.eval_every,

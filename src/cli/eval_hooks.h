@@ -35,7 +35,9 @@ struct LlmEvalOptions {
   bool search = false;      // --search (personalised-search variant)
   std::uint64_t seed = 2023;
   std::string data_dir;
-  llm::OpenOptions open;  // --lora / --lora-scale
+  llm::OpenOptions open;    // --lora / --lora-scale
+  std::string template_id;  // --template: the instruct ranker's (default P07 or the adapter's)
+  std::size_t history = 0;  // --history: items in the instruct prompt (0: 20 or the adapter's)
 };
 
 template <typename Stage>

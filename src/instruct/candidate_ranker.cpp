@@ -108,7 +108,12 @@ InstructCandidateRanker::InstructCandidateRanker(const data::Dataset& ds,
   // T3 lists the candidates in the prompt; a T2 (matching) prompt has the history only, and each
   // candidate's title is scored as the answer (label scoring needs the lettered list of T3).
   const bool matching = template_->cell.t == 2 && config_.scoring == "title";
-  if (template_->cell.t != 3 && !matching) {
+  const bool pointwise = template_->cell.t == 0 && config_.scoring == "yesno";
+  if (config_.scoring == "yesno" && !pointwise)
+    throw InputError(templates_->source, 0, "scoring",
+                     fmt::format("yesno scoring needs a T0 template, {} is {}", template_->id,
+                                 template_->cell.str()));
+  if (template_->cell.t != 3 && !matching && !pointwise) {
     throw InputError(templates_->source, 0, "id",
                      fmt::format("template {} is {}, but ranking candidates needs a T3 template "
                                  "(or T2 with title scoring)",
@@ -132,9 +137,9 @@ InstructCandidateRanker::InstructCandidateRanker(const data::Dataset& ds,
     const data::Split split = data::split_leave_last_out(ds_);
     for (const auto& x : split.test) test_target_[x.user] = x.item;
   }
-  if (config_.scoring != "title" && config_.scoring != "label")
+  if (config_.scoring != "title" && config_.scoring != "label" && config_.scoring != "yesno")
     throw InputError(templates_->source, 0, "scoring",
-                     "unknown candidate scoring '" + config_.scoring + "' (title or label)");
+                     "unknown candidate scoring '" + config_.scoring + "' (title, label or yesno)");
   if (config_.scoring == "label" && template_->uses("specific_intention"))
     throw InputError(templates_->source, 0, "scoring",
                      "label scoring is trained for the sequential scenario only");
@@ -185,8 +190,27 @@ std::vector<float> InstructCandidateRanker::score(data::UserIndex user,
   if (config_.scoring == "label") {
     for (std::size_t k = 0; k < titles.size(); ++k) titles[k] = option_label(k);
   }
-  const RankResult r =
-      ranker_.rank_by_likelihood(prompt(user, history, candidates), titles, fallback);
+  RankResult r;
+  if (config_.scoring == "yesno") {
+    std::vector<std::string> past;
+    const std::size_t start =
+        history.size() > config_.history_length ? history.size() - config_.history_length : 0;
+    for (std::size_t k = start; k < history.size(); ++k)
+      past.push_back(display_title(ds_.item(history[k])));
+    r = ranker_.rank_pointwise(
+        titles.size(),
+        [&](std::size_t k) {
+          std::vector<llm::Message> messages;
+          if (!templates_->system.empty()) messages.push_back({"system", templates_->system});
+          messages.push_back(
+              {"user", fill(template_->prompt,
+                            {{"history", bullet_list(past)}, {"item", titles[k]}}, template_->id)});
+          return messages;
+        },
+        fallback);
+  } else {
+    r = ranker_.rank_by_likelihood(prompt(user, history, candidates), titles, fallback);
+  }
   std::vector<float> scores(candidates.size(), 0.0f);
   for (std::size_t pos = 0; pos < r.order.size(); ++pos) {
     scores[r.order[pos]] = static_cast<float>(r.order.size() - pos);

@@ -62,13 +62,21 @@ class Encoder {
         options_(o),
         templates_(builtin_templates()),
         template_(&templates_.at(o.template_id)) {
-    const bool t3 = template_->cell.t == 3 && template_->uses("candidates");
+    const bool t3 = template_->cell.t == 3 && template_->uses("candidates") && o.loss != "yesno";
     const bool t2 = template_->cell.t == 2 && o.loss == "lm";
+    const bool t0 = template_->cell.t == 0 && o.loss == "yesno" && template_->uses("item");
     if (!template_->uses("history") || template_->cell.p != 1 || template_->cell.i != 0 ||
-        !(t3 || t2))
-      throw InputError(templates_.source, 0, o.template_id,
-                       "tuning needs a ⟨P1,I0,T3⟩ template with {history} and {candidates} (or "
-                       "⟨P1,I0,T2⟩ with --loss lm)");
+        !(t3 || t2 || t0))
+      throw InputError(
+          templates_.source, 0, o.template_id,
+          "--loss " + o.loss +
+              " needs a ⟨P1,I0,T3⟩ template with {history} and "
+              "{candidates} (label, lm), ⟨P1,I0,T2⟩ (lm) or ⟨P1,I0,T0⟩ with {item} (yesno)");
+    for (const char* word : {"Yes", "No"}) {
+      const auto ids = tokenizer_.encode(word, false);
+      if (ids.empty()) throw InputError(file.name(), 0, "tokenizer", "cannot encode Yes/No");
+      yes_no_.push_back(ids[0]);
+    }
     for (std::size_t k = 0; k <= o.negatives; ++k) {
       const auto ids = tokenizer_.encode(option_label(k), false);
       if (ids.size() != 1)
@@ -84,6 +92,27 @@ class Encoder {
     for (auto i : c.candidates) titles.push_back(display_title(ds_.item(i)));
     const bool letters = options_.loss == "label";
     rt::TrainingSequence s;
+    if (options_.loss == "yesno") {
+      // A seeded coin per user: the target (Yes) or one of the negatives (No).
+      Rng coin(c.user * 0x9E3779B97F4A7C15ull + options_.seed);
+      const bool positive = coin.below(2) == 0;
+      std::size_t pick = 0;
+      for (std::size_t k = 0; k < c.candidates.size(); ++k) {
+        if ((c.candidates[k] == c.target) == positive) {
+          pick = k;
+          if (positive || coin.below(2) == 0) break;
+        }
+      }
+      std::vector<llm::Message> messages;
+      if (!templates_.system.empty()) messages.push_back({"system", templates_.system});
+      messages.push_back(
+          {"user", fill(template_->prompt, {{"history", bullet_list(past)}, {"item", titles[pick]}},
+                        template_->id)});
+      s.tokens = chat_.render(tokenizer_, messages, true);
+      s.terms.push_back(
+          {static_cast<int>(s.tokens.size()) - 1, yes_no_[positive ? 0 : 1], yes_no_, 1.0f});
+      return s;
+    }
     s.tokens = chat_.render(tokenizer_,
                             ranking_prompt(templates_, *template_, past, titles, letters), true);
     const std::size_t target = static_cast<std::size_t>(
@@ -112,6 +141,7 @@ class Encoder {
   const TemplateSet& templates_;
   const Template* template_;
   std::vector<int> labels_;
+  std::vector<int> yes_no_;
 };
 
 struct Checkpoint {
@@ -171,6 +201,12 @@ Checkpoint load_checkpoint(const std::filesystem::path& path, const TuneOptions&
 
 }  // namespace
 
+std::string default_template(const std::string& loss) {
+  if (loss == "label") return "P07";
+  if (loss == "yesno") return "P02";
+  return "P05";
+}
+
 TuneData tuning_cases(const data::Dataset& ds, const TuneOptions& o) {
   const data::Split split = data::split_leave_last_out(ds);
   const data::InteractionMatrix all(ds.num_users(), ds.num_items(), ds.interactions());
@@ -227,9 +263,11 @@ std::string TuneSummary::to_text() const {
       peak_rss_mib, base_validation_hr1, best_validation_hr1, best_step, final_loss);
 }
 
-TuneSummary tune_adapter(const data::Dataset& ds, const TuneOptions& o) {
-  if (o.loss != "label" && o.loss != "lm")
-    throw InputError("--loss", 0, "loss", "unknown loss '" + o.loss + "' (label or lm)");
+TuneSummary tune_adapter(const data::Dataset& ds, const TuneOptions& options) {
+  TuneOptions o = options;
+  if (o.template_id.empty()) o.template_id = default_template(o.loss);
+  if (o.loss != "label" && o.loss != "lm" && o.loss != "yesno")
+    throw InputError("--loss", 0, "loss", "unknown loss '" + o.loss + "' (label, lm or yesno)");
   if (o.batch < 1 || o.epochs < 1 || o.examples < 1)
     throw InputError("--batch", 0, "options", "batch, epochs and examples must be positive");
   const auto t0 = Clock::now();
@@ -240,7 +278,7 @@ TuneSummary tune_adapter(const data::Dataset& ds, const TuneOptions& o) {
   const rt::LoraAdapter initial = [&] {
     rt::LoraAdapter a = rt::LoraAdapter::create(model.config(), rt::parse_lora_targets(o.targets),
                                                 o.rank, o.alpha, o.seed);
-    a.info["instruct.scoring"] = o.loss == "label" ? "label" : "title";
+    a.info["instruct.scoring"] = o.loss == "lm" ? "title" : o.loss;
     a.info["instruct.history"] = std::to_string(o.history);
     a.info["instruct.template"] = o.template_id;
     a.info["instruct.recipe"] = fingerprint(o);
@@ -261,7 +299,7 @@ TuneSummary tune_adapter(const data::Dataset& ds, const TuneOptions& o) {
   }
 
   CandidateRankerConfig rank_config;
-  rank_config.scoring = o.loss == "label" ? "label" : "title";
+  rank_config.scoring = o.loss == "lm" ? "title" : o.loss;
   rank_config.history_length = o.history;
   rank_config.template_id = o.template_id;
   // HR@1 on the validation users through the inference runtime with the current adapter (null:

@@ -9,7 +9,7 @@
 // target, candidate or history item of any instruction, so any user sample can be evaluated.
 // Validation users are held out of training entirely.
 //
-// Losses:
+// Losses (lm is the default; docs/instruct.md has the measurements):
 //   label — candidates are listed with letters (A, B, ...); one forward pass per instruction and a
 //           softmax over the letters' tokens at the answer position (a LlamaRec-style verbalizer);
 //           inference scores the letters the same way;
@@ -28,7 +28,7 @@ namespace chatrec::instruct {
 struct TuneOptions {
   std::filesystem::path model_path;  // base GGUF
   std::filesystem::path out;         // adapter GGUF
-  std::string loss = "label";
+  std::string loss = "lm";
   std::size_t examples = 2000;  // training instructions (users sampled)
   int epochs = 1;
   int rank = 8;
@@ -46,7 +46,7 @@ struct TuneOptions {
   std::size_t validation_users = 100;
   int eval_every = 0;  // optimizer steps between validations (0: at the end of each epoch)
   double checkpoint_minutes = 5.0;
-  std::string template_id = "P07";
+  std::string template_id;  // empty: by loss (label P07, lm P05, yesno P02)
   // Stop (after writing a checkpoint) once this many examples are done in total, for time-boxed
   // sessions and tests; 0 = run to the end. --resume continues.
   std::int64_t stop_after = 0;
@@ -81,6 +81,9 @@ struct TuneSummary {
   double final_loss = 0.0;
   std::string to_text() const;
 };
+
+// The template a loss trains with when none is given.
+std::string default_template(const std::string& loss);
 
 // Trains an adapter and writes the best one by validation HR@1 to options.out (plus a checkpoint
 // beside it, OUT.ckpt, every checkpoint_minutes, from which --resume continues).

@@ -140,6 +140,63 @@ TEST(InstructCandidateRanker, ScoresArePermutationRanksOverCandidatesOnly) {
   EXPECT_EQ(seen.back().content, text);
 }
 
+// Label scoring (what `instruct tune --loss label` trains): the options are lettered, the prompt
+// asks for a letter, and only the letters are scored, in one call.
+TEST(InstructCandidateRanker, LabelScoringScoresTheOptionLetters) {
+  const auto ds = testdata::synthetic(10, 40);
+  auto model = std::make_shared<llm::MockModel>();
+  std::vector<std::string> scored;
+  model->set_scorer([&](const std::vector<llm::Message>&, const std::string& c) {
+    scored.push_back(c);
+    return c == "C" ? -0.1 : -3.0;
+  });
+  InstructCandidateRanker ranker(ds, model, CandidateRankerConfig{.scoring = "label"});
+  const std::vector<data::ItemIndex> history = {1, 2, 3};
+  const std::vector<data::ItemIndex> candidates = {10, 17, 22, 5};
+  const auto scores = ranker.score(0, history, candidates);
+  EXPECT_EQ(scored, (std::vector<std::string>{"A", "B", "C", "D"}));
+  EXPECT_EQ(std::max_element(scores.begin(), scores.end()) - scores.begin(), 2);
+  const std::string text = ranker.prompt(0, history, candidates).back().content;
+  EXPECT_NE(text.find("C. " + ds.item(22).title), std::string::npos);
+  EXPECT_NE(text.find(kLetterInstruction), std::string::npos);
+}
+
+// A T2 (matching) template with title scoring: the prompt holds the history only and each
+// candidate's title is scored; a T2 template with label scoring is refused.
+TEST(InstructCandidateRanker, MatchingTemplateScoresTitlesWithoutListingThem) {
+  const auto ds = testdata::synthetic(10, 40);
+  auto model = std::make_shared<llm::MockModel>();
+  InstructCandidateRanker ranker(ds, model, CandidateRankerConfig{.template_id = "P05"});
+  const std::vector<data::ItemIndex> history = {1, 2, 3};
+  const std::vector<data::ItemIndex> candidates = {10, 17};
+  const std::string text = ranker.prompt(0, history, candidates).back().content;
+  EXPECT_NE(text.find(ds.item(3).title), std::string::npos);
+  EXPECT_EQ(text.find(ds.item(17).title), std::string::npos);
+  EXPECT_EQ(ranker.score(0, history, candidates).size(), 2u);
+  EXPECT_THROW(InstructCandidateRanker(
+                   ds, model, CandidateRankerConfig{.template_id = "P05", .scoring = "label"}),
+               InputError);
+}
+
+// Yes/no scoring asks one T0 question per candidate and ranks by P(Yes).
+TEST(InstructCandidateRanker, YesNoScoringAsksAboutEachCandidate) {
+  const auto ds = testdata::synthetic(10, 40);
+  auto model = std::make_shared<llm::MockModel>();
+  const std::string liked = ds.item(17).title;
+  model->set_scorer([&](const std::vector<llm::Message>& m, const std::string& c) {
+    const bool about_liked = m.back().content.find(liked) != std::string::npos;
+    return (c == "Yes") == about_liked ? -0.1 : -2.0;
+  });
+  InstructCandidateRanker ranker(ds, model,
+                                 CandidateRankerConfig{.template_id = "P02", .scoring = "yesno"});
+  const std::vector<data::ItemIndex> candidates = {10, 17, 22};
+  const auto scores = ranker.score(0, std::vector<data::ItemIndex>{1, 2}, candidates);
+  EXPECT_EQ(std::max_element(scores.begin(), scores.end()) - scores.begin(), 1);
+  EXPECT_EQ(model->seen_prompts().size(), 3u);
+  EXPECT_THROW(InstructCandidateRanker(ds, model, CandidateRankerConfig{.scoring = "yesno"}),
+               InputError);
+}
+
 TEST(InstructCandidateRanker, KeepsTheLast20HistoryItems) {
   const auto ds = testdata::synthetic(5, 40);
   auto model = std::make_shared<llm::MockModel>();

@@ -109,6 +109,7 @@ TEST(Tune, StoppedAndResumedRunEqualsUninterruptedRun) {
   const data::Dataset ds = testdata::synthetic(40, 30, false);
   TuneOptions o;
   o.model_path = model_path;
+  o.loss = "label";
   o.examples = 8;
   o.batch = 2;
   o.rank = 2;
