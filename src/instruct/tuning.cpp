@@ -255,12 +255,15 @@ double peak_rss_mib() {
 }
 
 std::string TuneSummary::to_text() const {
+  const std::string validation =
+      base_validation_hr1 < 0.0 ? std::string("no validation users")
+                                : fmt::format("validation HR@1: base {:.4f}, best {:.4f} (step {})",
+                                              base_validation_hr1, best_validation_hr1, best_step);
   return fmt::format(
       "examples {}, optimizer steps {}, tokens {}, wall {:.0f} s ({:.1f} tokens/s), peak RSS "
-      "{:.0f} MiB\nvalidation HR@1: base {:.4f}, best {:.4f} (step {}); final training loss "
-      "{:.4f}\n",
+      "{:.0f} MiB\n{}; final training loss {:.4f}\n",
       examples, steps, tokens, wall_seconds, wall_seconds > 0 ? tokens / wall_seconds : 0.0,
-      peak_rss_mib, base_validation_hr1, best_validation_hr1, best_step, final_loss);
+      peak_rss_mib, validation, final_loss);
 }
 
 TuneSummary tune_adapter(const data::Dataset& ds, const TuneOptions& options) {
