@@ -99,7 +99,6 @@ class FusedCandidateRanker : public eval::CandidateRanker {
     std::vector<std::size_t> llm_order(by_base.size());
     for (std::size_t r = 0; r < llm_order.size(); ++r) llm_order[r] = r;
     if (choice_.weight > 0.0) {
-      ++llm_calls_;
       llm_order = llm_order_in_base_index(by_base, llm_->score(user, history, candidates));
     }
     const auto fused = chat::fuse_orders(llm_order, cand.size(), choice_.weight, cand.size());
@@ -147,7 +146,6 @@ class FusedCandidateRanker : public eval::CandidateRanker {
   const recommend::Recommender& base_;
   std::size_t n_items_;
   chat::FusionChoice choice_;
-  std::int64_t llm_calls_ = 0;
 };
 
 const CandidateRankerHook instruct_hook(

@@ -80,6 +80,16 @@ std::vector<llm::Message> ranking_prompt(const TemplateSet& set, const Template&
   return messages;
 }
 
+std::vector<llm::Message> pointwise_prompt(const TemplateSet& set, const Template& t,
+                                           const std::vector<std::string>& history,
+                                           const std::string& item) {
+  std::vector<llm::Message> messages;
+  if (!set.system.empty()) messages.push_back({"system", set.system});
+  messages.push_back(
+      {"user", fill(t.prompt, {{"history", bullet_list(history)}, {"item", item}}, t.id)});
+  return messages;
+}
+
 bool has_categories(const data::Dataset& ds) {
   return std::any_of(ds.items().begin(), ds.items().end(), [](const data::Item& i) {
     return std::any_of(i.categories.begin(), i.categories.end(),
@@ -147,14 +157,20 @@ InstructCandidateRanker::InstructCandidateRanker(const data::Dataset& ds,
       config_.popularity.empty() ? training_popularity(ds_) : std::move(config_.popularity);
 }
 
-std::vector<llm::Message> InstructCandidateRanker::prompt(
-    data::UserIndex user, std::span<const data::ItemIndex> history,
-    std::span<const data::ItemIndex> candidates) const {
+std::vector<std::string> InstructCandidateRanker::history_titles(
+    std::span<const data::ItemIndex> history) const {
   std::vector<std::string> past;
   const std::size_t start =
       history.size() > config_.history_length ? history.size() - config_.history_length : 0;
   for (std::size_t k = start; k < history.size(); ++k)
     past.push_back(display_title(ds_.item(history[k])));
+  return past;
+}
+
+std::vector<llm::Message> InstructCandidateRanker::prompt(
+    data::UserIndex user, std::span<const data::ItemIndex> history,
+    std::span<const data::ItemIndex> candidates) const {
+  const std::vector<std::string> past = history_titles(history);
   std::vector<std::string> titles;
   for (auto c : candidates) titles.push_back(display_title(ds_.item(c)));
   if (config_.scoring == "label")
@@ -192,21 +208,10 @@ std::vector<float> InstructCandidateRanker::score(data::UserIndex user,
   }
   RankResult r;
   if (config_.scoring == "yesno") {
-    std::vector<std::string> past;
-    const std::size_t start =
-        history.size() > config_.history_length ? history.size() - config_.history_length : 0;
-    for (std::size_t k = start; k < history.size(); ++k)
-      past.push_back(display_title(ds_.item(history[k])));
+    const std::vector<std::string> past = history_titles(history);
     r = ranker_.rank_pointwise(
         titles.size(),
-        [&](std::size_t k) {
-          std::vector<llm::Message> messages;
-          if (!templates_->system.empty()) messages.push_back({"system", templates_->system});
-          messages.push_back(
-              {"user", fill(template_->prompt,
-                            {{"history", bullet_list(past)}, {"item", titles[k]}}, template_->id)});
-          return messages;
-        },
+        [&](std::size_t k) { return pointwise_prompt(*templates_, *template_, past, titles[k]); },
         fallback);
   } else {
     r = ranker_.rank_by_likelihood(prompt(user, history, candidates), titles, fallback);

@@ -50,6 +50,11 @@ inline constexpr const char* kLetterInstruction = "Answer with the letter of the
 std::vector<llm::Message> ranking_prompt(const TemplateSet& set, const Template& t,
                                          const std::vector<std::string>& history,
                                          const std::vector<std::string>& candidates, bool letters);
+// The pointwise (T0) prompt about one item: the set's system message and template `t` filled with
+// the history (bullets) and the item's title.
+std::vector<llm::Message> pointwise_prompt(const TemplateSet& set, const Template& t,
+                                           const std::vector<std::string>& history,
+                                           const std::string& item);
 
 bool has_categories(const data::Dataset& ds);
 // Interactions per item over all but each user's last interaction (the protocol C training data).
@@ -73,6 +78,9 @@ class InstructCandidateRanker : public eval::CandidateRanker {
                                    std::span<const data::ItemIndex> candidates) const;
 
  private:
+  // Display titles of the last history_length items of `history`.
+  std::vector<std::string> history_titles(std::span<const data::ItemIndex> history) const;
+
   const data::Dataset& ds_;
   std::shared_ptr<llm::LanguageModel> model_;
   CandidateRankerConfig config_;

@@ -103,12 +103,8 @@ class Encoder {
           if (positive || coin.below(2) == 0) break;
         }
       }
-      std::vector<llm::Message> messages;
-      if (!templates_.system.empty()) messages.push_back({"system", templates_.system});
-      messages.push_back(
-          {"user", fill(template_->prompt, {{"history", bullet_list(past)}, {"item", titles[pick]}},
-                        template_->id)});
-      s.tokens = chat_.render(tokenizer_, messages, true);
+      s.tokens = chat_.render(tokenizer_,
+                              pointwise_prompt(templates_, *template_, past, titles[pick]), true);
       s.terms.push_back(
           {static_cast<int>(s.tokens.size()) - 1, yes_no_[positive ? 0 : 1], yes_no_, 1.0f});
       return s;
