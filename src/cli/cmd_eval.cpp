@@ -177,6 +177,10 @@ static Registration eval_registration(30, [](CLI::App& root) {
   cmd->add_option("--template", args->llm.template_id,
                   "games-seq instruct ranker template: T3 (P07, ...) or T2 (P05, title scoring)");
   cmd->add_option("--history", args->llm.history, "games-seq instruct ranker history length");
+  cmd->add_option("--scoring", args->llm.scoring,
+                  "games-seq instruct ranker scoring: title, label, yesno or sequence (default: "
+                  "title, or the adapter's)")
+      ->check(CLI::IsMember({"title", "label", "yesno", "sequence"}));
   cmd->callback([args] {
     args->llm.seed = args->seed;
     args->llm.data_dir = args->data_dir;

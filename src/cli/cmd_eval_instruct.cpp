@@ -179,6 +179,7 @@ const CandidateRankerHook instruct_hook(
       }
       if (!options.template_id.empty()) config.template_id = options.template_id;
       if (options.history > 0) config.history_length = options.history;
+      if (!options.scoring.empty()) config.scoring = options.scoring;
       std::shared_ptr<llm::LanguageModel> model = llm::open_language_model(
           options.llm_spec.empty() ? "builtin" : options.llm_spec, options.open);
       auto ranker = std::make_unique<instruct::InstructCandidateRanker>(ds, std::move(model),

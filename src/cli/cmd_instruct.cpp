@@ -186,9 +186,10 @@ const Registration registration(70, [](CLI::App& root) {
   tune->add_option("--out", targs->out,
                    "Adapter file (default ~/.cache/chatrec/adapters/DATASET.gguf)");
   tune->add_option("--loss", to.loss,
-                   "lm (title as the answer), label (verbalizer over option letters) or yesno")
+                   "seq (every item of the history as the next line), lm (title as the "
+                   "answer), label (verbalizer over option letters) or yesno")
       ->capture_default_str()
-      ->check(CLI::IsMember({"label", "lm", "yesno"}));
+      ->check(CLI::IsMember({"label", "lm", "yesno", "seq"}));
   tune->add_option("--examples", to.examples, "Training instructions")->capture_default_str();
   tune->add_option("--epochs", to.epochs, "Passes over them")->capture_default_str();
   tune->add_option("--rank", to.rank, "LoRA rank")->capture_default_str();

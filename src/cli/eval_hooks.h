@@ -38,6 +38,8 @@ struct LlmEvalOptions {
   llm::OpenOptions open;    // --lora / --lora-scale
   std::string template_id;  // --template: the instruct ranker's (default P07 or the adapter's)
   std::size_t history = 0;  // --history: items in the instruct prompt (0: 20 or the adapter's)
+  std::string scoring;      // --scoring: title, label, yesno or sequence (default title or the
+                            // adapter's)
 };
 
 template <typename Stage>

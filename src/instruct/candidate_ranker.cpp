@@ -90,6 +90,17 @@ std::vector<llm::Message> pointwise_prompt(const TemplateSet& set, const Templat
   return messages;
 }
 
+std::vector<llm::Message> sequence_prompt(const TemplateSet& set,
+                                          const std::vector<std::string>& history) {
+  std::vector<llm::Message> messages;
+  if (!set.system.empty()) messages.push_back({"system", set.system});
+  messages.push_back({"user", kSequenceInstruction});
+  std::string lines;
+  for (const auto& title : history) lines += title + "\n";
+  messages.push_back({"assistant", std::move(lines)});
+  return messages;
+}
+
 bool has_categories(const data::Dataset& ds) {
   return std::any_of(ds.items().begin(), ds.items().end(), [](const data::Item& i) {
     return std::any_of(i.categories.begin(), i.categories.end(),
@@ -119,11 +130,12 @@ InstructCandidateRanker::InstructCandidateRanker(const data::Dataset& ds,
   // candidate's title is scored as the answer (label scoring needs the lettered list of T3).
   const bool matching = template_->cell.t == 2 && config_.scoring == "title";
   const bool pointwise = template_->cell.t == 0 && config_.scoring == "yesno";
+  const bool sequence = config_.scoring == "sequence";  // its prompt is fixed, not a template
   if (config_.scoring == "yesno" && !pointwise)
     throw InputError(templates_->source, 0, "scoring",
                      fmt::format("yesno scoring needs a T0 template, {} is {}", template_->id,
                                  template_->cell.str()));
-  if (template_->cell.t != 3 && !matching && !pointwise) {
+  if (template_->cell.t != 3 && !matching && !pointwise && !sequence) {
     throw InputError(templates_->source, 0, "id",
                      fmt::format("template {} is {}, but ranking candidates needs a T3 template "
                                  "(or T2 with title scoring)",
@@ -147,9 +159,14 @@ InstructCandidateRanker::InstructCandidateRanker(const data::Dataset& ds,
     const data::Split split = data::split_leave_last_out(ds_);
     for (const auto& x : split.test) test_target_[x.user] = x.item;
   }
-  if (config_.scoring != "title" && config_.scoring != "label" && config_.scoring != "yesno")
+  if (config_.scoring != "title" && config_.scoring != "label" && config_.scoring != "yesno" &&
+      !sequence)
+    throw InputError(
+        templates_->source, 0, "scoring",
+        "unknown candidate scoring '" + config_.scoring + "' (title, label, yesno or sequence)");
+  if (sequence && (config_.search || template_->uses("specific_intention")))
     throw InputError(templates_->source, 0, "scoring",
-                     "unknown candidate scoring '" + config_.scoring + "' (title, label or yesno)");
+                     "sequence scoring is for the sequential scenario only");
   if (config_.scoring == "label" && template_->uses("specific_intention"))
     throw InputError(templates_->source, 0, "scoring",
                      "label scoring is trained for the sequential scenario only");
@@ -171,6 +188,7 @@ std::vector<llm::Message> InstructCandidateRanker::prompt(
     data::UserIndex user, std::span<const data::ItemIndex> history,
     std::span<const data::ItemIndex> candidates) const {
   const std::vector<std::string> past = history_titles(history);
+  if (config_.scoring == "sequence") return sequence_prompt(*templates_, past);
   std::vector<std::string> titles;
   for (auto c : candidates) titles.push_back(display_title(ds_.item(c)));
   if (config_.scoring == "label")
@@ -205,6 +223,9 @@ std::vector<float> InstructCandidateRanker::score(data::UserIndex user,
   }
   if (config_.scoring == "label") {
     for (std::size_t k = 0; k < titles.size(); ++k) titles[k] = option_label(k);
+  }
+  if (config_.scoring == "sequence") {
+    for (auto& t : titles) t += '\n';  // the line must end where the title does
   }
   RankResult r;
   if (config_.scoring == "yesno") {

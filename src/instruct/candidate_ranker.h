@@ -25,7 +25,9 @@ struct CandidateRankerConfig {
   std::size_t history_length = 20;
   // "title": mean log-likelihood of each candidate's title as the answer; "label": candidates
   // listed with letters and scored by the letter's probability in one pass (what `instruct tune
-  // --loss label` trains).
+  // --loss label` trains); "yesno": P(Yes) of a T0 prompt per candidate; "sequence": the history
+  // as the start of the reply, one title per line, and each candidate scored as the next line
+  // (what `instruct tune --loss seq` trains).
   std::string scoring = "title";
   const TemplateSet* templates = nullptr;  // null: builtin_templates()
   // Fallback order when the LLM fails (per item, higher first); empty: training_popularity(ds).
@@ -55,6 +57,15 @@ std::vector<llm::Message> ranking_prompt(const TemplateSet& set, const Template&
 std::vector<llm::Message> pointwise_prompt(const TemplateSet& set, const Template& t,
                                            const std::vector<std::string>& history,
                                            const std::string& item);
+
+// The sequence prompt: the set's system message, kSequenceInstruction as the user turn, and the
+// history (oldest first, one title per line, each ending in a newline) as the start of the
+// assistant's reply. A candidate is scored as the continuation `title + "\n"`: the next line.
+inline constexpr const char* kSequenceInstruction =
+    "List the items this user has interacted with, oldest first, one title per line, and continue "
+    "the list with the item they will interact with next.";
+std::vector<llm::Message> sequence_prompt(const TemplateSet& set,
+                                          const std::vector<std::string>& history);
 
 bool has_categories(const data::Dataset& ds);
 // Interactions per item over all but each user's last interaction (the protocol C training data).

@@ -62,16 +62,18 @@ class Encoder {
         options_(o),
         templates_(builtin_templates()),
         template_(&templates_.at(o.template_id)) {
+    const bool seq = o.loss == "seq";  // the sequence prompt is fixed (kSequenceInstruction)
     const bool t3 = template_->cell.t == 3 && template_->uses("candidates") && o.loss != "yesno";
     const bool t2 = template_->cell.t == 2 && o.loss == "lm";
     const bool t0 = template_->cell.t == 0 && o.loss == "yesno" && template_->uses("item");
     if (!template_->uses("history") || template_->cell.p != 1 || template_->cell.i != 0 ||
-        !(t3 || t2 || t0))
+        !(t3 || t2 || t0 || seq))
       throw InputError(
           templates_.source, 0, o.template_id,
           "--loss " + o.loss +
               " needs a ⟨P1,I0,T3⟩ template with {history} and "
               "{candidates} (label, lm), ⟨P1,I0,T2⟩ (lm) or ⟨P1,I0,T0⟩ with {item} (yesno)");
+    newline_ = tokenizer_.encode("\n", false);
     for (const char* word : {"Yes", "No"}) {
       const auto ids = tokenizer_.encode(word, false);
       if (ids.empty()) throw InputError(file.name(), 0, "tokenizer", "cannot encode Yes/No");
@@ -92,6 +94,26 @@ class Encoder {
     for (auto i : c.candidates) titles.push_back(display_title(ds_.item(i)));
     const bool letters = options_.loss == "label";
     rt::TrainingSequence s;
+    if (options_.loss == "seq") {
+      // The history and the target as the reply, one title per line: every line is a next-item
+      // target given the lines before it (the causal mask does the rest), each line weighted
+      // equally and each of its tokens (title and newline) by 1/length, as inference scores it.
+      s.tokens = chat_.render(tokenizer_, sequence_prompt(templates_, {}), true);
+      past.push_back(display_title(ds_.item(c.target)));
+      const float line_weight = 1.0f / static_cast<float>(past.size());
+      for (const std::string& title : past) {
+        std::vector<int> line = tokenizer_.encode(title, false);
+        line.insert(line.end(), newline_.begin(), newline_.end());
+        for (int id : line) {
+          s.terms.push_back({static_cast<int>(s.tokens.size()) - 1,
+                             id,
+                             {},
+                             line_weight / static_cast<float>(line.size())});
+          s.tokens.push_back(id);
+        }
+      }
+      return s;
+    }
     if (options_.loss == "yesno") {
       // A seeded coin per user: the target (Yes) or one of the negatives (No).
       Rng coin(c.user * 0x9E3779B97F4A7C15ull + options_.seed);
@@ -138,6 +160,7 @@ class Encoder {
   const Template* template_;
   std::vector<int> labels_;
   std::vector<int> yes_no_;
+  std::vector<int> newline_;
 };
 
 struct Checkpoint {
@@ -195,7 +218,21 @@ Checkpoint load_checkpoint(const std::filesystem::path& path, const TuneOptions&
   return c;
 }
 
+// How the ranker scores candidates with an adapter trained with `loss`.
+std::string scoring_of(const std::string& loss) {
+  if (loss == "lm") return "title";
+  if (loss == "seq") return "sequence";
+  return loss;
+}
+
 }  // namespace
+
+rt::TrainingSequence training_sequence(const data::Dataset& ds, const rt::GgufFile& model_file,
+                                       const TuneOptions& options, const TuneCase& c) {
+  TuneOptions o = options;
+  if (o.template_id.empty()) o.template_id = default_template(o.loss);
+  return Encoder(ds, model_file, o).encode(c);
+}
 
 std::string default_template(const std::string& loss) {
   if (loss == "label") return "P07";
@@ -265,8 +302,9 @@ std::string TuneSummary::to_text() const {
 TuneSummary tune_adapter(const data::Dataset& ds, const TuneOptions& options) {
   TuneOptions o = options;
   if (o.template_id.empty()) o.template_id = default_template(o.loss);
-  if (o.loss != "label" && o.loss != "lm" && o.loss != "yesno")
-    throw InputError("--loss", 0, "loss", "unknown loss '" + o.loss + "' (label, lm or yesno)");
+  if (o.loss != "label" && o.loss != "lm" && o.loss != "yesno" && o.loss != "seq")
+    throw InputError("--loss", 0, "loss",
+                     "unknown loss '" + o.loss + "' (label, lm, yesno or seq)");
   if (o.batch < 1 || o.epochs < 1 || o.examples < 1)
     throw InputError("--batch", 0, "options", "batch, epochs and examples must be positive");
   const auto t0 = Clock::now();
@@ -277,7 +315,7 @@ TuneSummary tune_adapter(const data::Dataset& ds, const TuneOptions& options) {
   const rt::LoraAdapter initial = [&] {
     rt::LoraAdapter a = rt::LoraAdapter::create(model.config(), rt::parse_lora_targets(o.targets),
                                                 o.rank, o.alpha, o.seed);
-    a.info["instruct.scoring"] = o.loss == "lm" ? "title" : o.loss;
+    a.info["instruct.scoring"] = scoring_of(o.loss);
     a.info["instruct.history"] = std::to_string(o.history);
     a.info["instruct.template"] = o.template_id;
     a.info["instruct.recipe"] = fingerprint(o);
@@ -298,7 +336,7 @@ TuneSummary tune_adapter(const data::Dataset& ds, const TuneOptions& options) {
   }
 
   CandidateRankerConfig rank_config;
-  rank_config.scoring = o.loss == "lm" ? "title" : o.loss;
+  rank_config.scoring = scoring_of(o.loss);
   rank_config.history_length = o.history;
   rank_config.template_id = o.template_id;
   // HR@1 on the validation users through the inference runtime with the current adapter (null:

@@ -9,7 +9,11 @@
 // target, candidate or history item of any instruction, so any user sample can be evaluated.
 // Validation users are held out of training entirely.
 //
-// Losses (lm is the default; docs/instruct.md has the measurements):
+// Losses (docs/instruct.md has the measurements):
+//   seq   — the history and the target as the start of the reply, one title per line
+//           (sequence_prompt); every line is a next-item target given the lines before it, so one
+//           forward pass trains on every step of the user's sequence; inference scores each
+//           candidate as the next line;
 //   label — candidates are listed with letters (A, B, ...); one forward pass per instruction and a
 //           softmax over the letters' tokens at the answer position (a LlamaRec-style verbalizer);
 //           inference scores the letters the same way;
@@ -22,6 +26,11 @@
 #include <vector>
 
 #include "data/dataset.h"
+#include "llm/runtime/trainer.h"
+
+namespace chatrec::llm::runtime {
+class GgufFile;
+}
 
 namespace chatrec::instruct {
 
@@ -81,6 +90,12 @@ struct TuneSummary {
   double final_loss = 0.0;
   std::string to_text() const;
 };
+
+// The tokens and loss terms tune_adapter trains on for one case, with the tokenizer and chat
+// format of `model_file` (for tests and inspection).
+llm::runtime::TrainingSequence training_sequence(const data::Dataset& ds,
+                                                 const llm::runtime::GgufFile& model_file,
+                                                 const TuneOptions& options, const TuneCase& c);
 
 // The template a loss trains with when none is given.
 std::string default_template(const std::string& loss);

@@ -197,6 +197,36 @@ TEST(InstructCandidateRanker, YesNoScoringAsksAboutEachCandidate) {
                InputError);
 }
 
+// Sequence scoring (what `instruct tune --loss seq` trains): the history is the start of the
+// reply, one title per line, and each candidate is scored as the next line, newline included.
+TEST(InstructCandidateRanker, SequenceScoringContinuesTheHistoryLines) {
+  const auto ds = testdata::synthetic(10, 40);
+  auto model = std::make_shared<llm::MockModel>();
+  std::vector<std::string> scored;
+  const std::string liked = display_title(ds.item(22)) + "\n";
+  model->set_scorer([&](const std::vector<llm::Message>&, const std::string& c) {
+    scored.push_back(c);
+    return c == liked ? -0.1 : -3.0;
+  });
+  InstructCandidateRanker ranker(ds, model, CandidateRankerConfig{.scoring = "sequence"});
+  const std::vector<data::ItemIndex> history = {1, 2, 3};
+  const std::vector<data::ItemIndex> candidates = {10, 22, 5};
+  const auto scores = ranker.score(0, history, candidates);
+  EXPECT_EQ(std::max_element(scores.begin(), scores.end()) - scores.begin(), 1);
+  ASSERT_EQ(scored.size(), 3u);
+  for (std::size_t k = 0; k < 3; ++k)
+    EXPECT_EQ(scored[k], display_title(ds.item(candidates[k])) + "\n");
+  const auto messages = ranker.prompt(0, history, candidates);
+  ASSERT_EQ(messages.size(), 3u);
+  EXPECT_EQ(messages[1].content, kSequenceInstruction);
+  EXPECT_EQ(messages[2].role, "assistant");
+  EXPECT_EQ(messages[2].content, display_title(ds.item(1)) + "\n" + display_title(ds.item(2)) +
+                                     "\n" + display_title(ds.item(3)) + "\n");
+  EXPECT_THROW(InstructCandidateRanker(
+                   ds, model, CandidateRankerConfig{.search = true, .scoring = "sequence"}),
+               InputError);
+}
+
 TEST(InstructCandidateRanker, KeepsTheLast20HistoryItems) {
   const auto ds = testdata::synthetic(5, 40);
   auto model = std::make_shared<llm::MockModel>();

@@ -11,8 +11,13 @@
 #include "data/loaders.h"
 #include "data/splits.h"
 #include "gguf_writer.h"
+#include "instruct/candidate_ranker.h"
+#include "instruct/templates.h"
+#include "llm/runtime/chat_template.h"
+#include "llm/runtime/gguf.h"
 #include "llm/runtime/lora.h"
 #include "llm/runtime/model.h"
+#include "llm/runtime/tokenizer.h"
 #include "test_data.h"
 #include "testing/test_env.h"
 
@@ -83,6 +88,59 @@ TEST(TuningCases, AmazonGamesNeverShowsTheTestTarget) {
   o.examples = 3000;
   o.validation_users = 200;
   expect_no_leak(ds, tuning_cases(ds, o));
+}
+
+// The seq loss trains on exactly the tokens inference scores: the sequence prompt with the whole
+// window (history and target) as the reply, and a term on every token of every line, predicted
+// from the token before it, each line weighing the same.
+void expect_sequence_encoding(const data::Dataset& ds, const llm::runtime::GgufFile& file,
+                              const TuneOptions& o, const TuneCase& c) {
+  namespace rt = llm::runtime;
+  const rt::TrainingSequence s = training_sequence(ds, file, o, c);
+  const rt::Tokenizer tok(file);
+  const rt::ChatTemplate chat = rt::ChatTemplate::detect(file, tok);
+  std::vector<std::string> lines;
+  for (auto i : c.history) lines.push_back(display_title(ds.item(i)));
+  lines.push_back(display_title(ds.item(c.target)));
+  EXPECT_EQ(s.tokens, chat.render(tok, sequence_prompt(builtin_templates(), lines), true));
+  const std::size_t prefix =
+      chat.render(tok, sequence_prompt(builtin_templates(), {}), true).size();
+  ASSERT_EQ(s.terms.size(), s.tokens.size() - prefix);
+  double weight = 0.0;
+  for (std::size_t k = 0; k < s.terms.size(); ++k) {
+    EXPECT_EQ(s.terms[k].position, static_cast<int>(prefix + k) - 1);
+    EXPECT_EQ(s.terms[k].target, s.tokens[prefix + k]);
+    EXPECT_TRUE(s.terms[k].classes.empty());
+    weight += s.terms[k].weight;
+  }
+  EXPECT_NEAR(weight, 1.0, 1e-5);
+  // The last line is the target's, as inference scores a candidate: title, then newline.
+  const std::vector<int> last = tok.encode(lines.back() + "\n", false);
+  EXPECT_TRUE(
+      std::equal(last.begin(), last.end(), s.tokens.end() - static_cast<long>(last.size())));
+}
+
+TEST(TuningSequence, TrainsOnTheTokensInferenceScores) {
+  const auto bytes = llm::runtime::testing::make_tiny_model({});
+  const llm::runtime::GgufFile tiny = llm::runtime::GgufFile::parse(bytes);
+  const data::Dataset ds = testdata::synthetic(30, 30, false);
+  TuneOptions o;
+  o.loss = "seq";
+  o.history = 4;
+  o.examples = 10;
+  o.validation_users = 0;
+  const TuneData d = tuning_cases(ds, o);
+  ASSERT_FALSE(d.train.empty());
+  for (const auto& c : d.train) expect_sequence_encoding(ds, tiny, o, c);
+  // Real titles through the real tokenizer, where merges could cross a line break.
+  const auto model = chatrec::testing::real_model_path();
+  if (!model || !std::filesystem::exists(chatrec::testing::games_dir()))
+    GTEST_SKIP() << "real model or Amazon Games data not found";
+  const data::Dataset games = data::load_named("games", chatrec::testing::data_dir());
+  const llm::runtime::GgufFile real = llm::runtime::GgufFile::open(*model);
+  o.history = 20;
+  o.examples = 60;
+  for (const auto& c : tuning_cases(games, o).train) expect_sequence_encoding(games, real, o, c);
 }
 
 std::vector<char> read_all(const std::filesystem::path& p) {

@@ -34,6 +34,10 @@ std::string extract_default_system(const std::string& tpl) {
 std::vector<Segment> segments(ChatFormat format, const std::string& default_system,
                               const std::vector<Message>& messages, bool add_generation_prompt) {
   std::vector<Segment> out;
+  // A trailing assistant message with a generation prompt is a prefill: its turn stays open and the
+  // model continues it (as llama.cpp's server treats a final assistant message).
+  const bool prefill =
+      add_generation_prompt && !messages.empty() && messages.back().role == "assistant";
   auto special = [&](std::string s) { out.push_back({std::move(s), true}); };
   auto text = [&](std::string s) { out.push_back({std::move(s), false}); };
   switch (format) {
@@ -44,27 +48,31 @@ std::vector<Segment> segments(ChatFormat format, const std::string& default_syst
         special("<|im_end|>");
         text("\n");
       }
-      for (const Message& m : messages) {
+      for (std::size_t k = 0; k < messages.size(); ++k) {
+        const Message& m = messages[k];
         special("<|im_start|>");
         text(m.role + "\n" + m.content);
+        if (k + 1 == messages.size() && prefill) break;
         special("<|im_end|>");
         text("\n");
       }
-      if (add_generation_prompt) {
+      if (add_generation_prompt && !prefill) {
         special("<|im_start|>");
         text("assistant\n");
       }
       break;
     case ChatFormat::kLlama3:
       special("<|begin_of_text|>");
-      for (const Message& m : messages) {
+      for (std::size_t k = 0; k < messages.size(); ++k) {
+        const Message& m = messages[k];
         special("<|start_header_id|>");
         text(m.role);
         special("<|end_header_id|>");
         text("\n\n" + m.content);
+        if (k + 1 == messages.size() && prefill) break;
         special("<|eot_id|>");
       }
-      if (add_generation_prompt) {
+      if (add_generation_prompt && !prefill) {
         special("<|start_header_id|>");
         text("assistant");
         special("<|end_header_id|>");
@@ -75,7 +83,8 @@ std::vector<Segment> segments(ChatFormat format, const std::string& default_syst
       // Gemma has no system role: the system message is prepended to the first user turn.
       special("<bos>");
       std::string pending_system;
-      for (const Message& m : messages) {
+      for (std::size_t k = 0; k < messages.size(); ++k) {
+        const Message& m = messages[k];
         if (m.role == "system") {
           pending_system += m.content + "\n\n";
           continue;
@@ -83,10 +92,11 @@ std::vector<Segment> segments(ChatFormat format, const std::string& default_syst
         special("<start_of_turn>");
         text((m.role == "assistant" ? "model" : m.role) + "\n" + std::exchange(pending_system, {}) +
              m.content);
+        if (k + 1 == messages.size() && prefill) break;
         special("<end_of_turn>");
         text("\n");
       }
-      if (add_generation_prompt) {
+      if (add_generation_prompt && !prefill) {
         special("<start_of_turn>");
         text("model\n");
       }

@@ -23,7 +23,8 @@ struct ChatTemplate {
 
   static ChatTemplate detect(const GgufFile& file, const Tokenizer& tokenizer);
 
-  // With add_generation_prompt the result ends with an open assistant turn.
+  // With add_generation_prompt the result ends with an open assistant turn; when the last message
+  // is the assistant's, that message is the start of the reply (a prefill) and stays open.
   std::vector<int> render(const Tokenizer& tokenizer, const std::vector<Message>& messages,
                           bool add_generation_prompt) const;
   // The same prompt as text (for logs and tests).

@@ -302,54 +302,97 @@ struct LoraTrainer<S>::Impl {
   }
 
   // Loss of the terms on the last forward; fills d_final (gradient w.r.t. x_final) when asked.
+  // Full-vocabulary terms go through the head together, kHeadRows at a time, as GEMMs: one GEMV per
+  // term would read the whole output matrix twice per term, which made the head cost more than
+  // the layers once every line of a sequence is a target.
   double head(const std::vector<LossTerm>& terms, Mat<S>* d_final,
               std::vector<std::vector<double>>* logits_out) {
     const ModelConfig& c = base.config();
     const int E = c.n_embd;
     const S eps = static_cast<S>(c.rms_eps);
     if (d_final) d_final->setZero(x_final.rows(), E);
+    if (logits_out) logits_out->assign(terms.size(), {});
     double total = 0.0;
-    const Mat<S>* full = nullptr;
-    for (const LossTerm& term : terms) {
+    // Softmax cross-entropy of each row of z (in place: z becomes weight * dL/dz when `grad`).
+    auto cross_entropy = [&](Mat<S>& z, const std::vector<int>& target,
+                             const std::vector<float>& weight, bool grad) {
+      for (Eigen::Index k = 0; k < z.rows(); ++k) {
+        const S mx = z.row(k).maxCoeff();
+        S sum = 0;
+        for (Eigen::Index i = 0; i < z.cols(); ++i) sum += std::exp(z(k, i) - mx);
+        const S lse = mx + std::log(sum);
+        const std::size_t kk = static_cast<std::size_t>(k);
+        total += static_cast<double>(weight[kk]) * static_cast<double>(lse - z(k, target[kk]));
+        if (!grad) continue;
+        for (Eigen::Index i = 0; i < z.cols(); ++i) z(k, i) = std::exp(z(k, i) - lse);
+        z(k, target[kk]) -= S(1);
+        z.row(k) *= static_cast<S>(weight[kk]);
+      }
+    };
+    auto keep_logits = [&](const Mat<S>& z, Eigen::Index row, std::size_t term) {
+      std::vector<double> lz(static_cast<std::size_t>(z.cols()));
+      for (Eigen::Index i = 0; i < z.cols(); ++i) lz[static_cast<std::size_t>(i)] = z(row, i);
+      (*logits_out)[term] = std::move(lz);
+    };
+    std::vector<std::size_t> full_terms;
+    for (std::size_t t = 0; t < terms.size(); ++t) {
+      const LossTerm& term = terms[t];
       if (term.position < 0 || term.position >= x_final.rows())
         throw std::out_of_range("loss term position outside the sequence");
+      if (term.classes.empty()) {
+        if (term.target < 0 || term.target >= c.n_vocab)
+          throw std::invalid_argument("loss term target is not among its classes");
+        full_terms.push_back(t);
+        continue;
+      }
       Mat<S> xr = x_final.row(term.position);
       Mat<S> xn;
       std::vector<S> inv;
       rms_forward(xr, base.output_norm(), eps, xn, inv);
-      Mat<S> classes;
+      const Mat<S> W = rows_of(base.output_matrix(), term.classes);
       int target_index = -1;
-      if (term.classes.empty()) {
-        if (!full) full = &dequantized(base.output_matrix());
-        target_index = term.target;
-      } else {
-        classes = rows_of(base.output_matrix(), term.classes);
-        for (std::size_t i = 0; i < term.classes.size(); ++i)
-          if (term.classes[i] == term.target) target_index = static_cast<int>(i);
-      }
-      const Mat<S>& W = term.classes.empty() ? *full : classes;
-      if (target_index < 0 || target_index >= W.rows())
+      for (std::size_t i = 0; i < term.classes.size(); ++i)
+        if (term.classes[i] == term.target) target_index = static_cast<int>(i);
+      if (target_index < 0)
         throw std::invalid_argument("loss term target is not among its classes");
       Mat<S> z = xn * W.transpose();  // 1 x K
-      if (logits_out) {
-        std::vector<double> lz(static_cast<std::size_t>(z.cols()));
-        for (Eigen::Index i = 0; i < z.cols(); ++i) lz[static_cast<std::size_t>(i)] = z(0, i);
-        logits_out->push_back(std::move(lz));
-      }
-      const S mx = z.maxCoeff();
-      S sum = 0;
-      for (Eigen::Index i = 0; i < z.cols(); ++i) sum += std::exp(z(0, i) - mx);
-      const S lse = mx + std::log(sum);
-      total += static_cast<double>(term.weight) * static_cast<double>(lse - z(0, target_index));
+      if (logits_out) keep_logits(z, 0, t);
+      cross_entropy(z, {target_index}, {term.weight}, d_final != nullptr);
       if (!d_final) continue;
-      Mat<S> dz(1, z.cols());
-      for (Eigen::Index i = 0; i < z.cols(); ++i)
-        dz(0, i) = static_cast<S>(term.weight) *
-                   (std::exp(z(0, i) - lse) - (i == target_index ? S(1) : S(0)));
-      const Mat<S> dxn = dz * W;
+      const Mat<S> dxn = z * W;
       Mat<S> dxr = Mat<S>::Zero(1, E);
       rms_backward(xr, base.output_norm(), inv, dxn, dxr);
       d_final->row(term.position) += dxr;
+    }
+    if (full_terms.empty()) return total;
+    const Mat<S>& W = dequantized(base.output_matrix());
+    constexpr std::size_t kHeadRows = 128;  // bounds the logits block (rows x vocabulary)
+    for (std::size_t first = 0; first < full_terms.size(); first += kHeadRows) {
+      const std::size_t n = std::min(kHeadRows, full_terms.size() - first);
+      Mat<S> xr(static_cast<Eigen::Index>(n), E);
+      std::vector<int> target(n);
+      std::vector<float> weight(n);
+      for (std::size_t k = 0; k < n; ++k) {
+        const LossTerm& term = terms[full_terms[first + k]];
+        xr.row(static_cast<Eigen::Index>(k)) = x_final.row(term.position);
+        target[k] = term.target;
+        weight[k] = term.weight;
+      }
+      Mat<S> xn;
+      std::vector<S> inv;
+      rms_forward(xr, base.output_norm(), eps, xn, inv);
+      Mat<S> z = xn * W.transpose();  // n x vocabulary
+      if (logits_out)
+        for (std::size_t k = 0; k < n; ++k)
+          keep_logits(z, static_cast<Eigen::Index>(k), full_terms[first + k]);
+      cross_entropy(z, target, weight, d_final != nullptr);
+      if (!d_final) continue;
+      const Mat<S> dxn = z * W;
+      Mat<S> dxr = Mat<S>::Zero(static_cast<Eigen::Index>(n), E);
+      rms_backward(xr, base.output_norm(), inv, dxn, dxr);
+      for (std::size_t k = 0; k < n; ++k)
+        d_final->row(terms[full_terms[first + k]].position) +=
+            dxr.row(static_cast<Eigen::Index>(k));
     }
     return total;
   }

@@ -109,9 +109,25 @@ TEST(ChatTemplate, Llama3AndGemmaFormats) {
             "header_id|>user<|end_header_id|>\n\nq<|eot_id|>"
             "<|start_header_id|>assistant<|end_header_id|>\n\n");
   ChatTemplate gemma{ChatFormat::kGemma, ""};
-  EXPECT_EQ(gemma.render_text({{"system", "s"}, {"user", "q"}, {"assistant", "a"}}, true),
-            "<bos><start_of_turn>user\ns\n\nq<end_of_turn>\n<start_of_turn>model\na<end_of_turn>\n<"
-            "start_of_turn>model\n");
+  EXPECT_EQ(
+      gemma.render_text({{"system", "s"}, {"user", "q"}, {"assistant", "a"}}, false),
+      "<bos><start_of_turn>user\ns\n\nq<end_of_turn>\n<start_of_turn>model\na<end_of_turn>\n");
+}
+
+// A final assistant message with a generation prompt is the start of the reply: its turn stays
+// open, in every format.
+TEST(ChatTemplate, TrailingAssistantMessageIsAPrefill) {
+  const std::vector<Message> msgs = {{"user", "q"}, {"assistant", "a\nb\n"}};
+  EXPECT_EQ((ChatTemplate{ChatFormat::kChatMl, ""}.render_text(msgs, true)),
+            "<|im_start|>user\nq<|im_end|>\n<|im_start|>assistant\na\nb\n");
+  EXPECT_EQ((ChatTemplate{ChatFormat::kLlama3, ""}.render_text(msgs, true)),
+            "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nq<|eot_id|>"
+            "<|start_header_id|>assistant<|end_header_id|>\n\na\nb\n");
+  EXPECT_EQ((ChatTemplate{ChatFormat::kGemma, ""}.render_text(msgs, true)),
+            "<bos><start_of_turn>user\nq<end_of_turn>\n<start_of_turn>model\na\nb\n");
+  // Without a generation prompt the conversation is rendered closed, as before.
+  EXPECT_EQ((ChatTemplate{ChatFormat::kChatMl, ""}.render_text(msgs, false)),
+            "<|im_start|>user\nq<|im_end|>\n<|im_start|>assistant\na\nb\n<|im_end|>\n");
 }
 
 // SentencePiece-style vocabulary: merges by score, "▁" for spaces, <0xXX> byte fallback.

@@ -96,6 +96,35 @@ INSTANTIATE_TEST_SUITE_P(Archs, TrainerGradients,
                                   type_name(static_cast<std::uint32_t>(info.param.type));
                          });
 
+// Full-vocabulary terms go through the head in blocks: a sequence with more terms than one block
+// (every position a target, several twice) has the gradient of the same terms split over two
+// accumulated sequences, since the gradient is linear in the terms.
+TEST(Trainer, HeadBlocksGiveTheGradientOfTheTermsSeparately) {
+  const Model m = tiny({"llama", GgmlType::Q8_0, false});
+  const LoraAdapter a = random_adapter(m, 21);
+  TrainingSequence all;
+  Rng rng(4);
+  for (int k = 0; k < 90; ++k) all.tokens.push_back(static_cast<int>(3 + rng.below(250)));
+  for (int rep = 0; rep < 3; ++rep)
+    for (int p = 0; p + 1 < 90; ++p)
+      all.terms.push_back({p, all.tokens[static_cast<std::size_t>(p + 1)], {}, 0.01f * (rep + 1)});
+  ASSERT_GT(all.terms.size(), 256u);
+  TrainingSequence first = all, second = all;
+  first.terms.assign(all.terms.begin(), all.terms.begin() + 100);
+  second.terms.assign(all.terms.begin() + 100, all.terms.end());
+  LoraTrainer<double> together(m, a, TrainerOptions{.threads = 2});
+  LoraTrainer<double> apart(m, a, TrainerOptions{.threads = 2});
+  const double loss = together.accumulate(all);
+  EXPECT_NEAR(loss, apart.accumulate(first) + apart.accumulate(second), 1e-9 * std::fabs(loss));
+  double worst = 0.0, norm = 0.0;
+  for (std::size_t i = 0; i < together.gradients().size(); ++i) {
+    worst = std::max(worst, std::fabs(together.gradients()[i] - apart.gradients()[i]));
+    norm = std::max(norm, std::fabs(together.gradients()[i]));
+  }
+  EXPECT_GT(norm, 0.0);
+  EXPECT_LT(worst, 1e-9 * norm);
+}
+
 // The training forward computes what the inference runtime computes (with the adapter applied),
 // up to the runtime's 8-bit activations and fp16 KV cache.
 TEST(Trainer, ForwardAgreesWithRuntimeWithAdapter) {
