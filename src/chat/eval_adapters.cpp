@@ -10,6 +10,7 @@
 #include "common/progress.h"
 #include "common/random.h"
 #include "common/text.h"
+#include "data/splits.h"
 
 namespace chatrec::chat {
 
@@ -81,7 +82,9 @@ std::vector<std::size_t> ChatRecReranker::llm_order(
     data::UserIndex user, const data::InteractionMatrix& train,
     const std::vector<recommend::ScoredItem>& candidates, std::size_t k, bool* degraded) {
   RerankRequest q;
-  q.context = history_context(*ds_, train, user, 10, 3);
+  q.context =
+      history_context(*ds_, train, user, options_.sequence ? options_.sequence->history : 10, 3);
+  q.sequence = options_.sequence;
   for (const auto& c : candidates)
     q.candidates.push_back({ds_->item(c.item).id, prompt_item_of(ds_->item(c.item), 0)});
   q.k = k;
@@ -115,45 +118,11 @@ void ChatRecReranker::prepare(const data::Dataset& ds, const data::InteractionMa
   // Validation users carved out of the training data: 20% of their liked training items are held
   // out, a fresh base model is trained without them, and the weight is the best NDCG@5 of the fused
   // lists on them.
-  std::vector<data::UserIndex> eligible;
-  for (data::UserIndex u = 0; u < train.num_users(); ++u) {
-    std::size_t liked = 0;
-    for (float r : train.ratings_of(u)) liked += r >= 4.0f;
-    if (liked >= 5) eligible.push_back(u);
-  }
-  Rng rng(options_.seed ^ 0x5eedf00dULL);
-  rng.shuffle(eligible);
-  if (eligible.size() > options_.validation_users) eligible.resize(options_.validation_users);
-  std::sort(eligible.begin(), eligible.end());
-  std::map<data::UserIndex, std::vector<data::ItemIndex>> held;
-  for (data::UserIndex u : eligible) {
-    std::vector<data::ItemIndex> liked;
-    const auto items = train.items_of(u);
-    const auto ratings = train.ratings_of(u);
-    for (std::size_t j = 0; j < items.size(); ++j) {
-      if (ratings[j] >= 4.0f) liked.push_back(items[j]);
-    }
-    rng.shuffle(liked);
-    liked.resize(static_cast<std::size_t>(std::ceil(0.2 * static_cast<double>(liked.size()))));
-    std::sort(liked.begin(), liked.end());
-    held[u] = liked;
-  }
-  std::vector<data::Interaction> kept;
-  for (data::UserIndex u = 0; u < train.num_users(); ++u) {
-    const auto items = train.items_of(u);
-    const auto ratings = train.ratings_of(u);
-    const auto h = held.find(u);
-    for (std::size_t j = 0; j < items.size(); ++j) {
-      if (h != held.end() && std::binary_search(h->second.begin(), h->second.end(), items[j]))
-        continue;
-      data::Interaction in;
-      in.user = u;
-      in.item = items[j];
-      in.rating = ratings[j];
-      kept.push_back(in);
-    }
-  }
-  data::InteractionMatrix reduced(train.num_users(), train.num_items(), kept);
+  const data::LikedHoldout holdout =
+      data::split_liked_validation(train, options_.seed, options_.validation_users);
+  const std::vector<data::UserIndex>& eligible = holdout.users;
+  const auto& held = holdout.held;
+  data::InteractionMatrix reduced(train.num_users(), train.num_items(), holdout.kept);
   auto model = recommend::make_recommender(base.name(), base.params());
   recommend::FitOptions fit;
   fit.seed = options_.seed;
@@ -169,9 +138,9 @@ void ChatRecReranker::prepare(const data::Dataset& ds, const data::InteractionMa
     c.llm_order = llm_order(u, reduced, cands, 5, nullptr);
     c.relevant.resize(cands.size());
     for (std::size_t j = 0; j < cands.size(); ++j) {
-      c.relevant[j] = std::binary_search(held[u].begin(), held[u].end(), cands[j].item);
+      c.relevant[j] = std::binary_search(held.at(u).begin(), held.at(u).end(), cands[j].item);
     }
-    c.num_relevant = held[u].size();
+    c.num_relevant = held.at(u).size();
     cases.push_back(std::move(c));
     progress.advance();
   }

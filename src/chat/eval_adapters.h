@@ -4,10 +4,12 @@
 // fusion as the chat engine.
 #include <memory>
 #include <mutex>
+#include <optional>
 
 #include "chat/engine.h"
 #include "chat/fusion.h"
 #include "chat/prompts.h"
+#include "chat/rerank.h"
 #include "eval/rankers.h"
 #include "llm/language_model.h"
 
@@ -22,6 +24,8 @@ struct ChatRecEvalOptions {
   int max_list_tokens = 120;
   double timeout_seconds = 60.0;
   bool progress = true;
+  // Score mode with a sequence-tuned adapter (chatrec instruct tune --loss seq): its prompt.
+  std::optional<SequenceFormat> sequence;
 };
 
 // The user's training items as prompt history: latest liked (>= 4) and disliked (<= 2) items with

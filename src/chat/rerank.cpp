@@ -86,10 +86,21 @@ void rerank_score(llm::LanguageModel& lm, const RerankRequest& q, Stats* stats, 
     continuations.push_back(without_year(c.item.title));
   }
   const bool hint = q.hint_top1 && n > 1;
-  const auto prompt = score_prompt(
-      lm, q.context, items, hint ? std::optional<std::string>(items[0].title) : std::nullopt, 48);
-  LikelihoodResult call =
-      call_loglikelihood(lm, prompt.messages, continuations, q.timeout_seconds, stats);
+  std::vector<llm::Message> messages;
+  if (q.sequence) {
+    if (!q.sequence->system.empty()) messages.push_back({"system", q.sequence->system});
+    messages.push_back({"user", q.sequence->instruction});
+    std::string lines;
+    const std::size_t shown = std::min(q.sequence->history, q.context.liked.size());
+    for (std::size_t k = shown; k-- > 0;) lines += q.context.liked[k].title + "\n";
+    messages.push_back({"assistant", std::move(lines)});
+    for (std::size_t i = 0; i < n; ++i) continuations[i] = q.candidates[i].item.title + "\n";
+  } else {
+    messages = score_prompt(lm, q.context, items,
+                            hint ? std::optional<std::string>(items[0].title) : std::nullopt, 48)
+                   .messages;
+  }
+  LikelihoodResult call = call_loglikelihood(lm, messages, continuations, q.timeout_seconds, stats);
   if (!call.scores) {
     if (stats) stats->fail(call.failure, "classic_ranking");
     degrade(r, call.message, n, q.k);
@@ -98,7 +109,9 @@ void rerank_score(llm::LanguageModel& lm, const RerankRequest& q, Stats* stats, 
   r.llm_scores.resize(n);
   for (std::size_t i = 0; i < n; ++i) {
     const auto& s = (*call.scores)[i];
-    r.llm_scores[i] = s.tokens > 0 ? s.logprob / s.tokens : -1e9;
+    // A sequence line's summed log-likelihood is the item's probability (what the adapter was
+    // tuned on); Chat-Rec's free answers are compared per token.
+    r.llm_scores[i] = s.tokens == 0 ? -1e9 : q.sequence ? s.logprob : s.logprob / s.tokens;
   }
   std::vector<std::size_t> order = base_order(n);
   std::stable_sort(order.begin() + (hint ? 1 : 0), order.end(),

@@ -20,8 +20,19 @@ struct RerankCandidate {
   PromptItem item;  // title in display form, categories
 };
 
+// The prompt of an adapter tuned with `chatrec instruct tune --loss seq` (its chatrec.instruct.*
+// keys): the instruction as the user turn, the liked history (oldest first, one title per line) as
+// the start of the reply, and each candidate scored by log p(title + "\n") as the next line.
+struct SequenceFormat {
+  std::string system;
+  std::string instruction;
+  std::size_t history = 20;
+};
+
 struct RerankRequest {
   PromptContext context;
+  // Score mode with a sequence-tuned adapter: its prompt instead of Chat-Rec's.
+  std::optional<SequenceFormat> sequence;
   std::vector<RerankCandidate> candidates;  // base order, best first
   std::size_t k = 5;
   RerankMode mode = RerankMode::kScore;

@@ -2,12 +2,14 @@
 // (ml100k-rating), both named "chatrec". Options: --llm, --rerank generate|score, --hint-top1,
 // --fusion.
 #include <memory>
+#include <string>
 
 #include "chat/engine.h"
 #include "chat/eval_adapters.h"
 #include "cli/eval_hooks.h"
 #include "common/error.h"
 #include "llm/language_model.h"
+#include "llm/runtime/gguf.h"
 
 namespace chatrec::cli {
 namespace {
@@ -21,6 +23,34 @@ chat::ChatRecEvalOptions eval_options(const LlmEvalOptions& o) {
   out.hint_top1 = o.hint_top1;
   out.fusion = o.fusion;
   out.seed = o.seed;
+  if (o.open.lora.empty()) return out;
+  // An adapter from `chatrec instruct tune` brings its prompt, and one tuned on this protocol's
+  // training split must be evaluated on the same split, with the fusion weight chosen on the users
+  // whose likes it held out.
+  const auto file = llm::runtime::GgufFile::open(o.open.lora);
+  if (file.get_string("chatrec.instruct.scoring", "") == "sequence") {
+    chat::SequenceFormat f;
+    f.system = file.get_string("chatrec.instruct.system", "");
+    f.instruction = file.get_string("chatrec.instruct.instruction", "");
+    f.history = std::stoul(file.get_string("chatrec.instruct.history", "20"));
+    if (f.instruction.empty())
+      throw InputError(o.open.lora, 0, "chatrec.instruct.instruction",
+                       "a sequence-tuned adapter must carry its instruction");
+    out.sequence = std::move(f);
+  }
+  if (file.get_string("chatrec.instruct.protocol", "") == "ml100k-topk") {
+    const std::string seed = file.get_string("chatrec.instruct.seed", "");
+    if (seed != std::to_string(o.seed))
+      throw InputError(o.open.lora, 0, "chatrec.instruct.seed",
+                       "the adapter was tuned on the ml100k-topk split of seed " + seed +
+                           "; evaluating it with --seed " + std::to_string(o.seed) +
+                           " would test it on items it was trained on");
+    out.validation_users = std::stoul(file.get_string("chatrec.instruct.validation_users", "0"));
+    if (out.fusion && out.validation_users == 0)
+      throw InputError(o.open.lora, 0, "chatrec.instruct.validation_users",
+                       "the adapter held out no validation users, so --fusion has no unseen "
+                       "users to choose its weight on; tune with --validation-users");
+  }
   return out;
 }
 

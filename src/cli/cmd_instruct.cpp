@@ -88,10 +88,8 @@ struct TuneArgs {
 };
 
 void run_tune(TuneArgs a) {
-  if (a.dataset != "games")
-    throw InputError("--dataset", 0, "dataset",
-                     "tuning is implemented for games (games-seq); ml-100k is not yet");
   instruct::TuneOptions o = a.options;
+  o.protocol = a.dataset == "games" ? "games-seq" : "ml100k-topk";
   o.model_path =
       a.model.empty() ? llm::runtime::default_model_path() : std::filesystem::path(a.model);
   if (!std::filesystem::exists(o.model_path))
@@ -199,6 +197,8 @@ const Registration registration(70, [](CLI::App& root) {
   tune->add_option("--batch", to.batch, "Instructions per optimizer step")->capture_default_str();
   tune->add_option("--warmup", to.warmup, "Warm-up fraction of the steps")->capture_default_str();
   tune->add_option("--targets", to.targets, "Adapted projections")->capture_default_str();
+  tune->add_option("--layers", to.layers, "Adapt the last N layers only (0: all)")
+      ->capture_default_str();
   tune->add_option("--history", to.history, "History items in each prompt")->capture_default_str();
   tune->add_option("--negatives", to.negatives, "Negatives per instruction")->capture_default_str();
   tune->add_option("--template", to.template_id,
@@ -210,7 +210,8 @@ const Registration registration(70, [](CLI::App& root) {
       ->capture_default_str();
   tune->add_option("--checkpoint-minutes", to.checkpoint_minutes, "Minutes between checkpoints")
       ->capture_default_str();
-  tune->add_option("--seed", to.seed, "Random seed")->capture_default_str();
+  tune->add_option("--seed", to.seed, "Random seed (ml-100k: the split's; evaluate with the same)")
+      ->capture_default_str();
   tune->add_option("--threads", to.threads, "Threads (0 = all cores)")->capture_default_str();
   tune->add_flag("--resume", to.resume, "Continue from OUT.ckpt when it exists");
   tune->add_option("--stop-after", to.stop_after,

@@ -173,4 +173,50 @@ std::vector<UserIndex> sample_users(const std::vector<UserIndex>& users, std::si
   return out;
 }
 
+LikedHoldout split_liked_validation(const InteractionMatrix& train, std::uint64_t seed,
+                                    std::size_t users) {
+  LikedHoldout out;
+  for (UserIndex u = 0; u < train.num_users(); ++u) {
+    std::size_t liked = 0;
+    for (float r : train.ratings_of(u)) liked += r >= 4.0f;
+    if (liked >= 5) out.users.push_back(u);
+  }
+  Rng rng(seed ^ 0x5eedf00dULL);
+  rng.shuffle(out.users);
+  if (out.users.size() > users) out.users.resize(users);
+  std::sort(out.users.begin(), out.users.end());
+  // Each user's held items come from their own stream, so a smaller sample is a subset of a larger
+  // one with the same items held out.
+  for (UserIndex u : out.users) {
+    Rng rng(user_seed(seed ^ 0x5eedf00dULL, u));
+    std::vector<ItemIndex> liked;
+    const auto items = train.items_of(u);
+    const auto ratings = train.ratings_of(u);
+    for (std::size_t j = 0; j < items.size(); ++j) {
+      if (ratings[j] >= 4.0f) liked.push_back(items[j]);
+    }
+    rng.shuffle(liked);
+    liked.resize(static_cast<std::size_t>(std::ceil(0.2 * static_cast<double>(liked.size()))));
+    std::sort(liked.begin(), liked.end());
+    out.held[u] = liked;
+  }
+  for (UserIndex u = 0; u < train.num_users(); ++u) {
+    const auto items = train.items_of(u);
+    const auto ratings = train.ratings_of(u);
+    const auto h = out.held.find(u);
+    for (ItemIndex i : train.sequence(u)) {
+      if (h != out.held.end() && std::binary_search(h->second.begin(), h->second.end(), i))
+        continue;
+      Interaction in;
+      in.user = u;
+      in.item = i;
+      const auto at = std::lower_bound(items.begin(), items.end(), i);
+      if (at != items.end() && *at == i)
+        in.rating = ratings[static_cast<std::size_t>(at - items.begin())];
+      out.kept.push_back(in);
+    }
+  }
+  return out;
+}
+
 }  // namespace chatrec::data

@@ -5,7 +5,10 @@
 #include <string>
 #include <vector>
 
+#include <map>
+
 #include "data/dataset.h"
+#include "data/matrix.h"
 
 namespace chatrec::data {
 
@@ -38,6 +41,19 @@ Split split_official_fold(const Dataset& ds, const std::string& dir, int fold);
 // before it the validation target; training data is everything but the test target
 // (validation-aware models exclude the validation target themselves via `valid`).
 Split split_leave_last_out(const Dataset& ds);
+
+// A validation carve-out of a training split, for choices made on training data only (Chat-Rec's
+// fusion weight, `instruct tune --dataset ml-100k`): a seeded sample of up to `users` users with at
+// least 5 liked (>= 4) training items, ceil(20%) of whose liked items are held out. `kept` is the
+// rest of the training data, each user's interactions in their time order. For one seed, a
+// smaller `users` gives a subset of the users of a larger one, with the same items held out.
+struct LikedHoldout {
+  std::vector<UserIndex> users;                      // sorted
+  std::map<UserIndex, std::vector<ItemIndex>> held;  // per user, sorted
+  std::vector<Interaction> kept;
+};
+LikedHoldout split_liked_validation(const InteractionMatrix& train, std::uint64_t seed,
+                                    std::size_t users);
 
 // A seeded sample of n users from `users` (all when n >= size), sorted.
 std::vector<UserIndex> sample_users(const std::vector<UserIndex>& users, std::size_t n,

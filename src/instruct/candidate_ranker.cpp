@@ -123,7 +123,10 @@ InstructCandidateRanker::InstructCandidateRanker(const data::Dataset& ds,
       config_(std::move(config)),
       templates_(config_.templates ? config_.templates : &builtin_templates()),
       template_(nullptr),
-      ranker_(*model_, RankerOptions{.fallback_name = "popularity"}) {
+      // A sequence line's log-likelihood is the item's: log p(next item | history), summed over
+      // its tokens, not averaged (the seq loss trains exactly that).
+      ranker_(*model_, RankerOptions{.length_normalise = config_.scoring != "sequence",
+                                     .fallback_name = "popularity"}) {
   if (config_.template_id.empty()) config_.template_id = config_.search ? "B07" : "P07";
   template_ = &templates_->at(config_.template_id);
   // T3 lists the candidates in the prompt; a T2 (matching) prompt has the history only, and each

@@ -26,8 +26,8 @@ struct CandidateRankerConfig {
   // "title": mean log-likelihood of each candidate's title as the answer; "label": candidates
   // listed with letters and scored by the letter's probability in one pass (what `instruct tune
   // --loss label` trains); "yesno": P(Yes) of a T0 prompt per candidate; "sequence": the history
-  // as the start of the reply, one title per line, and each candidate scored as the next line
-  // (what `instruct tune --loss seq` trains).
+  // as the start of the reply, one title per line, and each candidate scored by the (summed)
+  // log-likelihood of being the next line (what `instruct tune --loss seq` trains).
   std::string scoring = "title";
   const TemplateSet* templates = nullptr;  // null: builtin_templates()
   // Fallback order when the LLM fails (per item, higher first); empty: training_popularity(ds).

@@ -46,10 +46,10 @@ std::uint64_t user_seed(std::uint64_t seed, std::uint64_t salt, data::UserIndex 
 // Everything that must match for a checkpoint to be resumed.
 std::string fingerprint(const TuneOptions& o) {
   return fmt::format(
-      "loss={} examples={} epochs={} rank={} alpha={} lr={} batch={} targets={} "
-      "history={} negatives={} seed={} template={} validation={}",
-      o.loss, o.examples, o.epochs, o.rank, o.alpha, o.lr, o.batch, o.targets, o.history,
-      o.negatives, o.seed, o.template_id, o.validation_users);
+      "protocol={} loss={} examples={} epochs={} rank={} alpha={} lr={} batch={} targets={} "
+      "layers={} history={} negatives={} seed={} template={} validation={}",
+      o.protocol, o.loss, o.examples, o.epochs, o.rank, o.alpha, o.lr, o.batch, o.targets, o.layers,
+      o.history, o.negatives, o.seed, o.template_id, o.validation_users);
 }
 
 // Turns cases into token sequences with their loss terms.
@@ -96,19 +96,17 @@ class Encoder {
     rt::TrainingSequence s;
     if (options_.loss == "seq") {
       // The history and the target as the reply, one title per line: every line is a next-item
-      // target given the lines before it (the causal mask does the rest), each line weighted
-      // equally and each of its tokens (title and newline) by 1/length, as inference scores it.
+      // target given the lines before it (the causal mask does the rest). The loss is the mean
+      // over lines of -log p(line | lines before), the sum over the line's tokens (title and
+      // newline): the item's probability, as inference scores it.
       s.tokens = chat_.render(tokenizer_, sequence_prompt(templates_, {}), true);
       past.push_back(display_title(ds_.item(c.target)));
-      const float line_weight = 1.0f / static_cast<float>(past.size());
+      const float weight = 1.0f / static_cast<float>(past.size());
       for (const std::string& title : past) {
         std::vector<int> line = tokenizer_.encode(title, false);
         line.insert(line.end(), newline_.begin(), newline_.end());
         for (int id : line) {
-          s.terms.push_back({static_cast<int>(s.tokens.size()) - 1,
-                             id,
-                             {},
-                             line_weight / static_cast<float>(line.size())});
+          s.terms.push_back({static_cast<int>(s.tokens.size()) - 1, id, {}, weight});
           s.tokens.push_back(id);
         }
       }
@@ -240,7 +238,83 @@ std::string default_template(const std::string& loss) {
   return "P05";
 }
 
+namespace {
+
+float rating_in(const data::InteractionMatrix& m, data::UserIndex u, data::ItemIndex i) {
+  const auto items = m.items_of(u);
+  const auto at = std::lower_bound(items.begin(), items.end(), i);
+  return at != items.end() && *at == i
+             ? m.ratings_of(u)[static_cast<std::size_t>(at - items.begin())]
+             : data::kNoRating;
+}
+
+TuneData ml100k_cases(const data::Dataset& ds, const TuneOptions& o) {
+  const data::Split split = data::split_topk_holdout(ds, o.seed);
+  const data::InteractionMatrix all(ds.num_users(), ds.num_items(), ds.interactions());
+  const data::InteractionMatrix train(ds.num_users(), ds.num_items(), split.train);
+  const data::LikedHoldout holdout =
+      data::split_liked_validation(train, o.seed, o.validation_users);
+  const data::InteractionMatrix kept(ds.num_users(), ds.num_items(), holdout.kept);
+  auto liked_sequence = [&](data::UserIndex u) {
+    std::vector<data::ItemIndex> liked;
+    for (data::ItemIndex i : kept.sequence(u))
+      if (rating_in(kept, u, i) >= 4.0f) liked.push_back(i);
+    return liked;
+  };
+  auto add_negatives = [&](TuneCase& c, std::uint64_t salt) {
+    c.candidates = {c.target};
+    Rng r(user_seed(o.seed, salt, c.user));
+    std::set<data::ItemIndex> picked;
+    while (picked.size() < o.negatives) {
+      const auto i = static_cast<data::ItemIndex>(r.below(ds.num_items()));
+      if (all.contains(c.user, i) || !picked.insert(i).second) continue;
+      c.candidates.push_back(i);
+    }
+    r.shuffle(c.candidates);
+  };
+  TuneData d;
+  for (data::UserIndex u : holdout.users) {
+    const auto& held = holdout.held.at(u);
+    const std::vector<data::ItemIndex> liked = liked_sequence(u);
+    if (held.empty() || all.items_of(u).size() + o.negatives + 1 > ds.num_items()) continue;
+    TuneCase c;
+    c.user = u;
+    c.target = held[Rng(user_seed(o.seed, 4, u)).below(held.size())];
+    const std::size_t start = liked.size() > o.history ? liked.size() - o.history : 0;
+    c.history.assign(liked.begin() + static_cast<std::ptrdiff_t>(start), liked.end());
+    add_negatives(c, 5);
+    d.validation.push_back(std::move(c));
+  }
+  std::vector<TuneCase> windows;
+  for (data::UserIndex u = 0; u < ds.num_users(); ++u) {
+    if (all.items_of(u).size() + o.negatives + 1 > ds.num_items()) continue;
+    const std::vector<data::ItemIndex> liked = liked_sequence(u);
+    for (std::size_t end = liked.size(); end >= 2;) {
+      const std::size_t begin = end > o.history + 1 ? end - o.history - 1 : 0;
+      TuneCase c;
+      c.user = u;
+      c.target = liked[end - 1];
+      c.history.assign(liked.begin() + static_cast<std::ptrdiff_t>(begin),
+                       liked.begin() + static_cast<std::ptrdiff_t>(end - 1));
+      windows.push_back(std::move(c));
+      end = begin;
+    }
+  }
+  Rng rng(user_seed(o.seed, 1, 0));
+  rng.shuffle(windows);
+  if (windows.size() > o.examples) windows.resize(o.examples);
+  for (std::size_t k = 0; k < windows.size(); ++k) add_negatives(windows[k], 6 + k);
+  d.train = std::move(windows);
+  return d;
+}
+
+}  // namespace
+
 TuneData tuning_cases(const data::Dataset& ds, const TuneOptions& o) {
+  if (o.protocol == "ml100k-topk") return ml100k_cases(ds, o);
+  if (o.protocol != "games-seq")
+    throw InputError("--dataset", 0, "protocol",
+                     "tuning data comes from games-seq or ml100k-topk, not '" + o.protocol + "'");
   const data::Split split = data::split_leave_last_out(ds);
   const data::InteractionMatrix all(ds.num_users(), ds.num_items(), ds.interactions());
   const data::InteractionMatrix train(ds.num_users(), ds.num_items(), split.train);
@@ -315,11 +389,28 @@ TuneSummary tune_adapter(const data::Dataset& ds, const TuneOptions& options) {
   const rt::LoraAdapter initial = [&] {
     rt::LoraAdapter a = rt::LoraAdapter::create(model.config(), rt::parse_lora_targets(o.targets),
                                                 o.rank, o.alpha, o.seed);
+    const int n_layer = model.config().n_layer;
+    if (o.layers < 0 || o.layers > n_layer)
+      throw InputError(
+          "--layers", 0, "layers",
+          fmt::format("{} is not between 0 and the model's {} layers", o.layers, n_layer));
+    if (o.layers > 0)
+      for (int l = 0; l < n_layer - o.layers; ++l) a.layers[static_cast<std::size_t>(l)] = {};
     a.info["instruct.scoring"] = scoring_of(o.loss);
     a.info["instruct.history"] = std::to_string(o.history);
     a.info["instruct.template"] = o.template_id;
     a.info["instruct.recipe"] = fingerprint(o);
     a.info["instruct.dataset"] = ds.name();
+    // What an evaluation must match for the adapter's training data to stay out of its test and
+    // validation data (the split's seed, the held-out validation users).
+    a.info["instruct.protocol"] = o.protocol;
+    a.info["instruct.seed"] = std::to_string(o.seed);
+    a.info["instruct.validation_users"] = std::to_string(o.validation_users);
+    if (o.loss == "seq") {
+      // The prompt, for callers that build it themselves (the Chat-Rec reranker).
+      a.info["instruct.system"] = builtin_templates().system;
+      a.info["instruct.instruction"] = kSequenceInstruction;
+    }
     return a;
   }();
   rt::LoraTrainer<float> trainer(

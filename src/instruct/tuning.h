@@ -2,12 +2,19 @@
 // InstructRec's central method in chatrec: LoRA instruction tuning of the built-in model on
 // recommendation instructions built from the interaction data, on the CPU (llm/runtime/trainer.h).
 //
-// Training data (games-seq): one ⟨P1,I0,T3⟩ instruction per sampled user, whose target is the
-// user's second-to-last item (the games.valid.inter target) and whose history is the items before
-// it; candidates are the target and `negatives` items the user never interacted with, drawn as the
+// Training data (games-seq): one instruction per sampled user, whose target is the user's
+// second-to-last item (the games.valid.inter target) and whose history is the items before it;
+// candidates are the target and `negatives` items the user never interacted with, drawn as the
 // protocol draws them, in a seeded shuffle. The user's last item (their test target) is never a
 // target, candidate or history item of any instruction, so any user sample can be evaluated.
 // Validation users are held out of training entirely.
+//
+// Training data (ml100k-topk): the protocol's training split for the seed, minus the liked items
+// that data::split_liked_validation holds out of the validation users (the same carve-out Chat-Rec
+// chooses its fusion weight on). Each user's liked (>= 4) remaining items in time order are cut
+// into windows of history + 1 from the latest back; a window's last item is the target. Negatives
+// are items the user never rated (in any split). A validation case per validation user: the latest
+// liked remaining items as history, one held-out like as the target.
 //
 // Losses (docs/instruct.md has the measurements):
 //   seq   — the history and the target as the start of the reply, one title per line
@@ -37,7 +44,10 @@ namespace chatrec::instruct {
 struct TuneOptions {
   std::filesystem::path model_path;  // base GGUF
   std::filesystem::path out;         // adapter GGUF
-  std::string loss = "lm";
+  // Whose training data: "games-seq" (Amazon Games) or "ml100k-topk" (MovieLens-100K, the
+  // protocol's training split for `seed`).
+  std::string protocol = "games-seq";
+  std::string loss = "seq";
   std::size_t examples = 2000;  // training instructions (users sampled)
   int epochs = 1;
   int rank = 8;
@@ -47,7 +57,8 @@ struct TuneOptions {
   int batch = 8;         // instructions per optimizer step (gradient accumulation)
   double warmup = 0.05;  // fraction of the steps
   std::string targets = "q,k,v,o,gate,up,down";
-  std::size_t history = 10;
+  int layers = 0;  // adapt the last this many layers only (0: all); the backward stops below them
+  std::size_t history = 20;
   std::size_t negatives = 9;
   std::uint64_t seed = 2023;
   int threads = 0;

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include "chat/prompts.h"
+#include "chat/rerank.h"
 #include "llm/mock_model.h"
 
 namespace chatrec::chat {
@@ -120,6 +121,39 @@ TEST(Prompts, ScorePromptListsCandidatesAndAsksForOneTitle) {
   EXPECT_NE(u.find("- Clerks (1994) [Comedy]"), std::string::npos);
   EXPECT_NE(u.find("'Toy Story (1995)' is already selected."), std::string::npos);
   EXPECT_NE(u.find("Answer with its title."), std::string::npos);
+}
+
+// Score mode with a sequence-tuned adapter uses the adapter's prompt: its instruction, the liked
+// history oldest first as the start of the reply, and each candidate scored by its summed
+// log-likelihood as the next line (so a longer, likelier title is not averaged away).
+TEST(Rerank, SequenceFormatScoresCandidatesAsTheNextLine) {
+  llm::MockModel model;
+  std::vector<std::string> scored;
+  std::vector<llm::Message> seen;
+  model.set_scorer([&](const std::vector<llm::Message>& m, const std::string& c) {
+    seen = m;
+    scored.push_back(c);
+    // Summed, Heat is likelier; per token (3 vs 5 mock tokens), Toy Story would be.
+    return c == "Toy Story (1995)\n" ? -2.5 : -2.0;
+  });
+  RerankRequest q;
+  q.context = context();  // liked: Star Wars (latest), Fargo
+  q.candidates = {{"2", {"Toy Story (1995)", {}, 0.0f, ""}}, {"1", {"Heat (1995)", {}, 0.0f, ""}}};
+  q.k = 2;
+  q.sequence = SequenceFormat{"sys", "Continue the list.", 20};
+  const RerankResult r = rerank(&model, q, nullptr);
+  ASSERT_TRUE(r.llm_used);
+  EXPECT_EQ(scored, (std::vector<std::string>{"Toy Story (1995)\n", "Heat (1995)\n"}));
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[0].content, "sys");
+  EXPECT_EQ(seen[1].content, "Continue the list.");
+  EXPECT_EQ(seen[2].role, "assistant");
+  EXPECT_EQ(seen[2].content, "Fargo (1996)\nStar Wars (1977)\n");
+  EXPECT_EQ(r.llm_order, (std::vector<std::size_t>{1, 0}));
+  // History is cut to the format's length, keeping the latest.
+  q.sequence->history = 1;
+  rerank(&model, q, nullptr);
+  EXPECT_EQ(seen[2].content, "Star Wars (1977)\n");
 }
 
 }  // namespace

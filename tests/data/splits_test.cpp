@@ -123,5 +123,51 @@ TEST(LeaveLastOut, LastIsTestSecondToLastIsValidation) {
   EXPECT_EQ(s.serialize(), split_leave_last_out(ds).serialize());
 }
 
+// The validation carve-out of a training split: users with >= 5 training likes, ceil(20%) of their
+// likes held out, everything else kept in time order; a smaller sample is a subset of a larger one
+// with the same items held out (so an adapter tuned without the larger set's held items never saw
+// the smaller set's).
+TEST(LikedValidation, HoldsOutLikesOfASeededSubsetAndKeepsTheRestInOrder) {
+  const auto& ds = ml100k();
+  const Split split = split_topk_holdout(ds, 2023);
+  const InteractionMatrix train(ds.num_users(), ds.num_items(), split.train);
+  const LikedHoldout big = split_liked_validation(train, 2023, 200);
+  const LikedHoldout small = split_liked_validation(train, 2023, 60);
+  ASSERT_EQ(big.users.size(), 200u);
+  ASSERT_EQ(small.users.size(), 60u);
+  for (UserIndex u : small.users) {
+    ASSERT_TRUE(std::binary_search(big.users.begin(), big.users.end(), u)) << u;
+    EXPECT_EQ(small.held.at(u), big.held.at(u));
+  }
+  std::size_t held_total = 0;
+  for (UserIndex u : big.users) {
+    const auto& held = big.held.at(u);
+    std::size_t liked = 0;
+    const auto items = train.items_of(u);
+    const auto ratings = train.ratings_of(u);
+    for (std::size_t j = 0; j < items.size(); ++j) liked += ratings[j] >= 4.0f;
+    EXPECT_GE(liked, 5u);
+    EXPECT_EQ(held.size(), static_cast<std::size_t>(std::ceil(0.2 * static_cast<double>(liked))));
+    for (ItemIndex i : held) {
+      const auto at = std::lower_bound(items.begin(), items.end(), i);
+      ASSERT_TRUE(at != items.end() && *at == i);
+      EXPECT_GE(ratings[static_cast<std::size_t>(at - items.begin())], 4.0f);
+    }
+    held_total += held.size();
+  }
+  EXPECT_EQ(big.kept.size() + held_total, split.train.size());
+  const InteractionMatrix kept(ds.num_users(), ds.num_items(), big.kept);
+  for (UserIndex u = 0; u < ds.num_users(); ++u) {
+    // The kept sequence is the training sequence without the held items, in the same order.
+    std::vector<ItemIndex> expected;
+    const auto h = big.held.find(u);
+    for (ItemIndex i : train.sequence(u))
+      if (h == big.held.end() || !std::binary_search(h->second.begin(), h->second.end(), i))
+        expected.push_back(i);
+    ASSERT_EQ(kept.sequence(u), expected) << u;
+  }
+  EXPECT_NE(split_liked_validation(train, 7, 200).users, big.users);
+}
+
 }  // namespace
 }  // namespace chatrec::data

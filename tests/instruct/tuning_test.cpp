@@ -92,7 +92,8 @@ TEST(TuningCases, AmazonGamesNeverShowsTheTestTarget) {
 
 // The seq loss trains on exactly the tokens inference scores: the sequence prompt with the whole
 // window (history and target) as the reply, and a term on every token of every line, predicted
-// from the token before it, each line weighing the same.
+// from the token before it: the loss is the mean over lines of -log p(line), summed over its
+// tokens.
 void expect_sequence_encoding(const data::Dataset& ds, const llm::runtime::GgufFile& file,
                               const TuneOptions& o, const TuneCase& c) {
   namespace rt = llm::runtime;
@@ -106,14 +107,12 @@ void expect_sequence_encoding(const data::Dataset& ds, const llm::runtime::GgufF
   const std::size_t prefix =
       chat.render(tok, sequence_prompt(builtin_templates(), {}), true).size();
   ASSERT_EQ(s.terms.size(), s.tokens.size() - prefix);
-  double weight = 0.0;
   for (std::size_t k = 0; k < s.terms.size(); ++k) {
     EXPECT_EQ(s.terms[k].position, static_cast<int>(prefix + k) - 1);
     EXPECT_EQ(s.terms[k].target, s.tokens[prefix + k]);
     EXPECT_TRUE(s.terms[k].classes.empty());
-    weight += s.terms[k].weight;
+    EXPECT_FLOAT_EQ(s.terms[k].weight, 1.0f / static_cast<float>(lines.size()));
   }
-  EXPECT_NEAR(weight, 1.0, 1e-5);
   // The last line is the target's, as inference scores a candidate: title, then newline.
   const std::vector<int> last = tok.encode(lines.back() + "\n", false);
   EXPECT_TRUE(
@@ -141,6 +140,55 @@ TEST(TuningSequence, TrainsOnTheTokensInferenceScores) {
   o.history = 20;
   o.examples = 60;
   for (const auto& c : tuning_cases(games, o).train) expect_sequence_encoding(games, real, o, c);
+}
+
+// ml100k-topk: no case shows a test item of its user (target, candidate or history), training
+// never shows a like held out of a validation user (what the Chat-Rec fusion weight is chosen on),
+// and validation targets are exactly such held-out likes.
+TEST(TuningCases, MovieLensUsesTheTrainingSplitWithoutTheValidationLikes) {
+  if (!std::filesystem::exists(chatrec::testing::ml100k_dir()))
+    GTEST_SKIP() << "MovieLens-100K not found under " << chatrec::testing::ml100k_dir();
+  const data::Dataset ds = data::load_named("ml-100k", chatrec::testing::data_dir());
+  TuneOptions o;
+  o.protocol = "ml100k-topk";
+  o.examples = 100000;
+  o.validation_users = 100;
+  const TuneData d = tuning_cases(ds, o);
+  const data::Split split = data::split_topk_holdout(ds, o.seed);
+  std::set<std::pair<data::UserIndex, data::ItemIndex>> test;
+  for (const auto& x : split.test) test.insert({x.user, x.item});
+  const data::InteractionMatrix train(ds.num_users(), ds.num_items(), split.train);
+  const data::LikedHoldout holdout = data::split_liked_validation(train, o.seed, 100);
+  auto held = [&](data::UserIndex u, data::ItemIndex i) {
+    const auto h = holdout.held.find(u);
+    return h != holdout.held.end() && std::binary_search(h->second.begin(), h->second.end(), i);
+  };
+  ASSERT_GT(d.train.size(), 2000u);
+  EXPECT_EQ(d.validation.size(), 100u);
+  std::size_t windows_of_validation_users = 0;
+  for (const auto* cases : {&d.train, &d.validation}) {
+    for (const TuneCase& c : *cases) {
+      EXPECT_EQ(c.candidates.size(), o.negatives + 1);
+      EXPECT_EQ(std::count(c.candidates.begin(), c.candidates.end(), c.target), 1);
+      EXPECT_LE(c.history.size(), o.history);
+      for (auto i : c.candidates) EXPECT_FALSE(test.count({c.user, i}));
+      for (auto i : c.history) EXPECT_FALSE(test.count({c.user, i}));
+      for (auto i : c.history) EXPECT_FALSE(held(c.user, i));
+      if (cases == &d.validation) {
+        EXPECT_TRUE(held(c.user, c.target));
+      } else {
+        EXPECT_FALSE(held(c.user, c.target));
+        EXPECT_GE(train.ratings_of(c.user)[static_cast<std::size_t>(
+                      std::lower_bound(train.items_of(c.user).begin(), train.items_of(c.user).end(),
+                                       c.target) -
+                      train.items_of(c.user).begin())],
+                  4.0f);
+        windows_of_validation_users += holdout.held.count(c.user);
+      }
+    }
+  }
+  // Validation users still train on their remaining likes.
+  EXPECT_GT(windows_of_validation_users, 0u);
 }
 
 std::vector<char> read_all(const std::filesystem::path& p) {

@@ -52,6 +52,9 @@ struct LoraTrainer<S>::Impl {
     std::array<Mat<S>, kLoraTargets> lora_mid;  // A x (unscaled), T x rank
   };
   std::vector<LayerActs> acts;
+  // Lowest layer with an adapted projection: below it nothing has a gradient, so the backward pass
+  // stops there (adapting only the top layers makes a step that much cheaper).
+  int first_adapted = std::numeric_limits<int>::max();
   Mat<S> x_final;
   std::vector<S> cos_t, sin_t;
 
@@ -70,6 +73,7 @@ struct LoraTrainer<S>::Impl {
         if (lm.empty()) continue;
         Slot& s = slots[l][static_cast<std::size_t>(t)];
         s.active = true;
+        first_adapted = std::min(first_adapted, static_cast<int>(l));
         s.n_in = lm.n_in;
         s.n_out = lm.n_out;
         s.rank = lm.rank;
@@ -403,7 +407,7 @@ struct LoraTrainer<S>::Impl {
     const int D = c.head_dim;
     const int q_dim = c.n_head * D, kv_dim = c.n_head_kv * D, group = c.n_head / c.n_head_kv;
     const S att_scale = S(1) / std::sqrt(static_cast<S>(D));
-    for (int li = c.n_layer - 1; li >= 0; --li) {
+    for (int li = c.n_layer - 1; li >= first_adapted; --li) {
       const Model::Layer& L = base.layer(li);
       LayerActs& a = acts[static_cast<std::size_t>(li)];
       // Feed-forward: x = x_mid + down(silu(g) * u).
