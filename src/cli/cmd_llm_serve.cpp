@@ -3,9 +3,11 @@
 #include <spdlog/spdlog.h>
 
 #include <csignal>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <thread>
+#include <vector>
 
 #include "cli/command.h"
 #include "cli/llm_args.h"
@@ -30,8 +32,20 @@ void run_llm_serve(const LlmServeArgs& args) {
   llm::openai::OpenAIServerOptions options;
   options.threads = args.threads;
   options.max_body_bytes = static_cast<std::size_t>(args.max_body_mb) * 1024 * 1024;
-  std::string name = args.name.empty() ? model->name() : args.name;
-  llm::openai::OpenAIServer server(model, name, options);
+  const std::string base_name = args.name.empty() ? model->name() : args.name;
+  std::vector<llm::openai::ServedModel> served;
+  if (args.open.lora.empty()) {
+    served.push_back({base_name, model});
+  } else {
+    // With an adapter both are served: "BASE+ADAPTER" (the default) and the plain base, so a
+    // client can compare them on one server.
+    served.push_back(
+        {base_name + "+" + std::filesystem::path(args.open.lora).stem().string(), model});
+    served.push_back({base_name, llm::open_language_model(args.model)});
+  }
+  std::string name = served.front().name;
+  for (std::size_t k = 1; k < served.size(); ++k) name += ", " + served[k].name;
+  llm::openai::OpenAIServer server(std::move(served), options);
 
   // Ctrl-C and SIGTERM stop the server cleanly: the signals are blocked here (and so in every
   // thread started later) and a dedicated thread waits for them.

@@ -32,10 +32,15 @@ std::string dump(const json& j) {
 
 // A request the client got wrong: becomes a 400 (or the given status) with an OpenAI error body.
 struct RequestError : std::runtime_error {
-  RequestError(int status, const std::string& message, std::string param = "")
-      : std::runtime_error(message), status(status), param(std::move(param)) {}
+  RequestError(int status, const std::string& message, std::string param = "",
+               std::string code = "")
+      : std::runtime_error(message),
+        status(status),
+        param(std::move(param)),
+        code(std::move(code)) {}
   int status;
   std::string param;
+  std::string code;
 };
 
 const char* error_type(int status) {
@@ -227,15 +232,32 @@ std::string openai_finish_reason(const std::string& reason) {
 }  // namespace
 
 struct OpenAIServer::Impl {
-  Impl(std::shared_ptr<LanguageModel> m, std::string name, OpenAIServerOptions o)
-      : model(std::move(m)), model_name(std::move(name)), options(o) {
-    if (!model) throw std::invalid_argument("OpenAIServer needs a model");
+  Impl(std::vector<ServedModel> models, OpenAIServerOptions o)
+      : served(std::move(models)), options(o) {
+    if (served.empty()) throw std::invalid_argument("OpenAIServer needs a model");
+    for (const ServedModel& m : served)
+      if (!m.model) throw std::invalid_argument("OpenAIServer needs a model for " + m.name);
     setup();
   }
 
-  std::shared_ptr<LanguageModel> model;
-  std::string model_name;
+  std::vector<ServedModel> served;
   OpenAIServerOptions options;
+
+  // The model a request names. Without a name, or when only one model is served, the first one
+  // (clients often send a placeholder name to single-model servers); else an unknown name is 404.
+  const ServedModel& resolve(const json& body) const {
+    const json* m = field(body, "model");
+    if (!m || !m->is_string() || m->get<std::string>().empty() || served.size() == 1)
+      return served.front();
+    std::string names;
+    for (const ServedModel& s : served) {
+      if (s.name == m->get<std::string>()) return s;
+      names += (names.empty() ? "" : ", ") + s.name;
+    }
+    throw RequestError(
+        404, "model '" + m->get<std::string>() + "' is not served here (served: " + names + ")",
+        "model", "model_not_found");
+  }
   httplib::Server server;
   std::atomic<std::uint64_t> next_id{1};
   std::atomic<bool> stop_requested{false};
@@ -256,7 +278,7 @@ struct OpenAIServer::Impl {
     try {
       body();
     } catch (const RequestError& e) {
-      send_error(res, e.status, e.what(), e.param);
+      send_error(res, e.status, e.what(), e.param, e.code);
     } catch (const LlmError& e) {
       send_error(res, status_for(e.kind()), e.what(), "", kind_name(e.kind()));
     } catch (const std::exception& e) {
@@ -315,12 +337,16 @@ struct OpenAIServer::Impl {
   }
 
   json models() const {
-    json entry = {{"id", model_name},
-                  {"object", "model"},
-                  {"created", 0},
-                  {"owned_by", options.advertise_chatrec ? "chatrec" : "system"}};
-    entry["meta"] = {{"n_ctx", model->context_size()}};
-    return {{"object", "list"}, {"data", json::array({entry})}};
+    json data = json::array();
+    for (const ServedModel& s : served) {
+      json entry = {{"id", s.name},
+                    {"object", "model"},
+                    {"created", 0},
+                    {"owned_by", options.advertise_chatrec ? "chatrec" : "system"}};
+      entry["meta"] = {{"n_ctx", s.model->context_size()}};
+      data.push_back(std::move(entry));
+    }
+    return {{"object", "list"}, {"data", data}};
   }
 
   json usage_json(std::int64_t prompt, std::int64_t completion, std::int64_t cached = 0) const {
@@ -331,9 +357,9 @@ struct OpenAIServer::Impl {
     return u;
   }
 
-  std::int64_t prompt_tokens(const std::vector<Message>& messages) const {
+  static std::int64_t prompt_tokens(const ServedModel& sm, const std::vector<Message>& messages) {
     std::int64_t n = 0;
-    for (const auto& m : messages) n += model->count_tokens(m.content);
+    for (const auto& m : messages) n += sm.model->count_tokens(m.content);
     return n;
   }
 
@@ -360,6 +386,7 @@ struct OpenAIServer::Impl {
 
   void chat_completions(const httplib::Request& req, httplib::Response& res) {
     json body = parse_body(req);
+    const ServedModel& sm = resolve(body);
     const json* messages_value = field(body, "messages");
     if (!messages_value) throw RequestError(400, "missing required field 'messages'", "messages");
     std::vector<Message> messages = parse_messages(*messages_value, "messages");
@@ -377,11 +404,11 @@ struct OpenAIServer::Impl {
     const std::string id = new_id("chatcmpl");
     const std::int64_t created = now();
     if (!stream) {
-      Completion c = model->chat(messages, gen);
+      Completion c = sm.model->chat(messages, gen);
       std::int64_t prompt =
-          c.usage.prompt_tokens > 0 ? c.usage.prompt_tokens : prompt_tokens(messages);
-      std::int64_t completion =
-          c.usage.completion_tokens > 0 ? c.usage.completion_tokens : model->count_tokens(c.text);
+          c.usage.prompt_tokens > 0 ? c.usage.prompt_tokens : prompt_tokens(sm, messages);
+      std::int64_t completion = c.usage.completion_tokens > 0 ? c.usage.completion_tokens
+                                                              : sm.model->count_tokens(c.text);
       json choice = {{"index", 0},
                      {"message", {{"role", "assistant"}, {"content", c.text}}},
                      {"logprobs", nullptr},
@@ -390,14 +417,14 @@ struct OpenAIServer::Impl {
                 {{"id", id},
                  {"object", "chat.completion"},
                  {"created", created},
-                 {"model", model_name},
+                 {"model", sm.name},
                  {"choices", json::array({choice})},
                  {"usage", usage_json(prompt, completion, c.usage.cached_prompt_tokens)}});
       return;
     }
     // Everything is validated; from here on errors travel inside the event stream.
-    auto model_ref = model;
-    std::string name = model_name;
+    auto model_ref = sm.model;
+    std::string name = sm.name;
     res.set_header("Cache-Control", "no-cache");
     res.set_chunked_content_provider(
         "text/event-stream",
@@ -470,8 +497,9 @@ struct OpenAIServer::Impl {
 
   void completions(const httplib::Request& req, httplib::Response& res) {
     json body = parse_body(req);
+    const ServedModel& sm = resolve(body);
     if (field(body, "chatrec_messages") || field(body, "chatrec_continuations")) {
-      score_extension(body, res);
+      score_extension(sm, body, res);
       return;
     }
     const json* prompt_value = field(body, "prompt");
@@ -493,8 +521,8 @@ struct OpenAIServer::Impl {
     json usage;
     if (echo) {
       choice["text"] = prompt;
-      if (logprobs) choice["logprobs"] = score_prompt(prompt, static_cast<int>(*logprobs));
-      std::int64_t n = model->count_tokens(prompt);
+      if (logprobs) choice["logprobs"] = score_prompt(sm, prompt, static_cast<int>(*logprobs));
+      std::int64_t n = sm.model->count_tokens(prompt);
       usage = usage_json(n, 0);
     } else {
       // A raw prompt goes through the chat template: as the chat it renders, or as one user
@@ -506,19 +534,21 @@ struct OpenAIServer::Impl {
       } else {
         messages = {{"user", prompt}};
       }
-      Completion c = gen.max_tokens > 0 ? model->chat(messages, gen) : Completion{"", "length", {}};
+      Completion c =
+          gen.max_tokens > 0 ? sm.model->chat(messages, gen) : Completion{"", "length", {}};
       choice["text"] = c.text;
       choice["finish_reason"] = openai_finish_reason(c.finish_reason);
-      std::int64_t p = c.usage.prompt_tokens > 0 ? c.usage.prompt_tokens : prompt_tokens(messages);
-      std::int64_t q =
-          c.usage.completion_tokens > 0 ? c.usage.completion_tokens : model->count_tokens(c.text);
+      std::int64_t p =
+          c.usage.prompt_tokens > 0 ? c.usage.prompt_tokens : prompt_tokens(sm, messages);
+      std::int64_t q = c.usage.completion_tokens > 0 ? c.usage.completion_tokens
+                                                     : sm.model->count_tokens(c.text);
       usage = usage_json(p, q);
     }
     send_json(res, 200,
               {{"id", new_id("cmpl")},
                {"object", "text_completion"},
                {"created", now()},
-               {"model", model_name},
+               {"model", sm.name},
                {"choices", json::array({choice})},
                {"usage", usage}});
   }
@@ -527,7 +557,7 @@ struct OpenAIServer::Impl {
   // scores whole continuations, so the pieces are words and each one's log-probability is the
   // difference of the cumulative scores (the chain rule); the prefix is one piece without a
   // probability, like the first token of an OpenAI echo.
-  json score_prompt(const std::string& prompt, int top_logprobs) {
+  json score_prompt(const ServedModel& sm, const std::string& prompt, int top_logprobs) {
     std::optional<PlainPrompt> parsed = parse_plain_prompt(prompt);
     if (!parsed) {
       throw RequestError(
@@ -559,7 +589,7 @@ struct OpenAIServer::Impl {
                                : std::string());
     }
     std::vector<Likelihood> scores;
-    if (!cumulative.empty()) scores = model->loglikelihood(parsed->messages, cumulative);
+    if (!cumulative.empty()) scores = sm.model->loglikelihood(parsed->messages, cumulative);
     if (scores.size() != cumulative.size())
       throw LlmError(Kind::kModel, "model returned the wrong number of scores");
 
@@ -587,7 +617,7 @@ struct OpenAIServer::Impl {
     return out;
   }
 
-  void score_extension(const json& body, httplib::Response& res) {
+  void score_extension(const ServedModel& sm, const json& body, httplib::Response& res) {
     const json* messages_value = field(body, "chatrec_messages");
     const json* continuations_value = field(body, "chatrec_continuations");
     if (!messages_value)
@@ -600,24 +630,25 @@ struct OpenAIServer::Impl {
     std::vector<std::string> continuations =
         string_list(*continuations_value, "chatrec_continuations", options.max_batch, false);
     std::vector<Likelihood> scores;
-    if (!continuations.empty()) scores = model->loglikelihood(messages, continuations);
+    if (!continuations.empty()) scores = sm.model->loglikelihood(messages, continuations);
     if (scores.size() != continuations.size())
       throw LlmError(Kind::kModel, "model returned the wrong number of scores");
     json list = json::array();
     for (const auto& s : scores) list.push_back({{"logprob", s.logprob}, {"tokens", s.tokens}});
-    std::int64_t prompt = prompt_tokens(messages) *
+    std::int64_t prompt = prompt_tokens(sm, messages) *
                           static_cast<std::int64_t>(std::max<std::size_t>(1, scores.size()));
     send_json(res, 200,
               {{"id", new_id("cmpl")},
                {"object", "chatrec.loglikelihood"},
                {"created", now()},
-               {"model", model_name},
+               {"model", sm.name},
                {"chatrec_likelihoods", list},
                {"usage", usage_json(prompt, 0)}});
   }
 
   void embeddings(const httplib::Request& req, httplib::Response& res) {
     json body = parse_body(req);
+    const ServedModel& sm = resolve(body);
     const json* input = field(body, "input");
     if (!input) throw RequestError(400, "missing required field 'input'", "input");
     if (input->is_array() && !input->empty() && (*input)[0].is_number()) {
@@ -629,26 +660,29 @@ struct OpenAIServer::Impl {
       if (*format != "float")
         throw RequestError(400, "only encoding_format 'float' is supported", "encoding_format");
     }
-    std::vector<std::vector<float>> vectors = model->embed(texts);
+    std::vector<std::vector<float>> vectors = sm.model->embed(texts);
     if (vectors.size() != texts.size())
       throw LlmError(Kind::kModel, "model returned the wrong number of embeddings");
     json data = json::array();
     std::int64_t tokens = 0;
     for (std::size_t i = 0; i < vectors.size(); ++i) {
       data.push_back({{"object", "embedding"}, {"index", i}, {"embedding", vectors[i]}});
-      tokens += model->count_tokens(texts[i]);
+      tokens += sm.model->count_tokens(texts[i]);
     }
     send_json(res, 200,
               {{"object", "list"},
                {"data", data},
-               {"model", model_name},
+               {"model", sm.name},
                {"usage", {{"prompt_tokens", tokens}, {"total_tokens", tokens}}}});
   }
 };
 
 OpenAIServer::OpenAIServer(std::shared_ptr<LanguageModel> model, std::string model_name,
                            OpenAIServerOptions options)
-    : impl_(std::make_unique<Impl>(std::move(model), std::move(model_name), options)) {}
+    : OpenAIServer(std::vector<ServedModel>{{std::move(model_name), std::move(model)}}, options) {}
+
+OpenAIServer::OpenAIServer(std::vector<ServedModel> models, OpenAIServerOptions options)
+    : impl_(std::make_unique<Impl>(std::move(models), options)) {}
 
 OpenAIServer::~OpenAIServer() {
   stop();

@@ -15,6 +15,7 @@
 #include <cstddef>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "llm/language_model.h"
 
@@ -30,10 +31,19 @@ struct OpenAIServerOptions {
   bool advertise_chatrec = true;
 };
 
+// One model id of GET /v1/models and the backend that answers requests naming it.
+struct ServedModel {
+  std::string name;
+  std::shared_ptr<LanguageModel> model;
+};
+
 class OpenAIServer {
  public:
   OpenAIServer(std::shared_ptr<LanguageModel> model, std::string model_name,
                OpenAIServerOptions options = {});
+  // Several models (e.g. a base and base + LoRA adapter); a request's "model" picks one, the first
+  // answers requests without a name, and an unknown name is 404 model_not_found.
+  OpenAIServer(std::vector<ServedModel> models, OpenAIServerOptions options = {});
   ~OpenAIServer();
   OpenAIServer(const OpenAIServer&) = delete;
   OpenAIServer& operator=(const OpenAIServer&) = delete;

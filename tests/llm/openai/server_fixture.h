@@ -14,8 +14,11 @@ class ServerThread {
  public:
   ServerThread(std::shared_ptr<LanguageModel> model, OpenAIServerOptions options = {})
       : server_(std::move(model), "mock-model", options) {
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
+    start();
+  }
+  ServerThread(std::vector<ServedModel> models, OpenAIServerOptions options = {})
+      : server_(std::move(models), options) {
+    start();
   }
   ~ServerThread() {
     server_.stop();
@@ -25,6 +28,10 @@ class ServerThread {
   std::string url() const { return "http://127.0.0.1:" + std::to_string(port_); }
 
  private:
+  void start() {
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+  }
   OpenAIServer server_;
   int port_ = 0;
   std::thread thread_;

@@ -84,6 +84,41 @@ TEST(OpenAIServerErrors, MalformedRequestsGet400WithAReason) {
   EXPECT_EQ(ok.body["object"], "chat.completion");
 }
 
+// Several served models (llm-serve with --lora: base + adapter and the base): /v1/models lists
+// both, a request's "model" picks its backend, no name means the first, and an unknown name is a
+// 404 model_not_found naming the served ones.
+TEST(OpenAIServerErrors, RequestsPickTheirModelAndUnknownNamesAre404) {
+  auto tuned = std::make_shared<MockModel>();
+  tuned->set_responder(
+      [](const std::vector<Message>&, const GenerationOptions&) { return "tuned"; });
+  auto base = std::make_shared<MockModel>();
+  base->set_responder([](const std::vector<Message>&, const GenerationOptions&) { return "base"; });
+  ServerThread server(std::vector<ServedModel>{{"smol+games", tuned}, {"smol", base}});
+  httplib::Client client(server.url());
+  auto models = client.Get("/v1/models");
+  ASSERT_TRUE(models);
+  const json list = json::parse(models->body);
+  ASSERT_EQ(list["data"].size(), 2u);
+  EXPECT_EQ(list["data"][0]["id"], "smol+games");
+  EXPECT_EQ(list["data"][1]["id"], "smol");
+  auto ask = [&](const std::string& model_field) {
+    return post(client, "/v1/chat/completions",
+                "{" + model_field + R"("messages": [{"role": "user", "content": "hi"}]})");
+  };
+  Reply r = ask(R"("model": "smol",)");
+  ASSERT_EQ(r.status, 200);
+  EXPECT_EQ(r.body["choices"][0]["message"]["content"], "base");
+  EXPECT_EQ(r.body["model"], "smol");
+  r = ask(R"("model": "smol+games",)");
+  EXPECT_EQ(r.body["choices"][0]["message"]["content"], "tuned");
+  r = ask("");
+  EXPECT_EQ(r.body["choices"][0]["message"]["content"], "tuned");
+  r = ask(R"("model": "gpt-4o",)");
+  expect_error(r, 404, "smol+games, smol");
+  EXPECT_EQ(r.body["error"]["code"], "model_not_found");
+  EXPECT_EQ(r.body["error"]["param"], "model");
+}
+
 TEST(OpenAIServerErrors, OversizedBodiesGet413) {
   OpenAIServerOptions options;
   options.max_body_bytes = 1024;
