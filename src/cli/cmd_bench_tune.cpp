@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "common/error.h"
 #include "instruct/tuning.h"
 #include "llm/runtime/builtin_model.h"
 #include "llm/runtime/gguf.h"
@@ -30,6 +31,8 @@ struct BenchTuneArgs {
   int batch = 4;
   int rank = 8;
   std::string targets = "q,k,v,o,gate,up,down";
+  int layers = 0;               // adapt the last N layers only (0: all)
+  bool every_position = false;  // a language-model term at every position (the seq loss)
   int repetitions = 3;
 };
 
@@ -61,13 +64,23 @@ void run_bench(const BenchTuneArgs& a) {
     for (int k = 0; k < 10; ++k) labels.push_back(s.tokens[static_cast<std::size_t>(k)]);
     s.terms.push_back({a.tokens - 1, labels[3], labels, 1.0f});
     s.terms.push_back({a.tokens - 2, s.tokens.back(), {}, 1.0f});
+    if (a.every_position)
+      for (int p = 0; p + 2 < a.tokens; ++p)
+        s.terms.push_back({p, s.tokens[static_cast<std::size_t>(p + 1)], {}, 1.0f});
   }
-  const rt::LoraAdapter adapter =
+  rt::LoraAdapter adapter =
       rt::LoraAdapter::create(c, rt::parse_lora_targets(a.targets), a.rank, 2.0f * a.rank, 1);
+  if (a.layers < 0 || a.layers > c.n_layer)
+    throw InputError("--layers", 0, "layers", "must be between 0 and the model's layer count");
+  if (a.layers > 0)
+    for (int l = 0; l < c.n_layer - a.layers; ++l) adapter.layers[static_cast<std::size_t>(l)] = {};
   std::cout << fmt::format(
-      "model {} ({} {}L, n_embd {}), LoRA rank {} on {} ({} parameters), batch {} x {} tokens\n",
-      path, c.arch, c.n_layer, c.n_embd, a.rank, a.targets, adapter.parameter_count(), a.batch,
-      a.tokens);
+      "model {} ({} {}L, n_embd {}), LoRA rank {} on {} of {} layers ({} parameters), batch {} x "
+      "{} "
+      "tokens, loss terms at {}\n",
+      path, c.arch, c.n_layer, c.n_embd, a.rank, a.targets, a.layers > 0 ? a.layers : c.n_layer,
+      adapter.parameter_count(), a.batch, a.tokens,
+      a.every_position ? "every position (seq)" : "the last two positions");
   std::cout << fmt::format("{:>8} {:>14} {:>14} {:>8}\n", "threads", "prefill t/s", "train t/s",
                            "ratio");
   std::vector<float> logits;
@@ -105,6 +118,10 @@ static Registration bench_tune_registration(92, [](CLI::App& root) {
   cmd->add_option("--batch", args->batch, "Examples per optimizer step")->capture_default_str();
   cmd->add_option("--rank", args->rank, "LoRA rank")->capture_default_str();
   cmd->add_option("--targets", args->targets, "Adapted projections")->capture_default_str();
+  cmd->add_option("--layers", args->layers, "Adapt the last N layers only (0: all)")
+      ->capture_default_str();
+  cmd->add_flag("--every-position", args->every_position,
+                "A language-model loss term at every position, as the seq loss trains");
   cmd->add_option("--repetitions", args->repetitions, "Repetitions (median reported)")
       ->capture_default_str();
   cmd->callback([args] { run_bench(*args); });

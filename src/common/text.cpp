@@ -1,5 +1,7 @@
 #include "common/text.h"
 
+#include <openssl/evp.h>
+
 #include <algorithm>
 #include <cctype>
 
@@ -78,6 +80,29 @@ std::string join(const std::vector<std::string>& parts, std::string_view sep) {
     if (i) out += sep;
     out += parts[i];
   }
+  return out;
+}
+
+std::string base64_encode(std::string_view bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3), '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(bytes.data()),
+                                static_cast<int>(bytes.size()));
+  out.resize(static_cast<std::size_t>(n));
+  return out;
+}
+
+std::optional<std::string> base64_decode(std::string_view text) {
+  if (text.size() % 4 != 0) return std::nullopt;
+  std::string out(3 * (text.size() / 4), '\0');
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(text.data()),
+                                static_cast<int>(text.size()));
+  if (n < 0) return std::nullopt;
+  // EVP_DecodeBlock keeps the bytes the padding stands for: drop them.
+  std::size_t size = static_cast<std::size_t>(n);
+  for (std::size_t k = text.size(); k > 0 && text[k - 1] == '=' && size > 0; --k) --size;
+  out.resize(size);
   return out;
 }
 

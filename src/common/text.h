@@ -1,5 +1,6 @@
 #pragma once
 // Text helpers shared by the loaders and the title matcher.
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -16,5 +17,8 @@ std::string to_lower(std::string_view s);
 bool iequals(std::string_view a, std::string_view b);
 bool starts_with_icase(std::string_view s, std::string_view prefix);
 std::string join(const std::vector<std::string>& parts, std::string_view sep);
+// Standard base64 (RFC 4648, with padding), by OpenSSL. decode returns std::nullopt on bad input.
+std::string base64_encode(std::string_view bytes);
+std::optional<std::string> base64_decode(std::string_view text);
 
 }  // namespace chatrec::text

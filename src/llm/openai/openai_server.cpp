@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <bit>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -13,6 +14,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "common/text.h"
 #include "llm/openai/plain_prompt.h"
 
 namespace chatrec::llm::openai {
@@ -656,9 +658,11 @@ struct OpenAIServer::Impl {
     }
     std::vector<std::string> texts = string_list(*input, "input", options.max_batch, true);
     if (texts.empty()) throw RequestError(400, "'input' must not be empty", "input");
+    bool base64 = false;  // the official clients ask for base64 by default
     if (const json* format = field(body, "encoding_format")) {
-      if (*format != "float")
-        throw RequestError(400, "only encoding_format 'float' is supported", "encoding_format");
+      if (*format != "float" && *format != "base64")
+        throw RequestError(400, "encoding_format must be 'float' or 'base64'", "encoding_format");
+      base64 = *format == "base64";
     }
     std::vector<std::vector<float>> vectors = sm.model->embed(texts);
     if (vectors.size() != texts.size())
@@ -666,7 +670,14 @@ struct OpenAIServer::Impl {
     json data = json::array();
     std::int64_t tokens = 0;
     for (std::size_t i = 0; i < vectors.size(); ++i) {
-      data.push_back({{"object", "embedding"}, {"index", i}, {"embedding", vectors[i]}});
+      json embedding = vectors[i];
+      if (base64) {
+        // Little-endian float32, as the API defines (and this runtime's hosts are).
+        static_assert(std::endian::native == std::endian::little);
+        embedding = text::base64_encode(std::string_view(
+            reinterpret_cast<const char*>(vectors[i].data()), vectors[i].size() * sizeof(float)));
+      }
+      data.push_back({{"object", "embedding"}, {"index", i}, {"embedding", std::move(embedding)}});
       tokens += sm.model->count_tokens(texts[i]);
     }
     send_json(res, 200,

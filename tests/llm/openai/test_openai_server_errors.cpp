@@ -1,9 +1,11 @@
 // The OpenAI server rejects malformed requests with OpenAI-style JSON errors and survives garbage.
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <nlohmann/json.hpp>
 #include <random>
 
+#include "common/text.h"
 #include "llm/mock_model.h"
 #include "server_fixture.h"
 
@@ -117,6 +119,29 @@ TEST(OpenAIServerErrors, RequestsPickTheirModelAndUnknownNamesAre404) {
   expect_error(r, 404, "smol+games, smol");
   EXPECT_EQ(r.body["error"]["code"], "model_not_found");
   EXPECT_EQ(r.body["error"]["param"], "model");
+}
+
+// encoding_format "base64" (the official clients' default) is little-endian float32 in base64,
+// the same vector "float" returns; anything else is a 400 naming the field.
+TEST(OpenAIServerErrors, EmbeddingsComeAsFloatsOrBase64) {
+  ServerThread server(echoing_mock());
+  httplib::Client client(server.url());
+  const Reply floats =
+      post(client, "/v1/embeddings", R"({"input": ["space opera"], "encoding_format": "float"})");
+  const Reply coded =
+      post(client, "/v1/embeddings", R"({"input": ["space opera"], "encoding_format": "base64"})");
+  ASSERT_EQ(floats.status, 200);
+  ASSERT_EQ(coded.status, 200);
+  const auto expected = floats.body["data"][0]["embedding"].get<std::vector<float>>();
+  ASSERT_FALSE(expected.empty());
+  const auto bytes = text::base64_decode(coded.body["data"][0]["embedding"].get<std::string>());
+  ASSERT_TRUE(bytes);
+  ASSERT_EQ(bytes->size(), expected.size() * sizeof(float));
+  std::vector<float> decoded(expected.size());
+  std::memcpy(decoded.data(), bytes->data(), bytes->size());
+  EXPECT_EQ(decoded, expected);
+  expect_error(post(client, "/v1/embeddings", R"({"input": ["x"], "encoding_format": "int8"})"),
+               400, "encoding_format");
 }
 
 TEST(OpenAIServerErrors, OversizedBodiesGet413) {
