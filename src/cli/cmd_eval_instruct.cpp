@@ -16,6 +16,7 @@
 #include "common/random.h"
 #include "data/splits.h"
 #include "instruct/candidate_ranker.h"
+#include "instruct/tuning.h"
 #include "llm/language_model.h"
 #include "llm/runtime/gguf.h"
 
@@ -25,14 +26,16 @@ namespace {
 // The LLM's order fused with the base model's order by weighted Borda count (chat/fusion.h), the
 // weight chosen on validation cases only: each sampled user's second-to-last item (their
 // games.valid.inter target) with 9 fresh negatives, ranked by a copy of the base model refit
-// without those targets, so neither the base nor the choice sees a test target. A weight above 0
-// must beat the base by a significant paired margin; at weight 0 the LLM is not called.
+// without those targets, so neither the base nor the choice sees a test target. With a tuned
+// adapter the users are the ones its tuning held out (it trained on everyone else's validation
+// target). A weight above 0 must beat the base by a significant paired margin; at weight 0 the LLM
+// is not called.
 class FusedCandidateRanker : public eval::CandidateRanker {
  public:
   FusedCandidateRanker(std::unique_ptr<instruct::InstructCandidateRanker> llm,
                        const data::Dataset& ds, const data::InteractionMatrix& train,
                        const recommend::Recommender& base, std::uint64_t seed,
-                       std::size_t validation_users)
+                       std::vector<data::UserIndex> validation_sample)
       : llm_(std::move(llm)), base_(base), n_items_(ds.num_items()) {
     std::vector<data::Interaction> fit_rows;
     std::vector<data::UserIndex> users;
@@ -51,7 +54,11 @@ class FusedCandidateRanker : public eval::CandidateRanker {
     const data::InteractionMatrix all(ds.num_users(), ds.num_items(), ds.interactions());
     std::vector<chat::ValidationCase> cases;
     std::vector<float> scratch;
-    const auto sample = data::sample_users(users, validation_users, seed ^ 0x5EEDF00Dull);
+    // An adapter's own held-out users when it has them (the ones it never trained on), else a
+    // seeded sample.
+    const auto sample = validation_sample.empty()
+                            ? data::sample_users(users, 200, seed ^ 0x5EEDF00Dull)
+                            : validation_sample;
     Progress bar("fusion validation", sample.size(), "users");
     for (data::UserIndex u : sample) {
       const auto& seq = train.sequence(u);
@@ -170,12 +177,30 @@ const CandidateRankerHook instruct_hook(
       }
       // An adapter from `chatrec instruct tune` says how it ranks (label or title scoring) and
       // with how much history; the ranker follows it.
+      std::vector<data::UserIndex> fusion_users;
       if (!options.open.lora.empty()) {
         const auto file = llm::runtime::GgufFile::open(options.open.lora);
         config.scoring = file.get_string("chatrec.instruct.scoring", config.scoring);
         config.template_id = file.get_string("chatrec.instruct.template", config.template_id);
         const std::string history = file.get_string("chatrec.instruct.history", "");
         if (!history.empty()) config.history_length = std::stoul(history);
+        // The adapter trained on other users' second-to-last items, which are exactly the fusion
+        // validation targets: choose the weight on the users it held out.
+        if (options.fusion && file.get_string("chatrec.instruct.protocol", "") == "games-seq") {
+          instruct::TuneOptions t;
+          t.protocol = "games-seq";
+          t.seed = std::stoull(file.get_string("chatrec.instruct.seed", "2023"));
+          t.validation_users =
+              std::stoul(file.get_string("chatrec.instruct.validation_users", "0"));
+          t.examples = 0;
+          for (const auto& c : instruct::tuning_cases(ds, t).validation)
+            fusion_users.push_back(c.user);
+          std::sort(fusion_users.begin(), fusion_users.end());
+          if (fusion_users.empty())
+            throw InputError(options.open.lora, 0, "chatrec.instruct.validation_users",
+                             "the adapter held out no validation users, so --fusion has no "
+                             "unseen users to choose its weight on; tune with --validation-users");
+        }
       }
       if (!options.template_id.empty()) config.template_id = options.template_id;
       if (options.history > 0) config.history_length = options.history;
@@ -186,7 +211,7 @@ const CandidateRankerHook instruct_hook(
                                                                         std::move(config));
       if (!options.fusion) return ranker;
       return std::make_unique<FusedCandidateRanker>(std::move(ranker), ds, train, base,
-                                                    options.seed, 200);
+                                                    options.seed, std::move(fusion_users));
     });
 
 }  // namespace
