@@ -51,6 +51,19 @@ TrainingSequence example_sequence() {
   return s;
 }
 
+// d loss / d parameter i by central finite differences.
+double central_difference(LoraTrainer<double>& t, const TrainingSequence& seq, std::size_t i,
+                          double h) {
+  auto params = t.parameters();
+  const double keep = params[i];
+  params[i] = keep + h;
+  const double up = t.loss(seq);
+  params[i] = keep - h;
+  const double down = t.loss(seq);
+  params[i] = keep;
+  return (up - down) / (2 * h);
+}
+
 class TrainerGradients : public ::testing::TestWithParam<Variant> {};
 
 // Central finite differences of the double-precision loss against the analytic gradient, for
@@ -70,13 +83,7 @@ TEST_P(TrainerGradients, MatchFiniteDifferences) {
   int checked = 0;
   for (int k = 0; k < 120; ++k) {
     const std::size_t i = static_cast<std::size_t>(pick.below(params.size()));
-    const double keep = params[i];
-    params[i] = keep + h;
-    const double up = t.loss(seq);
-    params[i] = keep - h;
-    const double down = t.loss(seq);
-    params[i] = keep;
-    const double numeric = (up - down) / (2 * h);
+    const double numeric = central_difference(t, seq, i, h);
     const double err = std::fabs(numeric - analytic[i]) /
                        std::max(1e-6, std::fabs(numeric) + std::fabs(analytic[i]));
     worst = std::max(worst, err);
@@ -110,13 +117,7 @@ TEST(Trainer, TopLayersOnlyMatchFiniteDifferences) {
   auto params = t.parameters();
   double worst = 0.0, norm = 0.0;
   for (std::size_t i = 0; i < params.size(); i += 7) {
-    const double keep = params[i], h = 1e-5;
-    params[i] = keep + h;
-    const double up = t.loss(seq);
-    params[i] = keep - h;
-    const double down = t.loss(seq);
-    params[i] = keep;
-    const double numeric = (up - down) / (2 * h);
+    const double numeric = central_difference(t, seq, i, 1e-5);
     norm = std::max(norm, std::fabs(numeric));
     worst = std::max(worst, std::fabs(numeric - analytic[i]) /
                                 std::max(1e-6, std::fabs(numeric) + std::fabs(analytic[i])));
