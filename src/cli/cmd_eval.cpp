@@ -130,7 +130,8 @@ void run_eval(const EvalArgs& a) {
                             {"ranker", a.llm.ranker},        {"hint_top1", a.llm.hint_top1},
                             {"fusion", a.llm.fusion},        {"search", a.llm.search},
                             {"lora", a.llm.open.lora},       {"lora_scale", a.llm.open.lora_scale},
-                            {"template", a.llm.template_id}, {"history", a.llm.history}};
+                            {"template", a.llm.template_id}, {"history", a.llm.history},
+                            {"scoring", a.llm.scoring},      {"calibration", a.llm.calibration}};
   }
   if (!a.params.empty()) report.config["param_overrides"] = a.params;
   std::string out = a.out.empty() ? eval::default_report_path(report) : a.out;
@@ -181,6 +182,9 @@ static Registration eval_registration(30, [](CLI::App& root) {
                   "games-seq instruct ranker scoring: title, label, yesno or sequence (default: "
                   "title, or the adapter's)")
       ->check(CLI::IsMember({"title", "label", "yesno", "sequence"}));
+  cmd->add_option("--calibration", args->llm.calibration,
+                  "games-seq instruct ranker calibration: none, or pmi (the log-likelihood minus "
+                  "the same candidate's after no history; default for sequence scoring)");
   cmd->callback([args] {
     args->llm.seed = args->seed;
     args->llm.data_dir = args->data_dir;

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <limits>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "chat/fusion.h"
@@ -52,7 +53,17 @@ class FusedCandidateRanker : public eval::CandidateRanker {
     fo.progress = false;
     val_base->fit(fit_train, fo);
     const data::InteractionMatrix all(ds.num_users(), ds.num_items(), ds.interactions());
-    std::vector<chat::ValidationCase> cases;
+    // The popularity prior as the validation cases may know it: without their own targets.
+    std::vector<double> val_popularity(n_items_, 0.0);
+    for (data::ItemIndex i = 0; i < fit_train.num_items() && i < n_items_; ++i)
+      val_popularity[i] = static_cast<double>(fit_train.users_of(i).size());
+    struct Scored {
+      std::vector<data::ItemIndex> candidates;
+      std::vector<std::size_t> by_base;
+      std::optional<std::vector<double>> llm;
+      data::ItemIndex target;
+    };
+    std::vector<Scored> scored;
     std::vector<float> scratch;
     // An adapter's own held-out users when it has them (the ones it never trained on), else a
     // seeded sample.
@@ -77,22 +88,47 @@ class FusedCandidateRanker : public eval::CandidateRanker {
       // The fused order works on the base order: candidates re-indexed best-first by the base.
       scratch.assign(n_items_, 0.0f);
       val_base->score(u, scratch);
-      const auto by_base = order_by_scores(candidates, scratch);
-      const auto llm_scores = llm_->score(u, history, candidates);
-      chat::ValidationCase c;
-      c.llm_order = llm_order_in_base_index(by_base, llm_scores);
-      c.relevant.assign(candidates.size(), false);
-      for (std::size_t r = 0; r < by_base.size(); ++r)
-        c.relevant[r] = candidates[by_base[r]] == target;
-      c.num_relevant = 1;
-      cases.push_back(std::move(c));
+      auto by_base = order_by_scores(candidates, scratch);
+      auto llm_scores = llm_->log_scores(u, history, candidates);
+      scored.push_back({std::move(candidates), std::move(by_base), std::move(llm_scores), target});
       bar.advance();
     }
     bar.finish();
-    choice_ = chat::choose_fusion_weight(cases, 5);
+    auto cases_for = [&](double prior_weight) {
+      std::vector<chat::ValidationCase> cases;
+      for (const auto& s : scored) {
+        chat::ValidationCase c;
+        c.llm_order = llm_order_in_base_index(
+            s.by_base, llm_->rank_scores(s.llm, s.candidates, prior_weight, val_popularity));
+        c.relevant.assign(s.candidates.size(), false);
+        for (std::size_t r = 0; r < s.by_base.size(); ++r)
+          c.relevant[r] = s.candidates[s.by_base[r]] == s.target;
+        c.num_relevant = 1;
+        cases.push_back(std::move(c));
+      }
+      return cases;
+    };
+    // First the LLM ranker's own popularity prior (its NDCG@5 alone on the validation users),
+    // then the weight of the LLM's order against the base's.
+    double best_llm = -1.0;
+    for (double w : {0.0, 0.5, 1.0, 1.5, 2.0, 3.0}) {
+      const auto cases = cases_for(w);
+      double ndcg = 0.0;
+      for (const auto& c : cases)
+        ndcg += chat::ndcg_at_k(c.llm_order, c.relevant, c.num_relevant, 5);
+      ndcg /= static_cast<double>(std::max<std::size_t>(1, cases.size()));
+      if (w == 0.0) ndcg_llm_alone_ = ndcg;
+      if (ndcg > best_llm + 1e-12) {
+        best_llm = ndcg;
+        prior_weight_ = w;
+      }
+    }
+    choice_ = chat::choose_fusion_weight(cases_for(prior_weight_), 5);
     spdlog::info(
-        "fusion on {} validation users: NDCG@5 base {:.4f}, LLM {:.4f}; weight {:.1f} ({:.4f})",
-        cases.size(), choice_.ndcg_base, choice_.ndcg_llm, choice_.weight, choice_.ndcg_chosen);
+        "fusion on {} validation users: NDCG@5 LLM {:.4f}, with popularity prior x{:.1f} {:.4f}; "
+        "base {:.4f}; weight {:.1f} ({:.4f})",
+        scored.size(), ndcg_llm_alone_, prior_weight_, choice_.ndcg_llm, choice_.ndcg_base,
+        choice_.weight, choice_.ndcg_chosen);
   }
 
   std::string name() const override { return llm_->name() + "+fusion"; }
@@ -106,7 +142,9 @@ class FusedCandidateRanker : public eval::CandidateRanker {
     std::vector<std::size_t> llm_order(by_base.size());
     for (std::size_t r = 0; r < llm_order.size(); ++r) llm_order[r] = r;
     if (choice_.weight > 0.0) {
-      llm_order = llm_order_in_base_index(by_base, llm_->score(user, history, candidates));
+      llm_order = llm_order_in_base_index(
+          by_base, llm_->rank_scores(llm_->log_scores(user, history, candidates), candidates,
+                                     prior_weight_, llm_->popularity()));
     }
     const auto fused = chat::fuse_orders(llm_order, cand.size(), choice_.weight, cand.size());
     std::vector<float> out(cand.size(), 0.0f);
@@ -118,6 +156,8 @@ class FusedCandidateRanker : public eval::CandidateRanker {
   eval::StageStats stats() const override {
     eval::StageStats s = llm_->stats();
     s.resolutions["fusion_weight_x100"] = std::lround(choice_.weight * 100);
+    s.resolutions["fusion_prior_weight_x100"] = std::lround(prior_weight_ * 100);
+    s.resolutions["fusion_val_ndcg5_llm_alone_x10000"] = std::lround(ndcg_llm_alone_ * 10000);
     s.resolutions["fusion_val_ndcg5_base_x10000"] = std::lround(choice_.ndcg_base * 10000);
     s.resolutions["fusion_val_ndcg5_llm_x10000"] = std::lround(choice_.ndcg_llm * 10000);
     s.resolutions["fusion_val_ndcg5_chosen_x10000"] = std::lround(choice_.ndcg_chosen * 10000);
@@ -153,6 +193,8 @@ class FusedCandidateRanker : public eval::CandidateRanker {
   const recommend::Recommender& base_;
   std::size_t n_items_;
   chat::FusionChoice choice_;
+  double prior_weight_ = 0.0;
+  double ndcg_llm_alone_ = 0.0;
 };
 
 const CandidateRankerHook instruct_hook(
@@ -181,6 +223,7 @@ const CandidateRankerHook instruct_hook(
       if (!options.open.lora.empty()) {
         const auto file = llm::runtime::GgufFile::open(options.open.lora);
         config.scoring = file.get_string("chatrec.instruct.scoring", config.scoring);
+        config.calibration = file.get_string("chatrec.instruct.calibration", "");
         config.template_id = file.get_string("chatrec.instruct.template", config.template_id);
         const std::string history = file.get_string("chatrec.instruct.history", "");
         if (!history.empty()) config.history_length = std::stoul(history);
@@ -205,6 +248,7 @@ const CandidateRankerHook instruct_hook(
       if (!options.template_id.empty()) config.template_id = options.template_id;
       if (options.history > 0) config.history_length = options.history;
       if (!options.scoring.empty()) config.scoring = options.scoring;
+      if (!options.calibration.empty()) config.calibration = options.calibration;
       std::shared_ptr<llm::LanguageModel> model = llm::open_language_model(
           options.llm_spec.empty() ? "builtin" : options.llm_spec, options.open);
       auto ranker = std::make_unique<instruct::InstructCandidateRanker>(ds, std::move(model),

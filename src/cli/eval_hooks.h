@@ -40,6 +40,7 @@ struct LlmEvalOptions {
   std::size_t history = 0;  // --history: items in the instruct prompt (0: 20 or the adapter's)
   std::string scoring;      // --scoring: title, label, yesno or sequence (default title or the
                             // adapter's)
+  std::string calibration;  // --calibration: none or pmi (default: pmi for sequence scoring)
 };
 
 template <typename Stage>

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 
 #include "common/error.h"
 #include "data/splits.h"
@@ -173,6 +174,16 @@ InstructCandidateRanker::InstructCandidateRanker(const data::Dataset& ds,
   if (config_.scoring == "label" && template_->uses("specific_intention"))
     throw InputError(templates_->source, 0, "scoring",
                      "label scoring is trained for the sequential scenario only");
+  if (config_.calibration.empty()) config_.calibration = sequence ? "pmi" : "none";
+  if (config_.calibration != "none" && config_.calibration != "pmi")
+    throw InputError(templates_->source, 0, "calibration",
+                     "unknown calibration '" + config_.calibration + "' (none or pmi)");
+  if (config_.calibration == "pmi" && config_.scoring == "yesno")
+    throw InputError(templates_->source, 0, "calibration",
+                     "pmi calibration needs likelihood scoring (title, label or sequence), not "
+                     "yesno");
+  if (!(config_.prior_weight >= 0.0))
+    throw InputError(templates_->source, 0, "prior_weight", "the prior weight must be >= 0");
   popularity_ =
       config_.popularity.empty() ? training_popularity(ds_) : std::move(config_.popularity);
 }
@@ -215,9 +226,9 @@ std::vector<llm::Message> InstructCandidateRanker::prompt(
   return messages;
 }
 
-std::vector<float> InstructCandidateRanker::score(data::UserIndex user,
-                                                  std::span<const data::ItemIndex> history,
-                                                  std::span<const data::ItemIndex> candidates) {
+std::optional<std::vector<double>> InstructCandidateRanker::log_scores(
+    data::UserIndex user, std::span<const data::ItemIndex> history,
+    std::span<const data::ItemIndex> candidates) {
   std::vector<std::string> titles;
   std::vector<double> fallback;
   for (auto c : candidates) {
@@ -240,11 +251,58 @@ std::vector<float> InstructCandidateRanker::score(data::UserIndex user,
   } else {
     r = ranker_.rank_by_likelihood(prompt(user, history, candidates), titles, fallback);
   }
-  std::vector<float> scores(candidates.size(), 0.0f);
-  for (std::size_t pos = 0; pos < r.order.size(); ++pos) {
-    scores[r.order[pos]] = static_cast<float>(r.order.size() - pos);
+  if (r.fell_back) return std::nullopt;
+  if (config_.calibration != "pmi") return std::move(r.scores);
+  // The same prompt without the history. The sequence prompt is then the same for every case, so
+  // each title's value is computed once.
+  const bool fixed_prompt = config_.scoring == "sequence";
+  std::vector<std::string> missing;
+  for (const auto& t : titles)
+    if (!fixed_prompt || !null_sequence_.contains(t)) missing.push_back(t);
+  std::vector<double> null_scores;
+  if (!missing.empty()) {
+    const RankResult n = ranker_.rank_by_likelihood(
+        prompt(user, std::span<const data::ItemIndex>{}, candidates), missing, {});
+    if (n.fell_back) return std::nullopt;
+    null_scores = n.scores;
   }
+  if (fixed_prompt) {
+    for (std::size_t k = 0; k < missing.size(); ++k) null_sequence_[missing[k]] = null_scores[k];
+    for (std::size_t k = 0; k < titles.size(); ++k) r.scores[k] -= null_sequence_.at(titles[k]);
+  } else {
+    for (std::size_t k = 0; k < titles.size(); ++k) r.scores[k] -= null_scores[k];
+  }
+  return std::move(r.scores);
+}
+
+std::vector<float> InstructCandidateRanker::rank_scores(
+    const std::optional<std::vector<double>>& log_scores,
+    std::span<const data::ItemIndex> candidates, double prior_weight,
+    std::span<const double> prior) const {
+  std::vector<double> fallback;
+  for (auto c : candidates) fallback.push_back(c < popularity_.size() ? popularity_[c] : 0.0);
+  std::vector<std::size_t> order;
+  if (!log_scores) {
+    order = order_by(fallback);
+  } else {
+    std::vector<double> s = *log_scores;
+    if (prior_weight > 0.0) {
+      for (std::size_t k = 0; k < s.size(); ++k)
+        s[k] += prior_weight * std::log1p(candidates[k] < prior.size() ? prior[candidates[k]] : 0.0);
+    }
+    order = order_by(s, fallback);
+  }
+  std::vector<float> scores(candidates.size(), 0.0f);
+  for (std::size_t pos = 0; pos < order.size(); ++pos)
+    scores[order[pos]] = static_cast<float>(order.size() - pos);
   return scores;
+}
+
+std::vector<float> InstructCandidateRanker::score(data::UserIndex user,
+                                                  std::span<const data::ItemIndex> history,
+                                                  std::span<const data::ItemIndex> candidates) {
+  return rank_scores(log_scores(user, history, candidates), candidates, config_.prior_weight,
+                     popularity_);
 }
 
 }  // namespace chatrec::instruct

@@ -397,6 +397,9 @@ TuneSummary tune_adapter(const data::Dataset& ds, const TuneOptions& options) {
     if (o.layers > 0)
       for (int l = 0; l < n_layer - o.layers; ++l) a.layers[static_cast<std::size_t>(l)] = {};
     a.info["instruct.scoring"] = scoring_of(o.loss);
+    // The ranker's default for the scoring, written down so a later default change does not
+    // change how this adapter ranks.
+    a.info["instruct.calibration"] = o.loss == "seq" ? "pmi" : "none";
     a.info["instruct.history"] = std::to_string(o.history);
     a.info["instruct.template"] = o.template_id;
     a.info["instruct.recipe"] = fingerprint(o);
@@ -428,6 +431,7 @@ TuneSummary tune_adapter(const data::Dataset& ds, const TuneOptions& options) {
 
   CandidateRankerConfig rank_config;
   rank_config.scoring = scoring_of(o.loss);
+  rank_config.calibration = o.loss == "seq" ? "pmi" : "none";
   rank_config.history_length = o.history;
   rank_config.template_id = o.template_id;
   // HR@1 on the validation users through the inference runtime with the current adapter (null:

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cmath>
 #include <memory>
 
 #include "common/error.h"
@@ -208,7 +209,8 @@ TEST(InstructCandidateRanker, SequenceScoringContinuesTheHistoryLines) {
     scored.push_back(c);
     return c == liked ? -0.1 : -3.0;
   });
-  InstructCandidateRanker ranker(ds, model, CandidateRankerConfig{.scoring = "sequence"});
+  InstructCandidateRanker ranker(
+      ds, model, CandidateRankerConfig{.scoring = "sequence", .calibration = "none"});
   const std::vector<data::ItemIndex> history = {1, 2, 3};
   const std::vector<data::ItemIndex> candidates = {10, 22, 5};
   const auto scores = ranker.score(0, history, candidates);
@@ -225,6 +227,77 @@ TEST(InstructCandidateRanker, SequenceScoringContinuesTheHistoryLines) {
   EXPECT_THROW(InstructCandidateRanker(
                    ds, model, CandidateRankerConfig{.search = true, .scoring = "sequence"}),
                InputError);
+}
+
+// PMI calibration (the default for sequence scoring): each candidate's log-likelihood after the
+// history minus its log-likelihood after the same prompt with no history, which the sequence
+// prompt makes the same for every case, so each title is scored without history once.
+TEST(InstructCandidateRanker, PmiSubtractsTheNoHistoryLikelihoodOncePerTitle) {
+  const auto ds = testdata::synthetic(10, 40);
+  auto model = std::make_shared<llm::MockModel>();
+  const std::string a = display_title(ds.item(10)) + "\n";
+  const std::string b = display_title(ds.item(22)) + "\n";
+  std::size_t null_calls = 0;
+  model->set_scorer([&](const std::vector<llm::Message>& m, const std::string& c) {
+    const bool no_history = m.back().role == "assistant" && m.back().content.empty();
+    null_calls += no_history;
+    // `a` is likelier after the history, but more so without any: `b` gains more.
+    if (c == a) return no_history ? -1.0 : -2.0;
+    return no_history ? -6.0 : -4.0;
+  });
+  InstructCandidateRanker ranker(ds, model, CandidateRankerConfig{.scoring = "sequence"});
+  EXPECT_EQ(ranker.calibration(), "pmi");
+  const std::vector<data::ItemIndex> history = {1, 2, 3};
+  const std::vector<data::ItemIndex> candidates = {10, 22};
+  const auto pmi = ranker.log_scores(0, history, candidates);
+  ASSERT_TRUE(pmi.has_value());
+  EXPECT_DOUBLE_EQ((*pmi)[0], -2.0 - -1.0);
+  EXPECT_DOUBLE_EQ((*pmi)[1], -4.0 - -6.0);
+  EXPECT_EQ(null_calls, 2u);
+  const auto scores = ranker.score(0, history, candidates);
+  EXPECT_GT(scores[1], scores[0]);
+  EXPECT_EQ(null_calls, 2u);  // both titles' no-history values are known now
+  InstructCandidateRanker raw(ds, model,
+                              CandidateRankerConfig{.scoring = "sequence", .calibration = "none"});
+  const auto plain = raw.score(0, history, candidates);
+  EXPECT_GT(plain[0], plain[1]);
+  EXPECT_THROW(InstructCandidateRanker(ds, model, CandidateRankerConfig{.calibration = "bayes"}),
+               InputError);
+  EXPECT_THROW(InstructCandidateRanker(
+                   ds, model,
+                   CandidateRankerConfig{
+                       .template_id = "P02", .scoring = "yesno", .calibration = "pmi"}),
+               InputError);
+}
+
+// The popularity prior: score + w * log(1 + popularity), so with enough weight a popular candidate
+// overtakes one the LLM slightly prefers; w = 0 is the LLM's order.
+TEST(InstructCandidateRanker, PriorWeightAddsLogPopularity) {
+  const auto ds = testdata::synthetic(10, 40);
+  auto model = std::make_shared<llm::MockModel>();
+  const std::string liked = display_title(ds.item(10)) + "\n";
+  model->set_scorer([&](const std::vector<llm::Message>&, const std::string& c) {
+    return c == liked ? -1.0 : -2.0;
+  });
+  std::vector<double> popularity(ds.num_items(), 0.0);
+  popularity[22] = std::exp(3.0) - 1.0;  // log1p = 3
+  const CandidateRankerConfig config{
+      .scoring = "sequence", .calibration = "none", .popularity = popularity};
+  const std::vector<data::ItemIndex> candidates = {10, 22};
+  const std::vector<data::ItemIndex> history = {1};
+  InstructCandidateRanker ranker(ds, model, config);
+  const auto llm = ranker.log_scores(0, history, candidates);
+  auto at = [&](double w) { return ranker.rank_scores(llm, candidates, w, popularity); };
+  EXPECT_GT(at(0.0)[0], at(0.0)[1]);
+  EXPECT_GT(at(0.3)[0], at(0.3)[1]);  // 3 * 0.3 < 1
+  EXPECT_GT(at(0.5)[1], at(0.5)[0]);  // 3 * 0.5 > 1
+  auto with_prior = config;
+  with_prior.prior_weight = 0.5;
+  InstructCandidateRanker prior_ranker(ds, model, with_prior);
+  EXPECT_EQ(prior_ranker.score(0, history, candidates), at(0.5));
+  // A failed LLM call ranks by popularity, whatever the weight.
+  EXPECT_GT(ranker.rank_scores(std::nullopt, candidates, 0.0, popularity)[1],
+            ranker.rank_scores(std::nullopt, candidates, 0.0, popularity)[0]);
 }
 
 TEST(InstructCandidateRanker, KeepsTheLast20HistoryItems) {
