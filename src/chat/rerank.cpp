@@ -113,6 +113,18 @@ void rerank_score(llm::LanguageModel& lm, const RerankRequest& q, Stats* stats, 
     // tuned on); Chat-Rec's free answers are compared per token.
     r.llm_scores[i] = s.tokens == 0 ? -1e9 : q.sequence ? s.logprob : s.logprob / s.tokens;
   }
+  if (q.sequence && q.sequence->pmi) {
+    messages.back().content.clear();  // the same prompt without the history
+    LikelihoodResult null =
+        call_loglikelihood(lm, messages, continuations, q.timeout_seconds, stats);
+    if (!null.scores) {
+      if (stats) stats->fail(null.failure, "classic_ranking");
+      degrade(r, null.message, n, q.k);
+      r.llm_scores.clear();
+      return;
+    }
+    for (std::size_t i = 0; i < n; ++i) r.llm_scores[i] -= (*null.scores)[i].logprob;
+  }
   std::vector<std::size_t> order = base_order(n);
   std::stable_sort(order.begin() + (hint ? 1 : 0), order.end(),
                    [&](std::size_t a, std::size_t b) { return r.llm_scores[a] > r.llm_scores[b]; });

@@ -27,6 +27,9 @@ struct SequenceFormat {
   std::string system;
   std::string instruction;
   std::size_t history = 20;
+  // Score log p(line | history) - log p(line | no history) (the adapter's
+  // chatrec.instruct.calibration "pmi"), so a title is not ranked by its own surface probability.
+  bool pmi = false;
 };
 
 struct RerankRequest {

@@ -33,6 +33,14 @@ chat::ChatRecEvalOptions eval_options(const LlmEvalOptions& o) {
     f.system = file.get_string("chatrec.instruct.system", "");
     f.instruction = file.get_string("chatrec.instruct.instruction", "");
     f.history = std::stoul(file.get_string("chatrec.instruct.history", "20"));
+    // Adapters written before the key existed rank as the sequence ranker's default does.
+    const std::string calibration = o.calibration.empty()
+                                        ? file.get_string("chatrec.instruct.calibration", "pmi")
+                                        : o.calibration;
+    if (calibration != "pmi" && calibration != "none")
+      throw InputError(o.calibration.empty() ? o.open.lora : "--calibration", 0, calibration,
+                       "expected pmi or none");
+    f.pmi = calibration == "pmi";
     if (f.instruction.empty())
       throw InputError(o.open.lora, 0, "chatrec.instruct.instruction",
                        "a sequence-tuned adapter must carry its instruction");

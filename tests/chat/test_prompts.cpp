@@ -156,5 +156,40 @@ TEST(Rerank, SequenceFormatScoresCandidatesAsTheNextLine) {
   EXPECT_EQ(seen[2].content, "Star Wars (1977)\n");
 }
 
+// With the adapter's pmi calibration, each line's log-likelihood after the history loses its
+// log-likelihood after the same prompt with an empty history: Toy Story, improbable on its own,
+// gains most from the history and goes first.
+TEST(Rerank, SequenceFormatPmiSubtractsTheNoHistoryLikelihood) {
+  llm::MockModel model;
+  std::size_t null_calls = 0;
+  model.set_scorer([&](const std::vector<llm::Message>& m, const std::string& c) {
+    const bool no_history = m.back().content.empty();
+    null_calls += no_history;
+    if (c == "Toy Story (1995)\n") return no_history ? -4.0 : -2.5;
+    return no_history ? -1.0 : -2.0;
+  });
+  RerankRequest q;
+  q.context = context();
+  q.candidates = {{"2", {"Toy Story (1995)", {}, 0.0f, ""}}, {"1", {"Heat (1995)", {}, 0.0f, ""}}};
+  q.k = 2;
+  q.sequence = SequenceFormat{"sys", "Continue the list.", 20, true};
+  const RerankResult r = rerank(&model, q, nullptr);
+  ASSERT_TRUE(r.llm_used);
+  EXPECT_EQ(null_calls, 2u);
+  ASSERT_EQ(r.llm_scores.size(), 2u);
+  EXPECT_DOUBLE_EQ(r.llm_scores[0], -2.5 - -4.0);
+  EXPECT_DOUBLE_EQ(r.llm_scores[1], -2.0 - -1.0);
+  EXPECT_EQ(r.llm_order, (std::vector<std::size_t>{0, 1}));
+  // The no-history call failing degrades to the base order like any LLM failure.
+  model.set_scorer([&](const std::vector<llm::Message>& m, const std::string&) -> double {
+    if (m.back().content.empty())
+      throw llm::LlmError(llm::LlmError::Kind::kTransport, "connection reset");
+    return -1.0;
+  });
+  const RerankResult failed = rerank(&model, q, nullptr);
+  EXPECT_TRUE(failed.degraded);
+  EXPECT_FALSE(failed.llm_used);
+}
+
 }  // namespace
 }  // namespace chatrec::chat
