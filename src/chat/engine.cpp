@@ -287,7 +287,7 @@ void ChatEngine::persist(Session& s, const std::vector<DialogueTurn>& new_turns,
     store_->append_turn(s.state.conversation_id, msgs, s.state.to_json().dump());
   } catch (const std::exception& e) {
     // The answer stands; the user is told that it was not saved.
-    throw ChatError(ChatError::Kind::kBadRequest,
+    throw ChatError(ChatError::Kind::kUnavailable,
                     std::string("could not save the conversation: ") + e.what());
   }
 }

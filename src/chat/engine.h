@@ -46,7 +46,8 @@ class ColdStartIndex;
 // faults.
 class ChatError : public std::runtime_error {
  public:
-  enum class Kind { kNotFound, kBadRequest };
+  // kUnavailable: the service's own fault (its store failed), not the request's.
+  enum class Kind { kNotFound, kBadRequest, kUnavailable };
   ChatError(Kind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
   Kind kind() const { return kind_; }
 

@@ -37,6 +37,7 @@ struct ServeArgs {
   std::string host = "127.0.0.1";
   int port = 8080;
   std::string api_keys_file;
+  bool insecure = false;
   std::string rate_limit;
   std::size_t max_body = 256 * 1024;
   int threads = 16;
@@ -103,8 +104,14 @@ void run_serve(ServeArgs a) {
   config.threads = a.threads;
   if (!a.api_keys_file.empty()) config.api_keys = server::load_api_keys_file(a.api_keys_file);
   if (const char* env = std::getenv("CHATREC_API_KEYS"); env && *env) {
-    for (const auto& [key, scope] : server::parse_api_keys(env)) config.api_keys[key] = scope;
+    for (const auto& [key, grant] : server::parse_api_keys(env)) config.api_keys[key] = grant;
   }
+  // Without keys every request is answered, which is only safe when nobody else can connect.
+  if (config.api_keys.empty() && !server::is_loopback_host(a.host) && !a.insecure)
+    throw InputError("--host", 0, a.host,
+                     "serving a non-loopback address without API keys would let anyone read "
+                     "every user's data; give --api-keys FILE (or $CHATREC_API_KEYS), or "
+                     "--insecure to do it anyway");
   if (!a.rate_limit.empty()) config.rate_limit_per_second = server::parse_rate_limit(a.rate_limit);
 
   std::vector<std::string> domains = a.domains;
@@ -217,9 +224,12 @@ const Registration serve_registration(80, [](CLI::App& root) {
       ->capture_default_str()
       ->check(CLI::Range(0, 65535));
   cmd->add_option("--api-keys", args->api_keys_file,
-                  "File of 'KEY user|admin' lines; writes then need a key (also "
-                  "$CHATREC_API_KEYS=KEY:SCOPE,...)")
+                  "File of 'KEY admin' / 'KEY user USER_ID' lines; every /api request then needs "
+                  "a key, and a user key reaches its own user only (also "
+                  "$CHATREC_API_KEYS=KEY:admin,KEY:user:ID,...)")
       ->check(CLI::ExistingFile);
+  cmd->add_flag("--insecure", args->insecure,
+                "Serve a non-loopback --host without API keys (anyone can then read any user)");
   cmd->add_option("--rate-limit", args->rate_limit, "Per key (or address) token bucket, e.g. 20/s");
   cmd->add_option("--max-body", args->max_body, "Largest request body in bytes")
       ->capture_default_str()

@@ -1,7 +1,9 @@
 #include "server/access.h"
 
 #include <algorithm>
+#include <cstdio>
 #include <fstream>
+#include <optional>
 #include <sstream>
 
 #include "common/error.h"
@@ -14,10 +16,12 @@ const char* to_string(Scope scope) {
 }
 
 namespace {
-Scope parse_scope(const std::string& name, const std::string& file, std::size_t line) {
-  if (name == "user") return Scope::kUser;
-  if (name == "admin") return Scope::kAdmin;
-  throw InputError(file, line, "scope", "must be 'user' or 'admin', got '" + name + "'");
+void check_user_id(const std::string& id, const std::string& file, std::size_t line) {
+  if (id.size() > 128) throw InputError(file, line, "user_id", "must have at most 128 characters");
+  for (char c : id) {
+    if (c <= 0x20 || c >= 0x7f || c == ':')
+      throw InputError(file, line, "user_id", "must be printable ASCII without spaces or ':'");
+  }
 }
 
 void check_key(const std::string& key, const std::string& file, std::size_t line) {
@@ -28,6 +32,23 @@ void check_key(const std::string& key, const std::string& file, std::size_t line
       throw InputError(file, line, "key", "must be printable ASCII without spaces");
   }
 }
+KeyGrant parse_grant(const std::string& scope, const std::optional<std::string>& user_id,
+                     const std::string& file, std::size_t line) {
+  if (scope == "admin") {
+    if (user_id)
+      throw InputError(file, line, "user_id",
+                       "an admin key acts for every user; drop '" + *user_id + "'");
+    return {Scope::kAdmin, ""};
+  }
+  if (scope != "user")
+    throw InputError(file, line, "scope", "must be 'user' or 'admin', got '" + scope + "'");
+  if (!user_id || user_id->empty())
+    throw InputError(file, line, "user_id",
+                     "a user key names the one user it acts for ('KEY user USER_ID')");
+  check_user_id(*user_id, file, line);
+  return {Scope::kUser, *user_id};
+}
+
 }  // namespace
 
 ApiKeys load_api_keys_file(const std::string& path) {
@@ -40,13 +61,16 @@ ApiKeys load_api_keys_file(const std::string& path) {
     ++number;
     if (auto hash = line.find('#'); hash != std::string::npos) line.resize(hash);
     std::istringstream fields(line);
-    std::string key, scope, extra;
+    std::string key, scope, user_id, extra;
     if (!(fields >> key)) continue;
     if (!(fields >> scope))
-      throw InputError(path, number, "scope", "missing (expected 'KEY user|admin')");
-    if (fields >> extra) throw InputError(path, number, "line", "has more than two fields");
+      throw InputError(path, number, "scope", "missing (expected 'KEY admin' or 'KEY user ID')");
+    std::optional<std::string> user;
+    if (fields >> user_id) user = user_id;
+    if (fields >> extra) throw InputError(path, number, "line", "has more than three fields");
     check_key(key, path, number);
-    keys[key] = parse_scope(scope, path, number);
+    if (keys.contains(key)) throw InputError(path, number, "key", "is listed twice");
+    keys[key] = parse_grant(scope, user, path, number);
   }
   return keys;
 }
@@ -59,15 +83,33 @@ ApiKeys parse_api_keys(const std::string& spec) {
   while (std::getline(entries, entry, ',')) {
     ++index;
     if (entry.empty()) continue;
-    auto colon = entry.rfind(':');
-    if (colon == std::string::npos) {
-      throw InputError("CHATREC_API_KEYS", index, "entry", "expected KEY:SCOPE");
+    // Keys are printable ASCII and may hold ':'; the scope and user id never do.
+    const std::string user_marker = ":user:";
+    std::string key, scope;
+    std::optional<std::string> user;
+    if (auto at = entry.rfind(user_marker); at != std::string::npos) {
+      key = entry.substr(0, at);
+      scope = "user";
+      user = entry.substr(at + user_marker.size());
+    } else if (auto colon = entry.rfind(':'); colon != std::string::npos) {
+      key = entry.substr(0, colon);
+      scope = entry.substr(colon + 1);
+    } else {
+      throw InputError("CHATREC_API_KEYS", index, "entry", "expected KEY:admin or KEY:user:ID");
     }
-    std::string key = entry.substr(0, colon);
     check_key(key, "CHATREC_API_KEYS", index);
-    keys[key] = parse_scope(entry.substr(colon + 1), "CHATREC_API_KEYS", index);
+    keys[key] = parse_grant(scope, user, "CHATREC_API_KEYS", index);
   }
   return keys;
+}
+
+bool is_loopback_host(const std::string& host) {
+  if (host == "localhost" || host == "::1" || host == "[::1]") return true;
+  // 127.0.0.0/8, written as a dotted quad.
+  unsigned a = 0, b = 0, c = 0, d = 0;
+  char tail = 0;
+  return std::sscanf(host.c_str(), "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) == 4 && a == 127 &&
+         b < 256 && c < 256 && d < 256;
 }
 
 double parse_rate_limit(const std::string& spec) {

@@ -148,7 +148,8 @@ void respond_turn(RequestContext& ctx, TurnProducer produce) {
                          json{{"recommendations", recommendations_json(result.recommendations)}}));
           send(sse_event("done", turn_json(result)));
         } catch (const chat::ChatError& e) {
-          int status = e.kind() == chat::ChatError::Kind::kNotFound ? 404 : 400;
+          const int status = chat_error_status(e);
+          if (status >= 500) spdlog::error("streamed turn failed: {}", e.what());
           send(sse_event("error", error_body(code_for_status(status), e.what())));
         } catch (const std::exception& e) {
           spdlog::error("streamed turn failed: {}", e.what());
@@ -184,15 +185,32 @@ void Server::Impl::register_api() {
   };
   // The conversation's id, checked against the engine (which throws ChatError kNotFound) so that
   // unknown ids are 404 before any work.
-  auto require_conversation = [need_engine](const std::string& id) {
+  // A user key sees its own user's conversations only; another user's id answers exactly like an
+  // unknown one, so ids cannot be probed.
+  auto require_conversation = [need_engine](const RequestContext& ctx, const std::string& id) {
     if (id.size() != 32 || id.find_first_not_of("0123456789abcdef") != std::string::npos) {
       throw not_found("conversation '" + id.substr(0, 64) + "'");
     }
-    return need_engine().conversation(id);
+    chat::ConversationState state = need_engine().conversation(id);
+    if (auto own = ctx.own_user(); own && state.user_id != *own)
+      throw chat::ChatError(chat::ChatError::Kind::kNotFound, "unknown conversation '" + id + "'");
+    return state;
   };
 
+  // ---- who am I
+  add("GET", "/api/me", Access::kKey, [this](RequestContext& ctx) {
+    json out{{"keys_required", !config.api_keys.empty()}};
+    if (ctx.grant) {
+      out["scope"] = to_string(ctx.grant->scope);
+      if (ctx.grant->scope == Scope::kUser) out["user_id"] = ctx.grant->user_id;
+    } else {
+      out["scope"] = "admin";  // no keys configured: every request is answered
+    }
+    ctx.json(200, out);
+  });
+
   // ---- users
-  add("GET", "/api/users", Access::kOpen, [need_store](RequestContext& ctx) {
+  add("GET", "/api/users", Access::kAdmin, [need_store](RequestContext& ctx) {
     auto limit = query_integer(ctx.req.get_param_value("limit"), "limit", 1, 1000).value_or(100);
     auto offset =
         query_integer(ctx.req.get_param_value("offset"), "offset", 0, 100000000).value_or(0);
@@ -211,7 +229,8 @@ void Server::Impl::register_api() {
     need_store().upsert_user(user);
     ctx.json(201, user_json(user));
   });
-  add("GET", "/api/users/{id}", Access::kOpen, [require_user](RequestContext& ctx) {
+  add("GET", "/api/users/{id}", Access::kKey, [require_user](RequestContext& ctx) {
+    ctx.check_acts_for(ctx.params[0]);
     ctx.json(200, user_json(require_user(ctx.params[0])));
   });
   add("PUT", "/api/users/{id}", Access::kAdmin, [need_store](RequestContext& ctx) {
@@ -222,9 +241,10 @@ void Server::Impl::register_api() {
     need_store().upsert_user(user);
     ctx.json(existed ? 200 : 201, user_json(user));
   });
-  add("GET", "/api/users/{id}/recommendations", Access::kOpen,
+  add("GET", "/api/users/{id}/recommendations", Access::kKey,
       [this, need_engine, require_user, default_domain](RequestContext& ctx) {
         const std::string& user_id = ctx.params[0];
+        ctx.check_acts_for(user_id);
         require_user(user_id);
         std::string domain =
             ctx.req.has_param("domain") ? ctx.req.get_param_value("domain") : default_domain();
@@ -246,8 +266,9 @@ void Server::Impl::register_api() {
                            {"domain", domain},
                            {"recommendations", recommendations_json(recs)}});
       });
-  add("GET", "/api/users/{id}/interactions", Access::kOpen,
+  add("GET", "/api/users/{id}/interactions", Access::kKey,
       [need_store, require_user](RequestContext& ctx) {
+        ctx.check_acts_for(ctx.params[0]);
         require_user(ctx.params[0]);
         std::string domain = ctx.req.get_param_value("domain");
         if (!domain.empty()) check_domain(domain, "domain");
@@ -257,8 +278,9 @@ void Server::Impl::register_api() {
         }
         ctx.json(200, json{{"user_id", ctx.params[0]}, {"interactions", out}});
       });
-  add("GET", "/api/users/{id}/conversations", Access::kOpen,
+  add("GET", "/api/users/{id}/conversations", Access::kKey,
       [need_engine, require_user](RequestContext& ctx) {
+        ctx.check_acts_for(ctx.params[0]);
         require_user(ctx.params[0]);
         json out = json::array();
         for (const auto& c : need_engine().conversations_of(ctx.params[0])) {
@@ -269,7 +291,7 @@ void Server::Impl::register_api() {
       });
 
   // ---- items
-  add("GET", "/api/items", Access::kOpen, [this, need_store, default_domain](RequestContext& ctx) {
+  add("GET", "/api/items", Access::kKey, [this, need_store, default_domain](RequestContext& ctx) {
     std::string domain =
         ctx.req.has_param("domain") ? ctx.req.get_param_value("domain") : default_domain();
     check_domain_known(domain);
@@ -293,7 +315,7 @@ void Server::Impl::register_api() {
                        {"limit", limit},
                        {"offset", offset}});
   });
-  add("GET", "/api/items/{domain}/{id}", Access::kOpen, [this, need_store](RequestContext& ctx) {
+  add("GET", "/api/items/{domain}/{id}", Access::kKey, [this, need_store](RequestContext& ctx) {
     check_domain_known(ctx.params[0]);
     check_id(ctx.params[1], "id");
     auto item = need_store().get_item(ctx.params[0], ctx.params[1]);
@@ -368,12 +390,14 @@ void Server::Impl::register_api() {
         }
         std::vector<store::StoredInteraction> batch;
         std::vector<std::pair<std::string, std::pair<chat::ItemRef, bool>>> feedback;
+        std::size_t recorded = 0;
         for (std::size_t i = 0; i < list.size(); ++i) {
           const json& entry = list[i];
           check_object(entry, fields, "interactions[" + std::to_string(i) + "]");
           store::StoredInteraction x;
           x.user_id = required_string(entry, "user_id", 128);
           check_id(x.user_id, "user_id");
+          ctx.check_acts_for(x.user_id);
           x.domain = required_string(entry, "domain", 32);
           check_domain_known(x.domain);
           x.item_id = required_string(entry, "item_id", 128);
@@ -395,20 +419,23 @@ void Server::Impl::register_api() {
             if (x.kind != "like" && x.kind != "dislike") {
               throw bad_request("'conversation_id' is only meaningful for like and dislike");
             }
-            chat::ConversationState state = require_conversation(*conversation);
+            chat::ConversationState state = require_conversation(ctx, *conversation);
             if (state.user_id != x.user_id)
               throw bad_request("the conversation belongs to another user");
+            // The engine records conversation feedback itself (once).
             feedback.push_back(
                 {*conversation, {chat::ItemRef{x.domain, x.item_id}, x.kind == "like"}});
+            ++recorded;
+            continue;
           }
           batch.push_back(std::move(x));
         }
-        need_store().add_interactions(batch);
+        if (!batch.empty()) need_store().add_interactions(batch);
         json turns = json::array();
         for (const auto& [conversation, fb] : feedback) {
           turns.push_back(turn_json(engine->feedback(conversation, fb.first, fb.second)));
         }
-        json out{{"recorded", batch.size()}};
+        json out{{"recorded", batch.size() + recorded}};
         if (!turns.empty()) out["feedback"] = turns;
         ctx.json(201, out);
       });
@@ -416,14 +443,19 @@ void Server::Impl::register_api() {
   // ---- conversations
   add("POST", "/api/conversations", Access::kKey, [need_engine, require_user](RequestContext& ctx) {
     json body = parse_object(ctx.req.body, {"user_id"});
-    std::string user_id = required_string(body, "user_id", 128);
+    // A user key may leave the user out: it acts for one.
+    const auto own = ctx.own_user();
+    std::string user_id =
+        own && !body.contains("user_id") ? *own : required_string(body, "user_id", 128);
+    check_id(user_id, "user_id");
+    ctx.check_acts_for(user_id);
     require_user(user_id);
     std::string id = need_engine().create_conversation(user_id);
     ctx.json(201, json{{"id", id}, {"user_id", user_id}, {"created_at", now_seconds()}});
   });
-  add("GET", "/api/conversations/{id}", Access::kOpen,
+  add("GET", "/api/conversations/{id}", Access::kKey,
       [this, require_conversation](RequestContext& ctx) {
-        chat::ConversationState state = require_conversation(ctx.params[0]);
+        chat::ConversationState state = require_conversation(ctx, ctx.params[0]);
         json out{{"id", ctx.params[0]},
                  {"user_id", state.user_id},
                  {"domain", state.domain},
@@ -448,7 +480,7 @@ void Server::Impl::register_api() {
       });
   add("POST", "/api/conversations/{id}/messages", Access::kKey,
       [this, require_conversation](RequestContext& ctx) {
-        require_conversation(ctx.params[0]);
+        require_conversation(ctx, ctx.params[0]);
         json body = parse_object(ctx.req.body, {"text"});
         std::string text = required_string(body, "text", kMaxText);
         auto engine_ptr = engine;
@@ -467,7 +499,7 @@ void Server::Impl::register_api() {
   };
   add("POST", "/api/conversations/{id}/explain", Access::kKey,
       [this, require_conversation, read_item_ref](RequestContext& ctx) {
-        require_conversation(ctx.params[0]);
+        require_conversation(ctx, ctx.params[0]);
         json body = parse_object(ctx.req.body, {"domain", "item_id"});
         chat::ItemRef ref = read_item_ref(body);
         if (store && !store->get_item(ref.domain, ref.item_id)) {
@@ -481,20 +513,14 @@ void Server::Impl::register_api() {
       });
   add("POST", "/api/conversations/{id}/feedback", Access::kKey,
       [this, require_conversation, read_item_ref](RequestContext& ctx) {
-        chat::ConversationState state = require_conversation(ctx.params[0]);
+        require_conversation(ctx, ctx.params[0]);
         json body = parse_object(ctx.req.body, {"domain", "item_id", "liked"});
         chat::ItemRef ref = read_item_ref(body);
         auto liked = optional_bool(body, "liked");
         if (!liked) throw bad_request("field 'liked' (boolean) is required");
-        if (store) {
-          if (!store->get_item(ref.domain, ref.item_id)) {
-            throw not_found("item '" + ref.domain + "/" + ref.item_id + "'");
-          }
-          store::StoredInteraction x{
-              state.user_id, ref.item_id, ref.domain, std::nullopt, *liked ? "like" : "dislike",
-              now_seconds()};
-          store->add_interactions({x});
-        }
+        if (store && !store->get_item(ref.domain, ref.item_id))
+          throw not_found("item '" + ref.domain + "/" + ref.item_id + "'");
+        // The engine stores the interaction with the feedback.
         ctx.json(200, turn_json(engine->feedback(ctx.params[0], ref, *liked)));
       });
 }

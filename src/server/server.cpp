@@ -98,8 +98,32 @@ Server::Impl::Impl(ServerConfig cfg, std::shared_ptr<chat::ChatEngine> eng,
       store(std::move(st)),
       limiter(config.rate_limit_per_second, config.rate_limit_burst) {}
 
+int chat_error_status(const chat::ChatError& e) {
+  switch (e.kind()) {
+    case chat::ChatError::Kind::kNotFound:
+      return 404;
+    case chat::ChatError::Kind::kUnavailable:
+      return 503;
+    case chat::ChatError::Kind::kBadRequest:
+      break;
+  }
+  return 400;
+}
+
+void RequestContext::check_acts_for(const std::string& user_id) const {
+  if (grant && grant->scope == Scope::kUser && grant->user_id != user_id)
+    throw ApiError(403, "forbidden", "this API key acts for user '" + grant->user_id + "' only");
+}
+
+std::optional<std::string> RequestContext::own_user() const {
+  if (grant && grant->scope == Scope::kUser) return grant->user_id;
+  return std::nullopt;
+}
+
 void Server::Impl::add(const std::string& method, const std::string& path, Access access,
                        Handler handler) {
+  if (access == Access::kOpen && path.rfind("/api/", 0) == 0)
+    throw std::logic_error("API route " + path + " must not be open");
   routes.push_back(Route{RouteInfo{method, path}, access, std::move(handler)});
   route_infos.push_back(RouteInfo{method, path});
 }
@@ -124,7 +148,8 @@ void Server::Impl::dispatch(const Route& route, const httplib::Request& req,
     if (!ctx.api_key.empty()) {
       auto it = config.api_keys.find(ctx.api_key);
       if (it == config.api_keys.end()) throw ApiError(401, "unauthorized", "unknown API key");
-      scope = it->second;
+      scope = it->second.scope;
+      ctx.grant = &it->second;
     }
     if (route.info.path.rfind("/api/", 0) == 0) {
       double retry_after = 0.0;
@@ -148,10 +173,9 @@ void Server::Impl::dispatch(const Route& route, const httplib::Request& req,
   } catch (const ApiError& e) {
     send_error(res, e.status(), e.code(), e.what());
   } catch (const chat::ChatError& e) {
-    if (e.kind() == chat::ChatError::Kind::kNotFound)
-      send_error(res, 404, "not_found", e.what());
-    else
-      send_error(res, 400, "bad_request", e.what());
+    const int status = chat_error_status(e);
+    if (status >= 500) spdlog::error("{} {}: {}", req.method, req.path, e.what());
+    send_error(res, status, code_for_status(status), e.what());
   } catch (const store::StoreError& e) {
     spdlog::error("{} {}: store error: {}", req.method, req.path, e.what());
     send_error(res, 500, "internal", "storage error");

@@ -20,15 +20,27 @@ namespace chatrec::server {
 enum class Scope { kUser, kAdmin };
 const char* to_string(Scope scope);
 
-// API key -> scope. Empty: no keys configured, every request may write.
-using ApiKeys = std::map<std::string, Scope>;
+// What a key may do: an admin key everything; a user key reads and writes its own user's profile,
+// interactions, conversations and recommendations only (and the catalogue).
+struct KeyGrant {
+  Scope scope = Scope::kUser;
+  std::string user_id;  // the user a user key acts for; empty for admin keys
+  bool operator==(const KeyGrant&) const = default;
+};
 
-// A keys file has one "KEY SCOPE" per line (scope "user" or "admin"); '#' starts a comment. Throws
+// API key -> grant. Empty: no keys configured; the server then answers every request (for a
+// loopback-only deployment, see `chatrec serve --insecure`).
+using ApiKeys = std::map<std::string, KeyGrant>;
+
+// A keys file has one "KEY admin" or "KEY user USER_ID" per line; '#' starts a comment. Throws
 // InputError naming the file and line on a malformed line.
 ApiKeys load_api_keys_file(const std::string& path);
-// "KEY:SCOPE,KEY:SCOPE" (the CHATREC_API_KEYS environment variable). Throws InputError when
-// malformed.
+// "KEY:admin,KEY:user:USER_ID" (the CHATREC_API_KEYS environment variable). Throws InputError
+// when malformed.
 ApiKeys parse_api_keys(const std::string& spec);
+
+// Whether `host` names only this machine (127.0.0.0/8, ::1, localhost).
+bool is_loopback_host(const std::string& host);
 
 struct ServerConfig {
   std::string host = "127.0.0.1";

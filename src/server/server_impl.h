@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -15,10 +16,15 @@
 #include "server/metrics.h"
 #include "server/server.h"
 
+namespace chatrec::chat {
+class ChatError;
+}
+
 namespace chatrec::server {
 
-// Who may call a route. Reads are open; when keys are configured writes need one, and some need
-// admin.
+// Who may call a route when keys are configured: kOpen needs none (the page, /healthz, /metrics,
+// /openapi.json; never an /api route), kKey any key (a user key then only for its own user, which
+// the handler checks), kAdmin an admin key.
 enum class Access { kOpen, kKey, kAdmin };
 
 struct RequestContext {
@@ -26,11 +32,20 @@ struct RequestContext {
   httplib::Response& res;
   std::vector<std::string> params;  // path parameters in template order
   std::string api_key;              // "" when none was sent
+  const KeyGrant* grant = nullptr;  // the key's grant; null when no keys are configured
 
   void json(int status, const nlohmann::json& body);
+  // A user key acts for its own user only: 403 for anyone else.
+  void check_acts_for(const std::string& user_id) const;
+  // The one user the key acts for, or nullopt (admin key, or no keys configured).
+  std::optional<std::string> own_user() const;
 };
 
 using Handler = std::function<void(RequestContext&)>;
+
+// The HTTP status of a chat error: 404 not found, 400 a bad request, 503 the server's own store
+// failing.
+int chat_error_status(const chat::ChatError& e);
 
 struct Route {
   RouteInfo info;

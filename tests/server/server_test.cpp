@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <SQLiteCpp/SQLiteCpp.h>
+
 #include <fstream>
 #include <random>
 #include <set>
@@ -388,6 +390,17 @@ TEST_F(ServerTest, DislikedItemNeverComesBackAndIsPersisted) {
   EXPECT_EQ(like->status, 200) << like->body;
   h = body_json(c.Get(("/api/conversations/" + id).c_str()));
   EXPECT_EQ(h["liked"].size(), 1u);
+  // Each piece of feedback is stored once, by whichever route it came through.
+  std::map<std::string, int> stored;
+  const json interactions = body_json(c.Get("/api/users/6/interactions"));
+  for (const auto& x : interactions["interactions"]) {
+    if (x["kind"] == "like" || x["kind"] == "dislike")
+      ++stored[x["kind"].get<std::string>() + ":" + x["item_id"].get<std::string>()];
+  }
+  EXPECT_EQ(stored,
+            (std::map<std::string, int>{
+                {"dislike:" + disliked, 1},
+                {"like:" + second["recommendations"][0]["item_id"].get<std::string>(), 1}}));
 
   auto why = post(c, "/api/conversations/" + id + "/explain",
                   {{"domain", "movies"}, {"item_id", second["recommendations"][0]["item_id"]}});
@@ -431,32 +444,153 @@ TEST_F(ServerTest, MetricsInPrometheusFormat) {
 
 TEST(ServerAuth, KeysAndScopes) {
   ServerConfig config;
-  config.api_keys = {{"user-key-0001", Scope::kUser}, {"admin-key-0001", Scope::kAdmin}};
+  config.api_keys = {{"user-key-0001", {Scope::kUser, "1"}},
+                     {"admin-key-0001", {Scope::kAdmin, ""}}};
   TestServer s(config);
   auto c = s.client();
-  // Reads stay open.
-  auto read = c.Get("/api/users/1");
-  ASSERT_TRUE(read);
-  EXPECT_EQ(read->status, 200);
+  const httplib::Headers user_key = {{"Authorization", "Bearer user-key-0001"}};
+  const httplib::Headers admin_key = {{"X-API-Key", "admin-key-0001"}};
+  // With keys configured every /api route needs one, reads included; the page, health, metrics
+  // and the API description stay open.
+  expect_error(c.Get("/api/users/1"), 401, "unauthorized");
+  expect_error(c.Get("/api/items"), 401, "unauthorized");
+  for (const char* open : {"/", "/healthz", "/metrics", "/openapi.json"}) {
+    auto r = c.Get(open);
+    ASSERT_TRUE(r) << open;
+    EXPECT_EQ(r->status, 200) << open;
+  }
   json user{{"id", "carol"}};
   expect_error(post(c, "/api/users", user), 401, "unauthorized");
   expect_error(post(c, "/api/users", user, {{"Authorization", "Bearer wrong-key-000"}}), 401,
                "unauthorized");
   expect_error(c.Get("/api/users/1", {{"X-API-Key", "wrong-key-000"}}), 401, "unauthorized");
-  expect_error(post(c, "/api/users", user, {{"Authorization", "Bearer user-key-0001"}}), 403,
-               "forbidden");
-  auto admin = post(c, "/api/users", user, {{"X-API-Key", "admin-key-0001"}});
+  expect_error(post(c, "/api/users", user, user_key), 403, "forbidden");
+  auto admin = post(c, "/api/users", user, admin_key);
   ASSERT_TRUE(admin);
   EXPECT_EQ(admin->status, 201);
   json rating{{"user_id", "1"}, {"domain", "movies"}, {"item_id", "30"}, {"rating", 3}};
   expect_error(post(c, "/api/interactions", rating), 401, "unauthorized");
-  auto ok = post(c, "/api/interactions", rating, {{"Authorization", "Bearer user-key-0001"}});
+  auto ok = post(c, "/api/interactions", rating, user_key);
   ASSERT_TRUE(ok);
   EXPECT_EQ(ok->status, 201);
   expect_error(post(c, "/api/conversations", {{"user_id", "1"}}), 401, "unauthorized");
-  expect_error(post(c, "/api/items", {{"domain", "movies"}, {"id", "z"}, {"title", "Z"}},
-                    {{"Authorization", "Bearer user-key-0001"}}),
+  expect_error(post(c, "/api/items", {{"domain", "movies"}, {"id", "z"}, {"title", "Z"}}, user_key),
                403, "forbidden");
+  // Who the key is.
+  json me = body_json(c.Get("/api/me", user_key));
+  EXPECT_EQ(me["scope"], "user");
+  EXPECT_EQ(me["user_id"], "1");
+  EXPECT_EQ(me["keys_required"], true);
+  EXPECT_EQ(body_json(c.Get("/api/me", admin_key))["scope"], "admin");
+}
+
+// A user key reads and writes its own user only: another user's profile, interactions,
+// recommendations and conversation list are 403; another user's conversation, even with its id
+// known, is 404 exactly like an id that does not exist. Admin keys see everything.
+TEST(ServerAuth, UserKeysReachTheirOwnUserOnly) {
+  ServerConfig config;
+  config.api_keys = {{"alice-key-001", {Scope::kUser, "1"}},
+                     {"bob-key-00002", {Scope::kUser, "2"}},
+                     {"admin-key-0001", {Scope::kAdmin, ""}}};
+  TestServer s(config);
+  auto c = s.client();
+  const httplib::Headers alice = {{"Authorization", "Bearer alice-key-001"}};
+  const httplib::Headers bob = {{"Authorization", "Bearer bob-key-00002"}};
+  const httplib::Headers admin = {{"Authorization", "Bearer admin-key-0001"}};
+  for (const std::string path : {"/api/users/1", "/api/users/1/interactions",
+                                 "/api/users/1/conversations", "/api/users/1/recommendations"}) {
+    auto own = c.Get(path.c_str(), alice);
+    ASSERT_TRUE(own) << path;
+    EXPECT_EQ(own->status, 200) << path;
+    expect_error(c.Get(path.c_str(), bob), 403, "forbidden");
+    auto any = c.Get(path.c_str(), admin);
+    ASSERT_TRUE(any) << path;
+    EXPECT_EQ(any->status, 200) << path;
+  }
+  // Not even whether a user exists: 403 before the lookup.
+  expect_error(c.Get("/api/users/nobody", bob), 403, "forbidden");
+  expect_error(c.Get("/api/users", bob), 403, "forbidden");
+  auto all = c.Get("/api/users", admin);
+  ASSERT_TRUE(all);
+  EXPECT_EQ(all->status, 200);
+  // The catalogue is for every key.
+  auto items = c.Get("/api/items", bob);
+  ASSERT_TRUE(items);
+  EXPECT_EQ(items->status, 200);
+
+  // Alice's conversation (a user key may leave the user id out).
+  auto created = post(c, "/api/conversations", json::object(), alice);
+  ASSERT_TRUE(created);
+  ASSERT_EQ(created->status, 201);
+  const std::string id = body_json(created)["id"];
+  EXPECT_EQ(body_json(created)["user_id"], "1");
+  expect_error(post(c, "/api/conversations", {{"user_id", "1"}}, bob), 403, "forbidden");
+  auto turn =
+      post(c, "/api/conversations/" + id + "/messages", {{"text", "recommend movies"}}, alice);
+  ASSERT_TRUE(turn);
+  EXPECT_EQ(turn->status, 200);
+  // Bob knows the id: every conversation route answers as for an unknown id.
+  const std::string unknown = "0123456789abcdef0123456789abcdef";
+  auto as_bob = c.Get(("/api/conversations/" + id).c_str(), bob);
+  auto missing = c.Get(("/api/conversations/" + unknown).c_str(), bob);
+  ASSERT_TRUE(as_bob);
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(as_bob->status, 404);
+  EXPECT_EQ(missing->status, 404);
+  std::string leaked = body_json(as_bob)["error"]["message"];
+  std::string expected = body_json(missing)["error"]["message"];
+  EXPECT_EQ(leaked.replace(leaked.find(id), id.size(), unknown), expected);
+  expect_error(post(c, "/api/conversations/" + id + "/messages", {{"text", "hi"}}, bob), 404,
+               "not_found");
+  expect_error(post(c, "/api/conversations/" + id + "/explain",
+                    {{"domain", "movies"}, {"item_id", "3"}}, bob),
+               404, "not_found");
+  expect_error(post(c, "/api/conversations/" + id + "/feedback",
+                    {{"domain", "movies"}, {"item_id", "3"}, {"liked", true}}, bob),
+               404, "not_found");
+  // Writing interactions for someone else, directly or through their conversation.
+  expect_error(
+      post(c, "/api/interactions",
+           {{"user_id", "1"}, {"domain", "movies"}, {"item_id", "30"}, {"kind", "like"}}, bob),
+      403, "forbidden");
+  expect_error(post(c, "/api/interactions",
+                    {{"user_id", "2"},
+                     {"domain", "movies"},
+                     {"item_id", "30"},
+                     {"kind", "like"},
+                     {"conversation_id", id}},
+                    bob),
+               404, "not_found");
+  // Bob's list of conversations does not show Alice's; the admin reads it.
+  json bobs = body_json(c.Get("/api/users/2/conversations", bob))["conversations"];
+  EXPECT_TRUE(bobs.empty());
+  auto read = c.Get(("/api/conversations/" + id).c_str(), admin);
+  ASSERT_TRUE(read);
+  EXPECT_EQ(read->status, 200);
+  EXPECT_EQ(body_json(read)["user_id"], "1");
+}
+
+// A turn whose conversation cannot be saved is the server's fault: 503 (and logged), not 400, in
+// both the JSON and the streamed answer.
+TEST(ServerFaults, StoreFailureInATurnIs503) {
+  TestServer s;
+  auto c = s.client();
+  const std::string id = body_json(post(c, "/api/conversations", {{"user_id", "3"}}))["id"];
+  {
+    // The disk refuses every new message from now on.
+    SQLite::Database db((s.dir.path() / "test.db").string(), SQLite::OPEN_READWRITE);
+    db.exec(
+        "CREATE TRIGGER refuse_messages BEFORE INSERT ON messages "
+        "BEGIN SELECT RAISE(ABORT, 'disk I/O error'); END");
+  }
+  expect_error(post(c, "/api/conversations/" + id + "/messages", {{"text", "recommend movies"}}),
+               503, "unavailable");
+  auto streamed =
+      c.Post(("/api/conversations/" + id + "/messages").c_str(), {{"Accept", "text/event-stream"}},
+             json{{"text", "recommend movies"}}.dump(), "application/json");
+  ASSERT_TRUE(streamed);
+  EXPECT_NE(streamed->body.find("event: error"), std::string::npos) << streamed->body;
+  EXPECT_NE(streamed->body.find("\"unavailable\""), std::string::npos) << streamed->body;
 }
 
 TEST(ServerLimits, RateLimitAnswers429WithRetryAfter) {
@@ -506,12 +640,29 @@ TEST(ServerConfigParsing, ApiKeysAndRateLimits) {
   std::string path = (dir.path() / "keys").string();
   {
     std::ofstream out(path);
-    out << "# comment\nabcdefgh123 user\n\nadminadmin99 admin # trailing\n";
+    out << "# comment\nabcdefgh123 user 196\n\nadminadmin99 admin # trailing\n";
   }
   ApiKeys keys = load_api_keys_file(path);
   ASSERT_EQ(keys.size(), 2u);
-  EXPECT_EQ(keys.at("abcdefgh123"), Scope::kUser);
-  EXPECT_EQ(keys.at("adminadmin99"), Scope::kAdmin);
+  EXPECT_EQ(keys.at("abcdefgh123"), (KeyGrant{Scope::kUser, "196"}));
+  EXPECT_EQ(keys.at("adminadmin99"), (KeyGrant{Scope::kAdmin, ""}));
+  // A user key must name its user; an admin key must not; a key is listed once.
+  for (const auto& [text, field] : std::vector<std::pair<std::string, std::string>>{
+           {"abcdefgh123 user\n", "user_id"},
+           {"abcdefgh123 admin 196\n", "user_id"},
+           {"abcdefgh123 user 1\nabcdefgh123 user 2\n", "key"},
+           {"abcdefgh123 user 1 2\n", "line"}}) {
+    {
+      std::ofstream out(path);
+      out << text;
+    }
+    try {
+      load_api_keys_file(path);
+      ADD_FAILURE() << "accepted: " << text;
+    } catch (const InputError& e) {
+      EXPECT_EQ(e.field(), field) << text;
+    }
+  }
   {
     std::ofstream out(path);
     out << "abcdefgh123 root\n";
@@ -523,8 +674,20 @@ TEST(ServerConfigParsing, ApiKeysAndRateLimits) {
     EXPECT_EQ(e.line(), 1u);
     EXPECT_EQ(e.field(), "scope");
   }
-  EXPECT_EQ(parse_api_keys("k1k1k1k1k1:admin,k2k2k2k2k2:user").size(), 2u);
-  EXPECT_THROW(parse_api_keys("short:user"), InputError);
+  const ApiKeys env = parse_api_keys("k1k1k1k1k1:admin,k2:k2k2k2k2:user:196");
+  ASSERT_EQ(env.size(), 2u);
+  EXPECT_EQ(env.at("k1k1k1k1k1"), (KeyGrant{Scope::kAdmin, ""}));
+  EXPECT_EQ(env.at("k2:k2k2k2k2"), (KeyGrant{Scope::kUser, "196"}));
+  EXPECT_THROW(parse_api_keys("short:admin"), InputError);
+  EXPECT_THROW(parse_api_keys("k2k2k2k2k2:user"), InputError);
+  EXPECT_TRUE(is_loopback_host("127.0.0.1"));
+  EXPECT_TRUE(is_loopback_host("127.1.2.3"));
+  EXPECT_TRUE(is_loopback_host("localhost"));
+  EXPECT_TRUE(is_loopback_host("::1"));
+  EXPECT_FALSE(is_loopback_host("0.0.0.0"));
+  EXPECT_FALSE(is_loopback_host("::"));
+  EXPECT_FALSE(is_loopback_host("192.168.1.2"));
+  EXPECT_FALSE(is_loopback_host("127.0.0.1.example.com"));
   EXPECT_DOUBLE_EQ(parse_rate_limit("20/s"), 20.0);
   EXPECT_DOUBLE_EQ(parse_rate_limit("120/m"), 2.0);
   EXPECT_DOUBLE_EQ(parse_rate_limit("5"), 5.0);

@@ -26,8 +26,13 @@ trap cleanup EXIT
 # The scripted mock by default: the page, the API and the persistence are under test here, and the built-in
 # model's turns take minutes on a loaded 2-core machine (docs/api.md). CHATREC_E2E_LLM=builtin:FILE uses it.
 LLM="${CHATREC_E2E_LLM:-mock}"
+# With API keys, as a deployment would run: the page is driven with an admin key, then with a user key.
+ADMIN_KEY="e2e-admin-key-$RANDOM$RANDOM"
+USER_KEY="e2e-user-key-$RANDOM$RANDOM"
+printf '%s admin\n%s user 2\n' "$ADMIN_KEY" "$USER_KEY" >"$WORK/keys"
 "$BIN" serve --data-dir "$DATA" --store "sqlite:$WORK/chatrec.db" --llm "$LLM" --domains movies \
-  --movies-model popularity --max-reply-tokens 32 --port 0 >"$WORK/serve.out" 2>"$WORK/serve.err" &
+  --movies-model popularity --max-reply-tokens 32 --port 0 --api-keys "$WORK/keys" \
+  >"$WORK/serve.out" 2>"$WORK/serve.err" &
 SERVER_PID=$!
 URL=""
 for _ in $(seq 1 600); do
@@ -40,7 +45,7 @@ if [ -z "$URL" ]; then cat "$WORK/serve.err"; echo "chatrec serve did not start"
 echo "server $URL (LLM $LLM)"
 
 status=0
-CHATREC_URL="$URL" CHATREC_CHROMIUM="$CHROMIUM" CHATREC_ARTIFACTS="$ARTIFACTS" CHATREC_PROFILE="$WORK/profile" \
+CHATREC_ADMIN_KEY="$ADMIN_KEY" CHATREC_USER_KEY="$USER_KEY" CHATREC_URL="$URL" CHATREC_CHROMIUM="$CHROMIUM" CHATREC_ARTIFACTS="$ARTIFACTS" CHATREC_PROFILE="$WORK/profile" \
   node "$HERE/e2e.mjs" || status=$?
 if [ "$status" -ne 0 ]; then tail -50 "$WORK/serve.err"; fi
 exit "$status"

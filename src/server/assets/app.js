@@ -103,6 +103,12 @@ function refreshCard(card) {
   label.textContent = state.liked.has(k) ? "liked" : state.disliked.has(k) ? "disliked" : "";
 }
 
+const SOURCE_HELP = {
+  collaborative: "picked by the recommender from people with similar tastes",
+  "cold-start": "a new item, matched to your taste by its description",
+  llm: "picked by the language model from the recommender's candidates",
+};
+
 function renderCards(wrap, recommendations) {
   if (!recommendations || recommendations.length === 0) return;
   const cards = document.createElement("div");
@@ -121,7 +127,10 @@ function renderCards(wrap, recommendations) {
     const badge = document.createElement("span");
     badge.className = "badge " + rec.source;
     badge.textContent = rec.source;
-    meta.append(rec.domain + " · score " + Number(rec.score).toFixed(3) + " ", badge);
+    // The source says where the pick came from; the score is only a rank within this list and tells a
+    // person nothing, so it is not shown.
+    badge.title = SOURCE_HELP[rec.source] || "";
+    meta.append(rec.domain + " ", badge);
     card.append(title, meta);
     if (rec.reason) {
       const reason = document.createElement("div");
@@ -294,6 +303,7 @@ async function loadUsers() {
   try {
     const data = await api("GET", "/api/users?limit=50");
     const list = $("user-list");
+    list.textContent = "";
     for (const u of data.users) {
       const o = document.createElement("option");
       o.value = u.id;
@@ -322,11 +332,40 @@ $("create-user").addEventListener("click", async () => {
 $("new-conversation").addEventListener("click", () => newConversation().catch(showError));
 $("message-form").addEventListener("submit", send);
 $("api-key").value = localStorage.getItem("chatrec.key") || "";
-$("api-key").addEventListener("change", () => localStorage.setItem("chatrec.key", $("api-key").value.trim()));
+$("api-key").addEventListener("change", () => {
+  localStorage.setItem("chatrec.key", $("api-key").value.trim());
+  start().catch(showError);
+});
 
-loadUsers();
-const savedUser = localStorage.getItem("chatrec.user");
-if (savedUser) {
-  $("user-id").value = savedUser;
-  useUser(savedUser, true).catch(showError);
+// A user key acts for one user: chat as that user. An admin key (or a server without keys) may
+// pick any user from the list.
+async function start() {
+  let me = null;
+  try {
+    me = await api("GET", "/api/me");
+  } catch (e) {
+    if (e.status === 401) {
+      setStatus("This server needs an API key (left, under API key).", true);
+      return;
+    }
+    throw e;
+  }
+  setStatus("");
+  if (me.scope === "user") {
+    $("user-id").value = me.user_id;
+    $("user-id").readOnly = true;
+    $("create-user").disabled = true;
+    await useUser(me.user_id, true);
+    return;
+  }
+  $("user-id").readOnly = false;
+  $("create-user").disabled = false;
+  await loadUsers();
+  const savedUser = localStorage.getItem("chatrec.user");
+  if (savedUser) {
+    $("user-id").value = savedUser;
+    await useUser(savedUser, true);
+  }
 }
+
+start().catch(showError);
