@@ -1,13 +1,11 @@
 // Registers the InstructRec likelihood ranker as the games-seq candidate ranker "instruct":
 //   chatrec eval --protocol games-seq --ranker instruct --llm builtin [--search]
 //       [--lora ADAPTER.gguf] [--fusion]
-#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
-#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -251,14 +249,6 @@ const CandidateRankerHook instruct_hook(
       if (options.history > 0) config.history_length = options.history;
       if (!options.scoring.empty()) config.scoring = options.scoring;
       if (!options.calibration.empty()) config.calibration = options.calibration;
-      // One `eval` run ranks the same cases (validation and test) for every base model: the LLM
-      // scores each case once.
-      static std::map<std::string, std::shared_ptr<instruct::LogScoreCache>> caches;
-      auto& cache = caches[fmt::format("{}|{}|{}|{}|{}|{}|{}", options.llm_spec, options.open.lora,
-                                       options.open.lora_scale, config.scoring, config.template_id,
-                                       config.history_length, config.calibration)];
-      if (!cache) cache = std::make_shared<instruct::LogScoreCache>();
-      config.cache = cache;
       std::shared_ptr<llm::LanguageModel> model = llm::open_language_model(
           options.llm_spec.empty() ? "builtin" : options.llm_spec, options.open);
       auto ranker = std::make_unique<instruct::InstructCandidateRanker>(ds, std::move(model),

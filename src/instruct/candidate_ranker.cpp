@@ -226,37 +226,7 @@ std::vector<llm::Message> InstructCandidateRanker::prompt(
   return messages;
 }
 
-eval::StageStats InstructCandidateRanker::stats() const {
-  eval::StageStats s = ranker_.stats();
-  if (cache_hits_) s.resolutions["cached_cases"] = static_cast<std::int64_t>(cache_hits_);
-  return s;
-}
-
 std::optional<std::vector<double>> InstructCandidateRanker::log_scores(
-    data::UserIndex user, std::span<const data::ItemIndex> history,
-    std::span<const data::ItemIndex> candidates) {
-  std::vector<std::uint32_t> key;
-  if (config_.cache) {
-    // The prompt sees the last history_length items only.
-    const std::size_t start =
-        history.size() > config_.history_length ? history.size() - config_.history_length : 0;
-    key.push_back(static_cast<std::uint32_t>(user));
-    key.push_back(static_cast<std::uint32_t>(history.size() - start));
-    for (std::size_t k = start; k < history.size(); ++k)
-      key.push_back(static_cast<std::uint32_t>(history[k]));
-    for (auto c : candidates) key.push_back(static_cast<std::uint32_t>(c));
-    if (auto it = config_.cache->find(key); it != config_.cache->end()) {
-      ++cache_hits_;
-      return it->second;
-    }
-  }
-  auto scores = compute_log_scores(user, history, candidates);
-  // Failures are not kept: a later call may succeed.
-  if (config_.cache && scores) config_.cache->emplace(std::move(key), *scores);
-  return scores;
-}
-
-std::optional<std::vector<double>> InstructCandidateRanker::compute_log_scores(
     data::UserIndex user, std::span<const data::ItemIndex> history,
     std::span<const data::ItemIndex> candidates) {
   std::vector<std::string> titles;

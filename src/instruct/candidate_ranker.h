@@ -5,8 +5,6 @@
 //   P07); search     ⟨P1,I2,T3⟩ — plus the target's category labels as the query (template B07);
 //   only for data
 //                            whose items have categories (Amazon Games as shipped has none).
-#include <cstdint>
-#include <map>
 #include <memory>
 #include <optional>
 #include <span>
@@ -21,11 +19,6 @@
 #include "llm/language_model.h"
 
 namespace chatrec::instruct {
-
-// Calibrated log-scores of cases already ranked, keyed by (user, history, candidates): rankers of
-// one model and configuration can share it, so an evaluation against several base models ranks
-// each case once.
-using LogScoreCache = std::map<std::vector<std::uint32_t>, std::vector<double>>;
 
 struct CandidateRankerConfig {
   bool search = false;
@@ -50,8 +43,6 @@ struct CandidateRankerConfig {
   const TemplateSet* templates = nullptr;  // null: builtin_templates()
   // Fallback order when the LLM fails (per item, higher first); empty: training_popularity(ds).
   std::vector<double> popularity;
-  // Shared with other rankers of the same model and settings; null: none.
-  std::shared_ptr<LogScoreCache> cache;
 };
 
 // Titles as shown to the model: whitespace-collapsed and cut at `max_chars` (a few Games titles are
@@ -102,7 +93,7 @@ class InstructCandidateRanker : public eval::CandidateRanker {
   // exact order, including its popularity tie-break.
   std::vector<float> score(data::UserIndex user, std::span<const data::ItemIndex> history,
                            std::span<const data::ItemIndex> candidates) override;
-  eval::StageStats stats() const override;
+  eval::StageStats stats() const override { return ranker_.stats(); }
 
   // The LLM's calibrated log-score per candidate (no prior), or nullopt when the LLM failed (the
   // failure is counted in stats()).
@@ -139,7 +130,6 @@ class InstructCandidateRanker : public eval::CandidateRanker {
   std::unordered_map<data::UserIndex, data::ItemIndex> test_target_;  // for the search query
   // The no-history log-likelihood of a title under the (fixed) sequence prompt.
   std::unordered_map<std::string, double> null_sequence_;
-  std::size_t cache_hits_ = 0;
 };
 
 }  // namespace chatrec::instruct

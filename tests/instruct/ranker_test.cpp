@@ -300,32 +300,6 @@ TEST(InstructCandidateRanker, PriorWeightAddsLogPopularity) {
             ranker.rank_scores(std::nullopt, candidates, 0.0, popularity)[0]);
 }
 
-// Rankers sharing a cache (one evaluation against several base models) score each case once.
-TEST(InstructCandidateRanker, SharedCacheScoresEachCaseOnce) {
-  const auto ds = testdata::synthetic(10, 40);
-  auto model = std::make_shared<llm::MockModel>();
-  std::size_t calls = 0;
-  model->set_scorer([&](const std::vector<llm::Message>&, const std::string& c) {
-    ++calls;
-    return -static_cast<double>(c.size());
-  });
-  const CandidateRankerConfig config{
-      .scoring = "sequence", .calibration = "none", .cache = std::make_shared<LogScoreCache>()};
-  InstructCandidateRanker first(ds, model, config);
-  InstructCandidateRanker second(ds, model, config);
-  const std::vector<data::ItemIndex> history = {1, 2};
-  const std::vector<data::ItemIndex> candidates = {10, 22, 5};
-  const auto a = first.log_scores(0, history, candidates);
-  EXPECT_EQ(calls, 3u);
-  const auto b = second.log_scores(0, history, candidates);
-  EXPECT_EQ(calls, 3u);
-  EXPECT_EQ(a, b);
-  EXPECT_EQ(second.stats().resolutions.at("cached_cases"), 1);
-  // Another history is another case.
-  second.log_scores(0, std::vector<data::ItemIndex>{1, 3}, candidates);
-  EXPECT_EQ(calls, 6u);
-}
-
 TEST(InstructCandidateRanker, KeepsTheLast20HistoryItems) {
   const auto ds = testdata::synthetic(5, 40);
   auto model = std::make_shared<llm::MockModel>();
