@@ -230,11 +230,8 @@ std::optional<std::vector<double>> InstructCandidateRanker::log_scores(
     data::UserIndex user, std::span<const data::ItemIndex> history,
     std::span<const data::ItemIndex> candidates) {
   std::vector<std::string> titles;
-  std::vector<double> fallback;
-  for (auto c : candidates) {
-    titles.push_back(display_title(ds_.item(c)));
-    fallback.push_back(c < popularity_.size() ? popularity_[c] : 0.0);
-  }
+  for (auto c : candidates) titles.push_back(display_title(ds_.item(c)));
+  const std::vector<double> fallback = popularity_of(candidates);
   if (config_.scoring == "label") {
     for (std::size_t k = 0; k < titles.size(); ++k) titles[k] = option_label(k);
   }
@@ -279,8 +276,7 @@ std::vector<float> InstructCandidateRanker::rank_scores(
     const std::optional<std::vector<double>>& log_scores,
     std::span<const data::ItemIndex> candidates, double prior_weight,
     std::span<const double> prior) const {
-  std::vector<double> fallback;
-  for (auto c : candidates) fallback.push_back(c < popularity_.size() ? popularity_[c] : 0.0);
+  const std::vector<double> fallback = popularity_of(candidates);
   std::vector<std::size_t> order;
   if (!log_scores) {
     order = order_by(fallback);
@@ -297,6 +293,13 @@ std::vector<float> InstructCandidateRanker::rank_scores(
   for (std::size_t pos = 0; pos < order.size(); ++pos)
     scores[order[pos]] = static_cast<float>(order.size() - pos);
   return scores;
+}
+
+std::vector<double> InstructCandidateRanker::popularity_of(
+    std::span<const data::ItemIndex> candidates) const {
+  std::vector<double> out;
+  for (auto c : candidates) out.push_back(c < popularity_.size() ? popularity_[c] : 0.0);
+  return out;
 }
 
 std::vector<float> InstructCandidateRanker::score(data::UserIndex user,

@@ -106,7 +106,6 @@ class InstructCandidateRanker : public eval::CandidateRanker {
                                  std::span<const data::ItemIndex> candidates, double prior_weight,
                                  std::span<const double> prior) const;
   const std::string& calibration() const { return config_.calibration; }
-  double prior_weight() const { return config_.prior_weight; }
   std::span<const double> popularity() const { return popularity_; }
 
   // The rendered prompt for a case (for tests and debugging).
@@ -114,9 +113,8 @@ class InstructCandidateRanker : public eval::CandidateRanker {
                                    std::span<const data::ItemIndex> candidates) const;
 
  private:
-  std::optional<std::vector<double>> compute_log_scores(
-      data::UserIndex user, std::span<const data::ItemIndex> history,
-      std::span<const data::ItemIndex> candidates);
+  // Each candidate's popularity: the fallback order and the tie-break.
+  std::vector<double> popularity_of(std::span<const data::ItemIndex> candidates) const;
   // Display titles of the last history_length items of `history`.
   std::vector<std::string> history_titles(std::span<const data::ItemIndex> history) const;
 

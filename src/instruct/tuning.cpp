@@ -223,6 +223,11 @@ std::string scoring_of(const std::string& loss) {
   return loss;
 }
 
+// The likelihood calibration of that scoring (the ranker's measured default for it).
+std::string calibration_of(const std::string& loss) {
+  return loss == "seq" ? "pmi" : "none";
+}
+
 }  // namespace
 
 rt::TrainingSequence training_sequence(const data::Dataset& ds, const rt::GgufFile& model_file,
@@ -399,7 +404,7 @@ TuneSummary tune_adapter(const data::Dataset& ds, const TuneOptions& options) {
     a.info["instruct.scoring"] = scoring_of(o.loss);
     // The ranker's default for the scoring, written down so a later default change does not
     // change how this adapter ranks.
-    a.info["instruct.calibration"] = o.loss == "seq" ? "pmi" : "none";
+    a.info["instruct.calibration"] = calibration_of(o.loss);
     a.info["instruct.history"] = std::to_string(o.history);
     a.info["instruct.template"] = o.template_id;
     a.info["instruct.recipe"] = fingerprint(o);
@@ -431,7 +436,7 @@ TuneSummary tune_adapter(const data::Dataset& ds, const TuneOptions& options) {
 
   CandidateRankerConfig rank_config;
   rank_config.scoring = scoring_of(o.loss);
-  rank_config.calibration = o.loss == "seq" ? "pmi" : "none";
+  rank_config.calibration = calibration_of(o.loss);
   rank_config.history_length = o.history;
   rank_config.template_id = o.template_id;
   // HR@1 on the validation users through the inference runtime with the current adapter (null:

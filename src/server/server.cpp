@@ -111,7 +111,7 @@ int chat_error_status(const chat::ChatError& e) {
 }
 
 void RequestContext::check_acts_for(const std::string& user_id) const {
-  if (grant && grant->scope == Scope::kUser && grant->user_id != user_id)
+  if (auto own = own_user(); own && *own != user_id)
     throw ApiError(403, "forbidden", "this API key acts for user '" + grant->user_id + "' only");
 }
 
@@ -144,16 +144,14 @@ void Server::Impl::dispatch(const Route& route, const httplib::Request& req,
     RequestContext ctx{req, res, {}, bearer_key(req)};
     for (std::size_t i = 1; i < req.matches.size(); ++i) ctx.params.push_back(req.matches[i].str());
 
-    std::optional<Scope> scope;
     if (!ctx.api_key.empty()) {
       auto it = config.api_keys.find(ctx.api_key);
       if (it == config.api_keys.end()) throw ApiError(401, "unauthorized", "unknown API key");
-      scope = it->second.scope;
       ctx.grant = &it->second;
     }
     if (route.info.path.rfind("/api/", 0) == 0) {
       double retry_after = 0.0;
-      std::string client = scope ? "key:" + ctx.api_key : "addr:" + req.remote_addr;
+      std::string client = ctx.grant ? "key:" + ctx.api_key : "addr:" + req.remote_addr;
       if (!limiter.take(client, &retry_after)) {
         res.set_header("Retry-After",
                        std::to_string(std::max(1, static_cast<int>(std::ceil(retry_after)))));
@@ -161,11 +159,11 @@ void Server::Impl::dispatch(const Route& route, const httplib::Request& req,
       }
     }
     if (!config.api_keys.empty() && route.access != Access::kOpen) {
-      if (!scope) {
+      if (!ctx.grant) {
         throw ApiError(401, "unauthorized",
                        "this request needs an API key (Authorization: Bearer KEY)");
       }
-      if (route.access == Access::kAdmin && *scope != Scope::kAdmin) {
+      if (route.access == Access::kAdmin && ctx.grant->scope != Scope::kAdmin) {
         throw ApiError(403, "forbidden", "this request needs an admin API key");
       }
     }
