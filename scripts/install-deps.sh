@@ -8,7 +8,7 @@ PACKAGES=(
   libeigen3-dev libopenblas-dev libfaiss-dev libomp-dev
   libsqlitecpp-dev libsqlite3-dev libpqxx-dev postgresql
   libcpp-httplib-dev libssl-dev zlib1g-dev libcurl4-openssl-dev
-  nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libpcre2-dev
+  libxml2-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libpcre2-dev
   libgtest-dev libgmock-dev libbenchmark-dev clang-format chromium
 )
 # Node.js drives the web page's browser test; a node that is already installed (e.g. from NodeSource,

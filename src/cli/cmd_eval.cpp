@@ -131,7 +131,8 @@ void run_eval(const EvalArgs& a) {
                             {"fusion", a.llm.fusion},        {"search", a.llm.search},
                             {"lora", a.llm.open.lora},       {"lora_scale", a.llm.open.lora_scale},
                             {"template", a.llm.template_id}, {"history", a.llm.history},
-                            {"scoring", a.llm.scoring},      {"calibration", a.llm.calibration}};
+                            {"scoring", a.llm.scoring},      {"calibration", a.llm.calibration},
+                            {"pmi_weight", a.llm.pmi_weight}};
   }
   if (!a.params.empty()) report.config["param_overrides"] = a.params;
   std::string out = a.out.empty() ? eval::default_report_path(report) : a.out;
@@ -185,6 +186,11 @@ static Registration eval_registration(30, [](CLI::App& root) {
   cmd->add_option("--calibration", args->llm.calibration,
                   "games-seq instruct ranker calibration: none, or pmi (the log-likelihood minus "
                   "the same candidate's after no history; default for sequence scoring)");
+  cmd->add_option("--pmi-weight", args->llm.pmi_weight,
+                  "games-seq instruct ranker: the share of the no-history log-likelihood pmi "
+                  "subtracts, in [0, 1] (default: the adapter's, chosen on its validation users; "
+                  "else 1)")
+      ->check(CLI::Range(0.0, 1.0));
   cmd->callback([args] {
     args->llm.seed = args->seed;
     args->llm.data_dir = args->data_dir;

@@ -224,6 +224,13 @@ const CandidateRankerHook instruct_hook(
         const auto file = llm::runtime::GgufFile::open(options.open.lora);
         config.scoring = file.get_string("chatrec.instruct.scoring", config.scoring);
         config.calibration = file.get_string("chatrec.instruct.calibration", "");
+        const std::string pmi_weight = file.get_string("chatrec.instruct.pmi_weight", "1");
+        try {
+          config.pmi_weight = std::stod(pmi_weight);
+        } catch (const std::exception&) {
+          throw InputError(options.open.lora, 0, "chatrec.instruct.pmi_weight",
+                           "'" + pmi_weight + "' is not a number");
+        }
         config.template_id = file.get_string("chatrec.instruct.template", config.template_id);
         const std::string history = file.get_string("chatrec.instruct.history", "");
         if (!history.empty()) config.history_length = std::stoul(history);
@@ -249,6 +256,7 @@ const CandidateRankerHook instruct_hook(
       if (options.history > 0) config.history_length = options.history;
       if (!options.scoring.empty()) config.scoring = options.scoring;
       if (!options.calibration.empty()) config.calibration = options.calibration;
+      if (options.pmi_weight >= 0.0) config.pmi_weight = options.pmi_weight;
       std::shared_ptr<llm::LanguageModel> model = llm::open_language_model(
           options.llm_spec.empty() ? "builtin" : options.llm_spec, options.open);
       auto ranker = std::make_unique<instruct::InstructCandidateRanker>(ds, std::move(model),

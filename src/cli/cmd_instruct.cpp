@@ -189,6 +189,13 @@ const Registration registration(70, [](CLI::App& root) {
       ->capture_default_str()
       ->check(CLI::IsMember({"label", "lm", "yesno", "seq"}));
   tune->add_option("--examples", to.examples, "Training instructions")->capture_default_str();
+  tune->add_option("--init", to.init,
+                   "Continue from this adapter (its weights; its rank, alpha and targets)")
+      ->check(CLI::ExistingFile);
+  tune->add_option("--skip-examples", to.skip_examples,
+                   "Skip the first N instructions of the seeded order (with --init: the ones "
+                   "the adapter was tuned on)")
+      ->capture_default_str();
   tune->add_option("--epochs", to.epochs, "Passes over them")->capture_default_str();
   tune->add_option("--rank", to.rank, "LoRA rank")->capture_default_str();
   tune->add_option("--alpha", to.alpha, "LoRA alpha (scale alpha/rank)")->capture_default_str();

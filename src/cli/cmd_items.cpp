@@ -57,6 +57,7 @@ data::Item item_from_json(const nlohmann::json& j, const std::string& file, std:
   }
   const std::string desc = str("description", false);
   if (!desc.empty()) item.text["description"] = desc;
+  data::decode_item_text(item);
   return item;
 }
 
@@ -89,6 +90,7 @@ void run_add(const ItemsArgs& a) {
     item.categories = a.categories;
     item.year = a.year;
     if (!a.description.empty()) item.text["description"] = a.description;
+    data::decode_item_text(item);
     items.push_back(item);
   }
   for (auto& item : items) item.domain = a.domain;

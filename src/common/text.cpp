@@ -1,9 +1,11 @@
 #include "common/text.h"
 
+#include <libxml/HTMLparser.h>
 #include <openssl/evp.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cstdint>
 
 namespace chatrec::text {
 
@@ -17,6 +19,82 @@ std::string latin1_to_utf8(std::string_view in) {
       out.push_back(static_cast<char>(0xC0 | (c >> 6)));
       out.push_back(static_cast<char>(0x80 | (c & 0x3F)));
     }
+  }
+  return out;
+}
+
+std::string utf8_encode(char32_t cp) {
+  std::string out;
+  if (cp < 0x80) {
+    out.push_back(static_cast<char>(cp));
+  } else if (cp < 0x800) {
+    out.push_back(static_cast<char>(0xC0 | (cp >> 6)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else if (cp < 0x10000) {
+    out.push_back(static_cast<char>(0xE0 | (cp >> 12)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  } else {
+    out.push_back(static_cast<char>(0xF0 | (cp >> 18)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 12) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | ((cp >> 6) & 0x3F)));
+    out.push_back(static_cast<char>(0x80 | (cp & 0x3F)));
+  }
+  return out;
+}
+
+namespace {
+
+// The code point of a character reference's body ("amp", "#39", "#x2019"), or 0 when it is none.
+char32_t entity_code_point(std::string_view body) {
+  if (body.empty()) return 0;
+  if (body[0] != '#') {
+    // libxml2's table holds the HTML 4 named entities (what catalogues use).
+    const std::string name(body);
+    const htmlEntityDesc* e = htmlEntityLookup(reinterpret_cast<const xmlChar*>(name.c_str()));
+    return e ? static_cast<char32_t>(e->value) : 0;
+  }
+  const bool hex = body.size() > 1 && (body[1] == 'x' || body[1] == 'X');
+  const std::string_view digits = body.substr(hex ? 2 : 1);
+  if (digits.empty() || digits.size() > 8) return 0;
+  std::uint32_t v = 0;
+  for (char c : digits) {
+    const int d = std::isdigit(static_cast<unsigned char>(c)) ? c - '0'
+                  : hex && std::isxdigit(static_cast<unsigned char>(c))
+                      ? std::tolower(static_cast<unsigned char>(c)) - 'a' + 10
+                      : -1;
+    if (d < 0) return 0;
+    v = v * (hex ? 16 : 10) + static_cast<std::uint32_t>(d);
+  }
+  if (v == 0 || v > 0x10FFFF || (v >= 0xD800 && v <= 0xDFFF)) return 0;
+  return static_cast<char32_t>(v);
+}
+
+}  // namespace
+
+std::string decode_html_entities(std::string_view in) {
+  if (in.find('&') == std::string_view::npos) return std::string(in);
+  std::string out;
+  out.reserve(in.size());
+  std::size_t i = 0;
+  while (i < in.size()) {
+    const std::size_t amp = in.find('&', i);
+    if (amp == std::string_view::npos) {
+      out.append(in.substr(i));
+      break;
+    }
+    out.append(in.substr(i, amp - i));
+    const std::size_t semi = in.find(';', amp + 1);
+    const char32_t cp = semi != std::string_view::npos && semi - amp <= 12
+                            ? entity_code_point(in.substr(amp + 1, semi - amp - 1))
+                            : 0;
+    if (cp == 0) {
+      out.push_back('&');
+      i = amp + 1;
+      continue;
+    }
+    out += cp == 0xA0 ? std::string(" ") : utf8_encode(cp);
+    i = semi + 1;
   }
   return out;
 }

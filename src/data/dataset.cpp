@@ -6,8 +6,15 @@
 #include <set>
 
 #include "common/hash.h"
+#include "common/text.h"
 
 namespace chatrec::data {
+
+void decode_item_text(Item& item) {
+  item.title = text::decode_html_entities(item.title);
+  for (auto& c : item.categories) c = text::decode_html_entities(c);
+  for (auto& [key, value] : item.text) value = text::decode_html_entities(value);
+}
 
 UserIndex Dataset::add_user(User user) {
   auto it = user_index_.find(user.id);

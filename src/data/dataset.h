@@ -38,6 +38,12 @@ struct Interaction {
   bool has_rating() const { return !std::isnan(rating); }
 };
 
+// Decodes HTML character references in an item's title, categories and text fields
+// ("Pok&eacute;mon"
+// -> "Pokémon"): every place item text enters (loaders, the items API, `items import`) calls it
+// once, so what is stored and shown is plain UTF-8.
+void decode_item_text(Item& item);
+
 class Dataset {
  public:
   explicit Dataset(std::string name = "") : name_(std::move(name)) {}

@@ -154,6 +154,7 @@ Dataset load_movielens_100k(const fs::path& dir, const LoadOptions& options, Loa
         }
         if (flag == "1" && genres[g] != "unknown") item.categories.push_back(genres[g]);
       }
+      decode_item_text(item);
       ds.add_item(std::move(item));
     });
   }
@@ -251,6 +252,7 @@ Dataset load_recbole(const fs::path& dir, const std::string& name, const std::st
             parse_number<int>(f[static_cast<std::size_t>(year_col)], r.name(), n, "release_year");
       }
       item.domain = domain;
+      decode_item_text(item);
       ds.add_item(std::move(item));
     });
   }

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <stdexcept>
 
 #include "common/error.h"
 #include "data/splits.h"
@@ -182,6 +183,8 @@ InstructCandidateRanker::InstructCandidateRanker(const data::Dataset& ds,
     throw InputError(templates_->source, 0, "calibration",
                      "pmi calibration needs likelihood scoring (title, label or sequence), not "
                      "yesno");
+  if (!(config_.pmi_weight >= 0.0 && config_.pmi_weight <= 1.0))
+    throw InputError(templates_->source, 0, "pmi_weight", "the PMI weight must be in [0, 1]");
   if (!(config_.prior_weight >= 0.0))
     throw InputError(templates_->source, 0, "prior_weight", "the prior weight must be >= 0");
   popularity_ =
@@ -226,7 +229,49 @@ std::vector<llm::Message> InstructCandidateRanker::prompt(
   return messages;
 }
 
-std::optional<std::vector<double>> InstructCandidateRanker::log_scores(
+std::vector<double> LikelihoodTerms::combined(double pmi_weight) const {
+  std::vector<double> out = conditional;
+  for (std::size_t k = 0; k < unconditional.size() && k < out.size(); ++k)
+    out[k] -= pmi_weight * unconditional[k];
+  return out;
+}
+
+PmiWeightChoice choose_pmi_weight(const std::vector<LikelihoodTerms>& cases,
+                                  const std::vector<std::size_t>& targets) {
+  if (cases.size() != targets.size())
+    throw std::invalid_argument("choose_pmi_weight: one target per case");
+  auto measure = [&](double w) {
+    double hr1 = 0.0, ndcg5 = 0.0;
+    for (std::size_t k = 0; k < cases.size(); ++k) {
+      const std::vector<double> s = cases[k].combined(w);
+      // The target's rank: candidates scoring strictly higher, ties counted against it.
+      std::size_t above = 0;
+      for (std::size_t j = 0; j < s.size(); ++j)
+        if (j != targets[k] && s[j] >= s[targets[k]]) ++above;
+      hr1 += above == 0;
+      if (above < 5) ndcg5 += 1.0 / std::log2(static_cast<double>(above) + 2.0);
+    }
+    const double n = static_cast<double>(std::max<std::size_t>(1, cases.size()));
+    return std::pair{hr1 / n, ndcg5 / n};
+  };
+  PmiWeightChoice best;
+  best.weight = -1.0;
+  // From the full PMI down, so ties keep the weight nearer 1.
+  for (int step = 20; step >= 0; --step) {
+    const double w = step / 20.0;
+    const auto [hr1, ndcg5] = measure(w);
+    if (step == 20) best.hr1_full_pmi = hr1;
+    if (best.weight < 0.0 || hr1 > best.hr1 + 1e-12 ||
+        (hr1 > best.hr1 - 1e-12 && ndcg5 > best.ndcg5 + 1e-12)) {
+      best.weight = w;
+      best.hr1 = hr1;
+      best.ndcg5 = ndcg5;
+    }
+  }
+  return best;
+}
+
+std::optional<LikelihoodTerms> InstructCandidateRanker::likelihood_terms(
     data::UserIndex user, std::span<const data::ItemIndex> history,
     std::span<const data::ItemIndex> candidates) {
   std::vector<std::string> titles;
@@ -249,7 +294,9 @@ std::optional<std::vector<double>> InstructCandidateRanker::log_scores(
     r = ranker_.rank_by_likelihood(prompt(user, history, candidates), titles, fallback);
   }
   if (r.fell_back) return std::nullopt;
-  if (config_.calibration != "pmi") return std::move(r.scores);
+  LikelihoodTerms terms;
+  terms.conditional = std::move(r.scores);
+  if (config_.calibration != "pmi") return terms;
   // The same prompt without the history. The sequence prompt is then the same for every case, so
   // each title's value is computed once.
   const bool fixed_prompt = config_.scoring == "sequence";
@@ -265,11 +312,19 @@ std::optional<std::vector<double>> InstructCandidateRanker::log_scores(
   }
   if (fixed_prompt) {
     for (std::size_t k = 0; k < missing.size(); ++k) null_sequence_[missing[k]] = null_scores[k];
-    for (std::size_t k = 0; k < titles.size(); ++k) r.scores[k] -= null_sequence_.at(titles[k]);
+    for (const auto& t : titles) terms.unconditional.push_back(null_sequence_.at(t));
   } else {
-    for (std::size_t k = 0; k < titles.size(); ++k) r.scores[k] -= null_scores[k];
+    terms.unconditional = std::move(null_scores);
   }
-  return std::move(r.scores);
+  return terms;
+}
+
+std::optional<std::vector<double>> InstructCandidateRanker::log_scores(
+    data::UserIndex user, std::span<const data::ItemIndex> history,
+    std::span<const data::ItemIndex> candidates) {
+  auto terms = likelihood_terms(user, history, candidates);
+  if (!terms) return std::nullopt;
+  return terms->combined(config_.pmi_weight);
 }
 
 std::vector<float> InstructCandidateRanker::rank_scores(
@@ -293,6 +348,13 @@ std::vector<float> InstructCandidateRanker::rank_scores(
   for (std::size_t pos = 0; pos < order.size(); ++pos)
     scores[order[pos]] = static_cast<float>(order.size() - pos);
   return scores;
+}
+
+eval::StageStats InstructCandidateRanker::stats() const {
+  eval::StageStats s = ranker_.stats();
+  if (config_.calibration == "pmi")
+    s.resolutions["pmi_weight_x100"] = std::lround(config_.pmi_weight * 100);
+  return s;
 }
 
 std::vector<double> InstructCandidateRanker::popularity_of(

@@ -36,6 +36,11 @@ struct CandidateRankerConfig {
   // log-likelihood. Empty: "pmi" for sequence scoring (validation HR@1 0.333 -> 0.401 with a tuned
   // adapter on Games), "none" otherwise.
   std::string calibration;
+  // How much of the no-history log-likelihood "pmi" subtracts: log p(line | history) −
+  // pmi_weight · log p(line | no history). 1 is the full PMI, 0 the raw likelihood; between the
+  // two, the model's own sense of which items are common survives in part (a tuned adapter's
+  // weight is chosen on its validation users and stored with it).
+  double pmi_weight = 1.0;
   // Each candidate's score gains prior_weight * log(1 + popularity): the LLM's evidence times a
   // popularity prior (product of experts). 0 ranks by the LLM alone; `eval --fusion` chooses it on
   // validation users.
@@ -82,6 +87,27 @@ bool has_categories(const data::Dataset& ds);
 // Interactions per item over all but each user's last interaction (the protocol C training data).
 std::vector<double> training_popularity(const data::Dataset& ds);
 
+// A case's two likelihood terms per candidate: with the history, and (for "pmi") with the same
+// prompt and no history.
+struct LikelihoodTerms {
+  std::vector<double> conditional;
+  std::vector<double> unconditional;  // empty without pmi calibration
+  // conditional − pmi_weight · unconditional.
+  std::vector<double> combined(double pmi_weight) const;
+};
+
+// The PMI weight that ranks the validation cases best, from {0, 0.05, ..., 1}: highest HR@1, then
+// NDCG@5, then the weight nearest 1 (the full PMI). `targets[k]` is the target's position among
+// case k's candidates.
+struct PmiWeightChoice {
+  double weight = 1.0;
+  double hr1 = 0.0;
+  double ndcg5 = 0.0;
+  double hr1_full_pmi = 0.0;
+};
+PmiWeightChoice choose_pmi_weight(const std::vector<LikelihoodTerms>& cases,
+                                  const std::vector<std::size_t>& targets);
+
 class InstructCandidateRanker : public eval::CandidateRanker {
  public:
   // Throws InputError when the search scenario is asked for on data without category labels.
@@ -93,8 +119,12 @@ class InstructCandidateRanker : public eval::CandidateRanker {
   // exact order, including its popularity tie-break.
   std::vector<float> score(data::UserIndex user, std::span<const data::ItemIndex> history,
                            std::span<const data::ItemIndex> candidates) override;
-  eval::StageStats stats() const override { return ranker_.stats(); }
+  eval::StageStats stats() const override;
 
+  // Both likelihood terms per candidate, or nullopt when the LLM failed (counted in stats()).
+  std::optional<LikelihoodTerms> likelihood_terms(data::UserIndex user,
+                                                  std::span<const data::ItemIndex> history,
+                                                  std::span<const data::ItemIndex> candidates);
   // The LLM's calibrated log-score per candidate (no prior), or nullopt when the LLM failed (the
   // failure is counted in stats()).
   std::optional<std::vector<double>> log_scores(data::UserIndex user,

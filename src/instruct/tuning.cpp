@@ -47,9 +47,11 @@ std::uint64_t user_seed(std::uint64_t seed, std::uint64_t salt, data::UserIndex 
 std::string fingerprint(const TuneOptions& o) {
   return fmt::format(
       "protocol={} loss={} examples={} epochs={} rank={} alpha={} lr={} batch={} targets={} "
-      "layers={} history={} negatives={} seed={} template={} validation={}",
+      "layers={} history={} negatives={} seed={} template={} validation={}{}",
       o.protocol, o.loss, o.examples, o.epochs, o.rank, o.alpha, o.lr, o.batch, o.targets, o.layers,
-      o.history, o.negatives, o.seed, o.template_id, o.validation_users);
+      o.history, o.negatives, o.seed, o.template_id, o.validation_users,
+      o.init.empty() ? std::string()
+                     : fmt::format(" init={} skip={}", o.init.string(), o.skip_examples));
 }
 
 // Turns cases into token sequences with their loss terms.
@@ -165,6 +167,7 @@ struct Checkpoint {
   std::vector<float> params, m, v;
   std::int64_t steps = 0, cursor = 0, best_step = 0;
   double best_hr1 = -1.0, base_hr1 = -1.0;
+  double best_pmi_weight = 1.0;
   double train_seconds = 0.0;
 };
 
@@ -177,6 +180,7 @@ void save_checkpoint(const std::filesystem::path& path, const TuneOptions& o, co
   w.add_u64("chatrec.tune.best_step", static_cast<std::uint64_t>(c.best_step));
   w.add_f64("chatrec.tune.best_hr1", c.best_hr1);
   w.add_f64("chatrec.tune.base_hr1", c.base_hr1);
+  w.add_f64("chatrec.tune.best_pmi_weight", c.best_pmi_weight);
   w.add_f64("chatrec.tune.train_seconds", c.train_seconds);
   w.add_f32_tensor("params", {static_cast<std::int64_t>(c.params.size())}, c.params.data(),
                    c.params.size());
@@ -202,6 +206,7 @@ Checkpoint load_checkpoint(const std::filesystem::path& path, const TuneOptions&
   c.best_step = f.get_int("chatrec.tune.best_step");
   c.best_hr1 = f.get_float("chatrec.tune.best_hr1", -1.0);
   c.base_hr1 = f.get_float("chatrec.tune.base_hr1", -1.0);
+  c.best_pmi_weight = f.get_float("chatrec.tune.best_pmi_weight", 1.0);
   c.train_seconds = f.get_float("chatrec.tune.train_seconds", 0.0);
   auto read = [&](const char* name, std::vector<float>& out) {
     const rt::GgufTensor* t = f.tensor(name);
@@ -307,6 +312,8 @@ TuneData ml100k_cases(const data::Dataset& ds, const TuneOptions& o) {
   }
   Rng rng(user_seed(o.seed, 1, 0));
   rng.shuffle(windows);
+  windows.erase(windows.begin(), windows.begin() + static_cast<std::ptrdiff_t>(
+                                                       std::min(o.skip_examples, windows.size())));
   if (windows.size() > o.examples) windows.resize(o.examples);
   for (std::size_t k = 0; k < windows.size(); ++k) add_negatives(windows[k], 6 + k);
   d.train = std::move(windows);
@@ -352,7 +359,8 @@ TuneData tuning_cases(const data::Dataset& ds, const TuneOptions& o) {
   TuneData d;
   const std::size_t n_val = std::min(o.validation_users, users.size());
   for (std::size_t k = 0; k < n_val; ++k) d.validation.push_back(make(users[k]));
-  for (std::size_t k = n_val; k < users.size() && d.train.size() < o.examples; ++k)
+  for (std::size_t k = n_val + o.skip_examples; k < users.size() && d.train.size() < o.examples;
+       ++k)
     d.train.push_back(make(users[k]));
   return d;
 }
@@ -368,9 +376,12 @@ double peak_rss_mib() {
 
 std::string TuneSummary::to_text() const {
   const std::string validation =
-      base_validation_hr1 < 0.0 ? std::string("no validation users")
-                                : fmt::format("validation HR@1: base {:.4f}, best {:.4f} (step {})",
-                                              base_validation_hr1, best_validation_hr1, best_step);
+      base_validation_hr1 < 0.0
+          ? std::string("no validation users")
+          : fmt::format(
+                "validation HR@1: base {:.4f}, best {:.4f} (step {}, "
+                "PMI weight {:.2f})",
+                base_validation_hr1, best_validation_hr1, best_step, pmi_weight);
   return fmt::format(
       "examples {}, optimizer steps {}, tokens {}, wall {:.0f} s ({:.1f} tokens/s), peak RSS "
       "{:.0f} MiB\n{}; final training loss {:.4f}\n",
@@ -392,15 +403,38 @@ TuneSummary tune_adapter(const data::Dataset& ds, const TuneOptions& options) {
   const TuneData data = tuning_cases(ds, o);
   if (data.train.empty()) throw InputError(ds.name(), 0, "users", "no user can give an example");
   const rt::LoraAdapter initial = [&] {
-    rt::LoraAdapter a = rt::LoraAdapter::create(model.config(), rt::parse_lora_targets(o.targets),
-                                                o.rank, o.alpha, o.seed);
-    const int n_layer = model.config().n_layer;
-    if (o.layers < 0 || o.layers > n_layer)
-      throw InputError(
-          "--layers", 0, "layers",
-          fmt::format("{} is not between 0 and the model's {} layers", o.layers, n_layer));
-    if (o.layers > 0)
-      for (int l = 0; l < n_layer - o.layers; ++l) a.layers[static_cast<std::size_t>(l)] = {};
+    rt::LoraAdapter a;
+    if (!o.init.empty()) {
+      a = rt::LoraAdapter::load(o.init, model);
+      // The continuation must hold out the same users and train the same scoring, or its
+      // validation would measure users the first run trained on.
+      const std::pair<const char*, std::string> same[] = {
+          {"instruct.scoring", scoring_of(o.loss)},
+          {"instruct.protocol", o.protocol},
+          {"instruct.seed", std::to_string(o.seed)},
+          {"instruct.validation_users", std::to_string(o.validation_users)},
+          {"instruct.history", std::to_string(o.history)}};
+      for (const auto& [key, want] : same) {
+        const auto it = a.info.find(key);
+        const std::string have = it == a.info.end() ? "(none)" : it->second;
+        if (have != want)
+          throw InputError(o.init.string(), 0, std::string("chatrec.") + key,
+                           fmt::format("the adapter has {}, this run {}: continue with the "
+                                       "options it was tuned with",
+                                       have, want));
+      }
+      a.info["instruct.init"] = o.init.filename().string() + " " + a.info["instruct.recipe"];
+    } else {
+      a = rt::LoraAdapter::create(model.config(), rt::parse_lora_targets(o.targets), o.rank,
+                                  o.alpha, o.seed);
+      const int n_layer = model.config().n_layer;
+      if (o.layers < 0 || o.layers > n_layer)
+        throw InputError(
+            "--layers", 0, "layers",
+            fmt::format("{} is not between 0 and the model's {} layers", o.layers, n_layer));
+      if (o.layers > 0)
+        for (int l = 0; l < n_layer - o.layers; ++l) a.layers[static_cast<std::size_t>(l)] = {};
+    }
     a.info["instruct.scoring"] = scoring_of(o.loss);
     // The ranker's default for the scoring, written down so a later default change does not
     // change how this adapter ranks.
@@ -440,8 +474,8 @@ TuneSummary tune_adapter(const data::Dataset& ds, const TuneOptions& options) {
   rank_config.history_length = o.history;
   rank_config.template_id = o.template_id;
   // HR@1 on the validation users through the inference runtime with the current adapter (null:
-  // the base model).
-  auto validate = [&](const rt::LoraAdapter* adapter) {
+  // the base model), at the PMI weight that ranks them best (written into the adapter kept).
+  auto validate = [&](const rt::LoraAdapter* adapter) -> PmiWeightChoice {
     rt::BuiltinOptions bo;
     bo.threads = o.threads;
     bo.cache_slots = 1;
@@ -451,19 +485,31 @@ TuneSummary tune_adapter(const data::Dataset& ds, const TuneOptions& options) {
     }
     std::shared_ptr<llm::LanguageModel> lm = rt::open_builtin_model(o.model_path, bo);
     InstructCandidateRanker ranker(ds, lm, rank_config);
-    std::size_t hits = 0;
+    std::vector<LikelihoodTerms> terms;
+    std::vector<std::size_t> targets;
+    std::size_t failed = 0;
     Progress bar("validate", data.validation.size(), "users");
     bar.set_postfix(adapter ? "adapter" : "base");
     for (const TuneCase& c : data.validation) {
-      std::vector<data::ItemIndex> history = c.history;
-      const auto s = ranker.score(c.user, history, c.candidates);
-      const auto best = std::max_element(s.begin(), s.end()) - s.begin();
-      hits += c.candidates[static_cast<std::size_t>(best)] == c.target;
+      auto t = ranker.likelihood_terms(c.user, c.history, c.candidates);
       bar.advance();
+      if (!t) {
+        ++failed;  // counts as a miss
+        continue;
+      }
+      terms.push_back(std::move(*t));
+      targets.push_back(static_cast<std::size_t>(
+          std::find(c.candidates.begin(), c.candidates.end(), c.target) - c.candidates.begin()));
     }
     bar.finish();
     if (adapter) std::filesystem::remove(val_path);
-    return data.validation.empty() ? 0.0 : static_cast<double>(hits) / data.validation.size();
+    // Without pmi there is one term and every weight ranks alike (the choice stays at 1).
+    PmiWeightChoice choice = choose_pmi_weight(terms, targets);
+    const double kept = static_cast<double>(terms.size()) /
+                        static_cast<double>(std::max<std::size_t>(1, terms.size() + failed));
+    choice.hr1 *= kept;
+    choice.hr1_full_pmi *= kept;
+    return choice;
   };
 
   const std::int64_t total = static_cast<std::int64_t>(data.train.size()) * o.epochs;
@@ -475,8 +521,9 @@ TuneSummary tune_adapter(const data::Dataset& ds, const TuneOptions& options) {
     return o.lr * (0.1 + 0.9 * 0.5 * (1.0 + std::cos(3.141592653589793 * p)));
   };
 
-  if (state.base_hr1 < 0.0 && !data.validation.empty()) {
-    state.base_hr1 = validate(nullptr);
+  const bool first_validation = state.base_hr1 < 0.0;
+  if (first_validation && !data.validation.empty()) {
+    state.base_hr1 = validate(nullptr).hr1;
     std::cerr << fmt::format("validation HR@1 of the base model: {:.4f} ({} users)\n",
                              state.base_hr1, data.validation.size());
   }
@@ -510,16 +557,24 @@ TuneSummary tune_adapter(const data::Dataset& ds, const TuneOptions& options) {
     last_ckpt = Clock::now();
   };
   auto run_validation = [&] {
-    const rt::LoraAdapter current = trainer.adapter();
-    const double hr1 = data.validation.empty() ? 0.0 : validate(&current);
-    std::cerr << fmt::format("step {}: validation HR@1 {:.4f} (best so far {:.4f})\n",
-                             trainer.steps_taken(), hr1, std::max(state.best_hr1, 0.0));
-    if (hr1 > state.best_hr1) {
-      state.best_hr1 = hr1;
+    rt::LoraAdapter current = trainer.adapter();
+    const PmiWeightChoice v = data.validation.empty() ? PmiWeightChoice{} : validate(&current);
+    const std::string pmi =
+        rank_config.calibration == "pmi"
+            ? fmt::format(" at PMI weight {:.2f} (full PMI {:.4f})", v.weight, v.hr1_full_pmi)
+            : std::string();
+    std::cerr << fmt::format("step {}: validation HR@1 {:.4f}{} (best so far {:.4f})\n",
+                             trainer.steps_taken(), v.hr1, pmi, std::max(state.best_hr1, 0.0));
+    if (v.hr1 > state.best_hr1) {
+      state.best_hr1 = v.hr1;
       state.best_step = trainer.steps_taken();
+      state.best_pmi_weight = v.weight;
+      current.info["instruct.pmi_weight"] = fmt::format("{:.2f}", v.weight);
       current.save(o.out);
     }
   };
+  // A continuation starts from its --init adapter's score: it is kept unless training beats it.
+  if (first_validation && !o.init.empty() && !data.validation.empty()) run_validation();
   // Batches never straddle the resume point: checkpoints are written between optimizer steps.
   while (state.cursor < total) {
     const std::int64_t epoch = state.cursor / static_cast<std::int64_t>(data.train.size());
@@ -567,6 +622,7 @@ TuneSummary tune_adapter(const data::Dataset& ds, const TuneOptions& options) {
   summary.base_validation_hr1 = state.base_hr1;
   summary.best_validation_hr1 = state.best_hr1;
   summary.best_step = state.best_step;
+  summary.pmi_weight = state.best_pmi_weight;
   return summary;
 }
 

@@ -50,6 +50,12 @@ struct TuneOptions {
   std::string loss = "seq";
   // The defaults are the measured games recipe (docs/instruct.md): about 80 minutes on 2 cores.
   std::size_t examples = 5400;  // training instructions (sequences for seq)
+  // Continue tuning: start from this adapter's weights (its rank, alpha and targets; a fresh
+  // optimizer and schedule) instead of B = 0.
+  std::filesystem::path init;
+  // Skip the first this many training instructions of the seeded order, e.g. the ones the --init
+  // adapter was tuned on, so a continuation sees new users.
+  std::size_t skip_examples = 0;
   int epochs = 1;
   int rank = 8;
   float alpha = 16.0f;
@@ -99,6 +105,7 @@ struct TuneSummary {
   double base_validation_hr1 = 0.0;
   double best_validation_hr1 = 0.0;
   std::int64_t best_step = 0;
+  double pmi_weight = 1.0;  // of the kept adapter (instruct.pmi_weight)
   double final_loss = 0.0;
   std::string to_text() const;
 };

@@ -352,6 +352,7 @@ void Server::Impl::register_api() {
       item.year = static_cast<int>(optional_integer(entry, "year", 0, 3000).value_or(0));
       item.categories = string_list(entry, "categories", 32, 64);
       item.text = string_map(entry, "text", 16, 64, kMaxText);
+      data::decode_item_text(item);
       created.push_back(item_json(item));
       by_domain[item.domain].push_back(std::move(item));
     }

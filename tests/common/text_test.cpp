@@ -28,5 +28,24 @@ TEST(Base64, RoundTripsBinaryAndRejectsGarbage) {
   EXPECT_EQ(base64_decode("Zm9v!!!!"), std::nullopt);  // not the alphabet
 }
 
+TEST(HtmlEntities, NamedAndNumericReferencesBecomeUtf8) {
+  EXPECT_EQ(decode_html_entities("Pok&eacute;mon Omega Ruby"), "Pok\u00e9mon Omega Ruby");
+  EXPECT_EQ(decode_html_entities("Tom Clancy&rsquo;s Ghost"), "Tom Clancy\u2019s Ghost");
+  EXPECT_EQ(decode_html_entities("Episode I &amp; II"), "Episode I & II");
+  EXPECT_EQ(decode_html_entities("Rock&#39;n&#x27;Roll &#128512;"), "Rock'n'Roll \U0001F600");
+  EXPECT_EQ(decode_html_entities("Halo&reg;&nbsp;3&trade;"), "Halo\u00ae 3\u2122");
+  // One pass: a double-encoded reference decodes once.
+  EXPECT_EQ(decode_html_entities("&amp;eacute;"), "&eacute;");
+}
+
+TEST(HtmlEntities, WhatIsNotAReferenceStaysAsWritten) {
+  for (const char* s : {"Tom & Jerry", "R&D; lab", "&;", "&#;", "&#xZZ;", "&#0;", "&#xD800;",
+                        "&#1114112;", "a&", "&bogus;", "&amp", "&eacuteeeeeeeeeeeeeeeeee;"}) {
+    EXPECT_EQ(decode_html_entities(s), s) << s;
+  }
+  EXPECT_EQ(utf8_encode(U'\u00e9'), "\u00e9");
+  EXPECT_EQ(utf8_encode(U'\U0001F600'), "\U0001F600");
+}
+
 }  // namespace
 }  // namespace chatrec::text

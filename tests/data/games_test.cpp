@@ -17,6 +17,14 @@ TEST(AmazonGames, CountsAndLeaveLastOutMatchTheValidFile) {
   EXPECT_EQ(ds.num_users(), 50546u);
   EXPECT_EQ(ds.num_items(), 16859u);
   EXPECT_FALSE(ds.item(0).title.empty());
+  // The shipped titles carry HTML entities (Pok&eacute;mon, &amp;, &rsquo;): none survive loading.
+  std::size_t pokemon = 0;
+  for (const auto& item : ds.items()) {
+    for (const char* e : {"&amp;", "&eacute;", "&rsquo;", "&quot;", "&#39;", "&nbsp;", "&reg;"})
+      EXPECT_EQ(item.title.find(e), std::string::npos) << item.id << ": " << item.title;
+    pokemon += item.title.find("Pok\u00e9mon") != std::string::npos;
+  }
+  EXPECT_GT(pokemon, 5u);
   auto s = split_leave_last_out(ds);
   EXPECT_EQ(s.eval_users.size(), 50546u);
   ASSERT_EQ(s.test.size(), 50546u);

@@ -164,6 +164,17 @@ TEST(RecBoleLoader, SequencesBecomeOrderedInteractions) {
   EXPECT_EQ(ds.item(0).domain, "games");
 }
 
+TEST(RecBoleLoader, TitlesAreStoredWithHtmlEntitiesDecoded) {
+  chatrec::testing::TempDir dir;
+  std::ofstream(dir.path() / "toy.item")
+      << "item_id:token\ttitle:token_seq\n10\tPok&eacute;mon Y\n11\tTom Clancy&rsquo;s &amp; Co\n";
+  std::ofstream(dir.path() / "toy.test.inter")
+      << "user_id:token\titem_id_list:token_seq\titem_id:token\nu1\t10\t11\n";
+  auto ds = load_recbole(dir.path(), "toy.test", "games");
+  EXPECT_EQ(ds.item(*ds.find_item("10")).title, "Pok\u00e9mon Y");
+  EXPECT_EQ(ds.item(*ds.find_item("11")).title, "Tom Clancy\u2019s & Co");
+}
+
 TEST(RecBoleLoader, UnknownItemAndMissingHeaderAreErrors) {
   chatrec::testing::TempDir dir;
   std::ofstream(dir.path() / "toy.item") << "item_id:token\ttitle:token_seq\n10\tA\n";

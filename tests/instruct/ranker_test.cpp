@@ -270,6 +270,58 @@ TEST(InstructCandidateRanker, PmiSubtractsTheNoHistoryLikelihoodOncePerTitle) {
       InputError);
 }
 
+// pmi_weight w scores conditional − w · unconditional: the terms come back as computed, and the
+// ranker's order follows the weight it was configured with.
+TEST(InstructCandidateRanker, PmiWeightSubtractsAShareOfTheNoHistoryLikelihood) {
+  const auto ds = testdata::synthetic(10, 40);
+  auto model = std::make_shared<llm::MockModel>();
+  const std::string a = display_title(ds.item(10)) + "\n";
+  model->set_scorer([&](const std::vector<llm::Message>& m, const std::string& c) {
+    const bool no_history = m.back().role == "assistant" && m.back().content.empty();
+    if (c == a) return no_history ? -1.0 : -2.0;
+    return no_history ? -6.0 : -4.0;
+  });
+  const std::vector<data::ItemIndex> history = {1, 2, 3};
+  const std::vector<data::ItemIndex> candidates = {10, 22};
+  InstructCandidateRanker full(ds, model, CandidateRankerConfig{.scoring = "sequence"});
+  const auto terms = full.likelihood_terms(0, history, candidates);
+  ASSERT_TRUE(terms.has_value());
+  EXPECT_EQ(terms->conditional, (std::vector<double>{-2.0, -4.0}));
+  EXPECT_EQ(terms->unconditional, (std::vector<double>{-1.0, -6.0}));
+  EXPECT_EQ(terms->combined(0.25), (std::vector<double>{-2.0 + 0.25, -4.0 + 1.5}));
+  // a − b: 2 − 5w, so b wins above w = 0.4 and a below.
+  for (double w : {0.2, 0.6}) {
+    InstructCandidateRanker r(ds, model,
+                              CandidateRankerConfig{.scoring = "sequence", .pmi_weight = w});
+    const auto s = r.score(0, history, candidates);
+    EXPECT_EQ(s[0] > s[1], w < 0.4) << w;
+    EXPECT_EQ(r.stats().resolutions.at("pmi_weight_x100"), std::lround(w * 100));
+  }
+  EXPECT_THROW(InstructCandidateRanker(
+                   ds, model, CandidateRankerConfig{.scoring = "sequence", .pmi_weight = 1.5}),
+               InputError);
+}
+
+// The weight is chosen by HR@1, then NDCG@5, then nearness to 1, on the cases given.
+TEST(ChoosePmiWeight, PicksTheWeightThatRanksTheTargetsBest) {
+  // Case 1: target 0 wins only for w < 0.4 (a − b = 2 − 5w). Case 2: target 1 wins for w > 0.3
+  // (b − a = 10w − 3). Both are hits for w in (0.3, 0.4): 0.35 on the grid.
+  std::vector<LikelihoodTerms> cases = {{{-2.0, -4.0}, {-1.0, -6.0}}, {{-1.0, -4.0}, {0.0, -10.0}}};
+  const auto both = choose_pmi_weight(cases, {0, 1});
+  EXPECT_DOUBLE_EQ(both.weight, 0.35);
+  EXPECT_DOUBLE_EQ(both.hr1, 1.0);
+  EXPECT_DOUBLE_EQ(both.hr1_full_pmi, 0.5);
+  // Only case 2: every w > 0.3 is a hit; ties go to the full PMI.
+  const auto second = choose_pmi_weight({cases[1]}, {1});
+  EXPECT_DOUBLE_EQ(second.weight, 1.0);
+  EXPECT_DOUBLE_EQ(second.ndcg5, 1.0);
+  // No unconditional term (calibration none): nothing to choose.
+  const auto raw = choose_pmi_weight({LikelihoodTerms{{-1.0, -2.0}, {}}}, {0});
+  EXPECT_DOUBLE_EQ(raw.weight, 1.0);
+  EXPECT_DOUBLE_EQ(raw.hr1, 1.0);
+  EXPECT_THROW(choose_pmi_weight(cases, {0}), std::invalid_argument);
+}
+
 // The popularity prior: score + w * log(1 + popularity), so with enough weight a popular candidate
 // overtakes one the LLM slightly prefers; w = 0 is the LLM's order.
 TEST(InstructCandidateRanker, PriorWeightAddsLogPopularity) {

@@ -252,7 +252,50 @@ TEST(Tune, StoppedAndResumedRunEqualsUninterruptedRun) {
   TuneOptions other = half;
   other.lr = 5e-3;
   EXPECT_THROW(tune_adapter(ds, other), InputError);
+
+  // A continuation starts from the adapter (its validation score is the one to beat, so the kept
+  // adapter is never worse), and refuses an adapter that held out other users.
+  TuneOptions more = o;
+  more.init = o.out;
+  more.skip_examples = 8;
+  more.out = dir / "continued.gguf";
+  const TuneSummary c = tune_adapter(ds, more);
+  EXPECT_EQ(c.steps, 4);
+  EXPECT_GE(c.best_validation_hr1, s.best_validation_hr1 - 1e-12);
+  const auto continued = llm::runtime::LoraAdapter::load(more.out, base);
+  EXPECT_EQ(continued.info.at("instruct.init").rfind("straight.gguf ", 0), 0u);
+  EXPECT_NE(continued.info.at("instruct.recipe").find("skip=8"), std::string::npos);
+  EXPECT_TRUE(continued.info.contains("instruct.pmi_weight"));
+  TuneOptions moved = more;
+  moved.validation_users = 5;
+  moved.out = dir / "moved.gguf";
+  EXPECT_THROW(tune_adapter(ds, moved), InputError);
   std::filesystem::remove_all(dir);
+}
+
+// --skip-examples continues down the same seeded user order: the skipped run's users and the
+// continuation's are disjoint, and together they are the longer run's.
+TEST(TuningCases, SkippedExamplesAreTheNextUsersInTheSameOrder) {
+  const data::Dataset ds = testdata::synthetic(80, 60, false);
+  TuneOptions o;
+  o.validation_users = 10;
+  o.examples = 40;
+  const TuneData both = tuning_cases(ds, o);
+  o.examples = 20;
+  const TuneData first = tuning_cases(ds, o);
+  o.skip_examples = 20;
+  const TuneData next = tuning_cases(ds, o);
+  ASSERT_EQ(both.train.size(), 40u);
+  ASSERT_EQ(next.train.size(), 20u);
+  for (std::size_t k = 0; k < 20; ++k) {
+    EXPECT_EQ(first.train[k].user, both.train[k].user);
+    EXPECT_EQ(next.train[k].user, both.train[20 + k].user);
+    EXPECT_EQ(next.train[k].candidates, both.train[20 + k].candidates);
+  }
+  EXPECT_EQ(next.validation.size(), first.validation.size());
+  for (std::size_t k = 0; k < next.validation.size(); ++k)
+    EXPECT_EQ(next.validation[k].user, first.validation[k].user);
+  expect_no_leak(ds, next);
 }
 
 }  // namespace
