@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "chat/engine.h"
+#include "common/error.h"
 #include "data/loaders.h"
 
 namespace chatrec::chat {
@@ -110,12 +111,32 @@ data::ItemIndex Catalog::add_cold_item(const std::string& domain, data::Item ite
   return index;
 }
 
+std::optional<data::UserIndex> DomainCatalog::dataset_user(const std::string& user_id) const {
+  if (link_users) return dataset->find_user(user_id);
+  const auto it = linked_users.find(user_id);
+  if (it == linked_users.end()) return std::nullopt;
+  return dataset->find_user(it->second);
+}
+
+void Catalog::link_users(const UserLinks& links) {
+  std::unique_lock lock(mutex_);
+  for (const auto& [domain, users] : links) {
+    DomainCatalog* d = find(domain);
+    if (!d) throw InputError("user links", 0, "domain", "domain '" + domain + "' is not loaded");
+    for (const auto& [user, dataset_user] : users) {
+      if (!d->dataset->find_user(dataset_user))
+        throw InputError("user links", 0, "user",
+                         "the " + domain + " dataset has no user '" + dataset_user + "'");
+    }
+    d->linked_users = users;
+  }
+}
+
 std::map<std::string, std::vector<RatedItem>> Catalog::history_of(
     const std::string& user_id) const {
   std::map<std::string, std::vector<RatedItem>> out;
   for (const auto& [name, d] : domains_) {
-    if (!d->link_users) continue;
-    const auto u = d->dataset->find_user(user_id);
+    const auto u = d->dataset_user(user_id);
     if (!u || *u >= d->matrix->num_users()) continue;
     const auto items = d->matrix->items_of(*u);
     const auto ratings = d->matrix->ratings_of(*u);
@@ -132,6 +153,7 @@ std::map<std::string, std::vector<RatedItem>> Catalog::history_of(
 }
 
 std::map<std::string, std::string> Catalog::profile_of(const std::string& user_id) const {
+  // Profiles come from the deployment's own users (an anonymous log has none).
   for (const auto& [name, d] : domains_) {
     if (!d->link_users) continue;
     if (const auto u = d->dataset->find_user(user_id)) return d->dataset->user(*u).attributes;
@@ -147,21 +169,11 @@ std::shared_ptr<Catalog> load_catalog(const std::filesystem::path& data_dir,
   recommend::FitOptions fit;
   fit.progress = progress;
   for (const auto& domain : domains) {
-    data::Dataset ds;
-    bool link_users = true;
-    if (domain == "movies") {
-      ds = data::load_movielens_100k(data_dir / "ml-100k");
-    } else if (domain == "games") {
-      ds = data::load_amazon_games(data_dir / "amazon-games");
-      link_users = false;  // anonymous sequences, not this deployment's users
-    } else {
-      throw ChatError(ChatError::Kind::kBadRequest,
-                      "unknown domain '" + domain + "' (movies, games)");
-    }
+    const DomainSpec& spec = domain_spec(domain);
     auto it = models.find(domain);
-    const std::string model =
-        it != models.end() ? it->second : (domain == "movies" ? "ease" : "itemknn");
-    catalog->add_domain(domain, std::move(ds), recommend::make_recommender(model), fit, link_users);
+    const std::string model = it != models.end() ? it->second : spec.default_model;
+    catalog->add_domain(domain, spec.load(spec.dir(data_dir)), recommend::make_recommender(model),
+                        fit, spec.deployment_users);
   }
   return catalog;
 }

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "chat/domains.h"
 #include "chat/state.h"
 #include "chat/title_match.h"
 #include "data/dataset.h"
@@ -31,7 +32,13 @@ struct DomainCatalog {
   std::size_t model_items = 0;                 // items the model scores; later ones are cold
   bool link_users =
       true;  // the dataset's user ids are this deployment's users (false for anonymous logs)
+  // For anonymous logs: deployment user id -> the dataset's user id (chat/domains.h).
+  std::map<std::string, std::string> linked_users;
   int latest_year = 0;
+
+  // The dataset's user a deployment user is: the same id when the ids are the deployment's, else
+  // the linked one, if any.
+  std::optional<data::UserIndex> dataset_user(const std::string& user_id) const;
 
   bool is_cold(data::ItemIndex i) const { return i >= model_items || matrix->users_of(i).empty(); }
   std::optional<data::ItemIndex> find_item(const std::string& id) const {
@@ -62,6 +69,10 @@ class Catalog {
   // index.
   data::ItemIndex add_cold_item(const std::string& domain, data::Item item);
 
+  // Links deployment users to users of the anonymous domains; throws InputError for a domain that
+  // is not loaded or a dataset user that does not exist.
+  void link_users(const UserLinks& links);
+
   // The user's items per linked domain (chronological, with ratings) and profile attributes.
   std::map<std::string, std::vector<RatedItem>> history_of(const std::string& user_id) const;
   std::map<std::string, std::string> profile_of(const std::string& user_id) const;
@@ -75,7 +86,8 @@ class Catalog {
   mutable std::shared_mutex mutex_;
 };
 
-// Loads "movies" (ml-100k) and/or "games" (amazon-games) from data_dir and trains the named models.
+// Loads the named domains (chat/domains.h) from data_dir and trains the named models (default: the
+// domain's).
 std::shared_ptr<Catalog> load_catalog(const std::filesystem::path& data_dir,
                                       const std::vector<std::string>& domains,
                                       const std::map<std::string, std::string>& models,

@@ -1,8 +1,10 @@
 #include "chat/constraints.h"
 
 #include <algorithm>
+#include <cctype>
 #include <map>
 #include <regex>
+#include <set>
 
 #include "chat/llm_call.h"
 #include "chat/prompts.h"
@@ -331,6 +333,181 @@ std::optional<std::string> genre_by_choice(llm::LanguageModel& lm, std::string_v
   return std::string();
 }
 
+// Does the message describe what kind of item it wants, in words the matcher did not already read?
+// A plain request ("Hi! Can you recommend some movies for me?") has only request words, domain
+// nouns, era phrases and "like X" titles; asked to pick a genre for it, a small model invents one
+// ("Fantasy"). Only a describing word ("something to make me laugh", "spooky") grounds a choice.
+bool describes_a_kind(std::string_view message, const ConstraintUpdate& rules) {
+  static const std::set<std::string> plain = {"hi",
+                                              "hello",
+                                              "hey",
+                                              "thanks",
+                                              "thank",
+                                              "can",
+                                              "could",
+                                              "would",
+                                              "will",
+                                              "you",
+                                              "please",
+                                              "pls",
+                                              "recommend",
+                                              "recommended",
+                                              "recommendation",
+                                              "recommendations",
+                                              "suggest",
+                                              "suggestion",
+                                              "suggestions",
+                                              "some",
+                                              "a",
+                                              "an",
+                                              "the",
+                                              "few",
+                                              "any",
+                                              "more",
+                                              "other",
+                                              "another",
+                                              "good",
+                                              "great",
+                                              "best",
+                                              "nice",
+                                              "new",
+                                              "me",
+                                              "my",
+                                              "i",
+                                              "i'm",
+                                              "im",
+                                              "i'd",
+                                              "id",
+                                              "for",
+                                              "to",
+                                              "of",
+                                              "what",
+                                              "which",
+                                              "should",
+                                              "watch",
+                                              "watching",
+                                              "play",
+                                              "playing",
+                                              "see",
+                                              "next",
+                                              "tonight",
+                                              "today",
+                                              "now",
+                                              "give",
+                                              "show",
+                                              "list",
+                                              "find",
+                                              "get",
+                                              "want",
+                                              "need",
+                                              "like",
+                                              "love",
+                                              "and",
+                                              "or",
+                                              "is",
+                                              "are",
+                                              "there",
+                                              "something",
+                                              "anything",
+                                              "else",
+                                              "options",
+                                              "ideas",
+                                              "picks",
+                                              "pick",
+                                              "titles",
+                                              "title",
+                                              "movie",
+                                              "movies",
+                                              "film",
+                                              "films",
+                                              "flick",
+                                              "flicks",
+                                              "game",
+                                              "games",
+                                              "video",
+                                              "gaming",
+                                              "cinema",
+                                              "from",
+                                              "after",
+                                              "before",
+                                              "since",
+                                              "between",
+                                              "recent",
+                                              "old",
+                                              "older",
+                                              "newer",
+                                              "latest",
+                                              "era",
+                                              "decade",
+                                              "year",
+                                              "years",
+                                              "in",
+                                              "on",
+                                              "with",
+                                              "that",
+                                              "this",
+                                              "it",
+                                              "do",
+                                              "have",
+                                              "know",
+                                              "maybe",
+                                              "also",
+                                              "too",
+                                              "us",
+                                              "we",
+                                              "our",
+                                              "tell",
+                                              "about",
+                                              "similar",
+                                              "such",
+                                              "as",
+                                              "not",
+                                              "no",
+                                              "instead",
+                                              "than",
+                                              "one",
+                                              "ones",
+                                              "lots",
+                                              "bunch",
+                                              "couple",
+                                              "just",
+                                              "really",
+                                              "so",
+                                              "all",
+                                              "your",
+                                              "favorite",
+                                              "favourite",
+                                              "top",
+                                              "okay",
+                                              "ok",
+                                              "yes",
+                                              "sure"};
+  std::string t = text::to_lower(message);
+  // Titles after "like" / "not" cues are the matcher's anchors, not descriptions.
+  for (const auto* titles : {&rules.like_titles, &rules.not_titles}) {
+    for (const auto& title : *titles) {
+      const std::size_t at = t.find(text::to_lower(title));
+      if (at != std::string::npos) t.erase(at, title.size());
+    }
+  }
+  std::string word;
+  auto is_content = [&] {
+    const bool digits = std::any_of(word.begin(), word.end(), [](char ch) {
+      return std::isdigit(static_cast<unsigned char>(ch));
+    });
+    return !word.empty() && !digits && word.size() > 1 && !plain.contains(word);
+  };
+  for (char ch : t + " ") {
+    if (std::isalnum(static_cast<unsigned char>(ch)) || ch == '\'') {
+      word += ch;
+      continue;
+    }
+    if (is_content()) return true;
+    word.clear();
+  }
+  return false;
+}
+
 }  // namespace
 
 ConstraintUpdate extract_constraints(llm::LanguageModel* lm, std::string_view text,
@@ -345,8 +522,9 @@ ConstraintUpdate extract_constraints(llm::LanguageModel* lm, std::string_view te
     const auto categories =
         vocab.categories ? vocab.categories(domain) : std::vector<std::string>{};
     std::optional<std::string> genre;
-    // A genre named in the message needs no model; nor does a domain without categories.
-    if (rules.genres_wanted.empty() && !categories.empty())
+    // A genre named in the message needs no model; nor does a domain without categories, nor a
+    // message that describes no kind of item (the model's pick would be ungrounded).
+    if (rules.genres_wanted.empty() && !categories.empty() && describes_a_kind(text, rules))
       genre = genre_by_choice(*lm, text, domain, categories, timeout_seconds, stats, notes);
     if (!genre || genre->empty()) return rules;
     if (std::find(rules.genres_unwanted.begin(), rules.genres_unwanted.end(), *genre) ==

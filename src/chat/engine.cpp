@@ -18,6 +18,7 @@
 #include "chat/rerank.h"
 #include "chat/title_match.h"
 #include "common/text.h"
+#include "llm/factory.h"
 #include "llm/language_model.h"
 #include "store/store.h"
 
@@ -135,6 +136,7 @@ ChatEngine::~ChatEngine() = default;
 
 std::unique_ptr<ChatEngine> ChatEngine::open(const EngineConfig& config) {
   auto catalog = load_catalog(config.data_dir, config.domains, config.models, config.progress);
+  if (!config.user_links.empty()) catalog->link_users(load_user_links(config.user_links));
   std::shared_ptr<llm::LanguageModel> lm;
   if (!config.llm.empty() && config.llm != "none")
     lm = llm::open_language_model(config.llm, config.llm_open);
@@ -522,7 +524,7 @@ std::vector<Recommendation> ChatEngine::recommend_fast(const std::string& user_i
       catalog_->find(domain_name.empty() ? options_.default_domain : domain_name);
   if (!d) throw ChatError(ChatError::Kind::kBadRequest, "unknown domain '" + domain_name + "'");
   CandidateRequest q;
-  if (d->link_users) q.user = d->dataset->find_user(user_id);
+  q.user = d->dataset_user(user_id);
   q.constraints = constraints;
   q.k = k;
   for (const auto& r : constraints.exclude) {
@@ -548,7 +550,7 @@ float ChatEngine::predict_rating(const std::string& user_id, const ItemRef& ref,
   if (!d) throw ChatError(ChatError::Kind::kBadRequest, "unknown domain '" + ref.domain + "'");
   const auto item = d->find_item(ref.item_id);
   if (!item) throw ChatError(ChatError::Kind::kNotFound, "unknown item '" + ref.item_id + "'");
-  const auto user = d->link_users ? d->dataset->find_user(user_id) : std::nullopt;
+  const auto user = d->dataset_user(user_id);
   float fallback = static_cast<float>(d->matrix->global_mean());
   if (user && d->model->predicts_ratings() && *item < d->model_items)
     fallback = d->model->predict(*user, *item);
@@ -690,7 +692,7 @@ TurnResult ChatEngine::turn(const std::string& conversation_id, const std::strin
       }
       if (candidates.empty()) {
         CandidateRequest q;
-        if (d.link_users) q.user = d.dataset->find_user(state.user_id);
+        q.user = d.dataset_user(state.user_id);
         q.history = history;
         q.constraints = state.constraints;
         q.anchors = anchors;

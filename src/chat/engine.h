@@ -28,6 +28,7 @@
 #include "chat/state.h"
 #include "chat/types.h"
 #include "data/dataset.h"
+#include "llm/factory.h"
 #include "llm/language_model.h"
 
 namespace chatrec::llm {
@@ -94,7 +95,10 @@ struct EngineConfig {
   llm::OpenOptions llm_open;  // --lora for the built-in runtime
   std::string store;          // store::open_store URL; "" = conversations in memory only
   std::vector<std::string> domains = {"movies", "games"};
-  std::map<std::string, std::string> models = {{"movies", "ease"}, {"games", "itemknn"}};
+  std::map<std::string, std::string> models;  // domain -> recommender (default: the domain's)
+  // "DOMAIN DATASET_USER_ID USER_ID" lines linking deployment users to anonymous datasets' users
+  // (chat/domains.h); empty: none linked.
+  std::string user_links;
   bool progress = true;
   EngineOptions options;
 };

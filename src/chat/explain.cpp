@@ -1,6 +1,7 @@
 #include "chat/explain.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 
 #include "chat/llm_call.h"
@@ -21,6 +22,76 @@ bool mentions_title(std::string_view text, std::string_view title) {
   const auto second_space = key.find(' ', first_space + 1);
   const std::string head = key.substr(0, second_space);
   return head.size() >= 6 && contains_words(hay, head);
+}
+
+namespace {
+
+struct Phrase {
+  const char* third;  // lower case
+  const char* second;
+};
+// Longest first, so "the user is" wins over "the user".
+constexpr Phrase kPhrases[] = {{"the user's", "your"},
+                               {"the user is", "you are"},
+                               {"the user was", "you were"},
+                               {"the user has", "you have"},
+                               {"the user likes", "you like"},
+                               {"the user enjoys", "you enjoy"},
+                               {"the user seems", "you seem"},
+                               {"the user loves", "you love"},
+                               {"the user", "you"},
+                               {"this user", "you"}};
+constexpr std::size_t kLongestPhrase = 15;
+
+bool letter(char c) {
+  return std::isalpha(static_cast<unsigned char>(c)) != 0;
+}
+
+}  // namespace
+
+std::string SecondPersonRewriter::rewrite_complete(bool at_end) {
+  std::string out;
+  const std::string lower = text::to_lower(pending_);
+  std::size_t i = 0;
+  while (i < pending_.size()) {
+    // Near the end, a phrase (or the letter that would make it part of a longer word) may still
+    // be arriving: wait for it.
+    if (!at_end && pending_.size() - i <= kLongestPhrase) break;
+    bool replaced = false;
+    if (i == 0 || !letter(pending_[i - 1])) {
+      for (const auto& p : kPhrases) {
+        const std::string_view third(p.third);
+        if (lower.compare(i, third.size(), third) != 0) continue;
+        const std::size_t end = i + third.size();
+        if (end < pending_.size() && letter(pending_[end])) continue;
+        std::string second(p.second);
+        if (std::isupper(static_cast<unsigned char>(pending_[i])))
+          second[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(second[0])));
+        out += second;
+        i = end;
+        replaced = true;
+        break;
+      }
+    }
+    if (!replaced) out += pending_[i++];
+  }
+  pending_.erase(0, i);
+  return out;
+}
+
+std::string SecondPersonRewriter::feed(std::string_view piece) {
+  pending_ += piece;
+  return rewrite_complete(false);
+}
+
+std::string SecondPersonRewriter::flush() {
+  return rewrite_complete(true);
+}
+
+std::string to_second_person(std::string_view text) {
+  SecondPersonRewriter r;
+  std::string out = r.feed(text);
+  return out + r.flush();
 }
 
 std::string template_explanation(const PromptItem& item, const std::vector<PromptItem>& support,
@@ -55,15 +126,19 @@ Explanation explain_item(llm::LanguageModel* lm, const PromptContext& ctx, const
     llm::GenerationOptions options;
     options.max_tokens = max_tokens;
     options.stop = {"\n\n"};
+    SecondPersonRewriter person;
     if (on_text) {
       options.on_text = [&](std::string_view piece) {
-        on_text(piece);
+        if (const std::string done = person.feed(piece); !done.empty()) on_text(done);
         return true;
       };
     }
     LlmCallResult r = call_chat(*lm, prompt.messages, options, timeout_seconds, stats);
+    if (on_text) {
+      if (const std::string rest = person.flush(); !rest.empty()) on_text(rest);
+    }
     if (r.completion && !text::trim(r.completion->text).empty()) {
-      answer = std::string(text::trim(r.completion->text));
+      answer = to_second_person(text::trim(r.completion->text));
       e.llm_used = true;
     } else {
       if (stats) stats->fail(r.completion ? "unparseable" : r.failure, "template_explanation");

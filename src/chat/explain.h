@@ -22,6 +22,24 @@ struct Explanation {
   std::vector<std::string> notes;
 };
 
+// Rewrites a streamed answer that speaks of "the user" in the third person into the second person
+// ("the user may like" -> "you may like", "the user's" -> "your", "The user is" -> "You are"): the
+// explanation answers the person reading it. Pieces are held back only while they could still be
+// the start of a phrase.
+class SecondPersonRewriter {
+ public:
+  // The text that is final so far.
+  std::string feed(std::string_view piece);
+  // The rest, at the end of the answer.
+  std::string flush();
+
+ private:
+  std::string rewrite_complete(bool at_end);
+  std::string pending_;
+};
+// The whole text rewritten at once.
+std::string to_second_person(std::string_view text);
+
 // Does the text mention the title (key form, whole words; a long title's first words suffice)?
 bool mentions_title(std::string_view text, std::string_view title);
 // The deterministic explanation from metadata and support items.

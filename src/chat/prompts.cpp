@@ -210,9 +210,12 @@ BudgetedPrompt explain_prompt(llm::LanguageModel& lm, const PromptContext& ctx,
     p.tail += "Similar items the user rated:\n";
     for (const auto& s : support) p.tail += "- " + describe_item(s, true) + "\n";
   }
-  p.tail += "In two sentences, explain why the user may like " + item.title;
+  // Spoken to the person ("you"), and only from what is listed: small models otherwise invent plot
+  // details ("a romantic subplot").
+  p.tail +=
+      "In two sentences, tell the user directly (say \"you\") why they may like " + item.title;
   if (!support.empty()) p.tail += ", naming the similar items above";
-  p.tail += ".";
+  p.tail += ". Use only the facts listed here.";
   return fit(lm, p, ctx.domain, reserve_tokens);
 }
 

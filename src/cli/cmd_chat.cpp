@@ -27,6 +27,7 @@ struct ChatArgs {
   bool no_hint = false;
   double fusion_weight = 1.0;
   std::vector<std::string> domains = {"movies", "games"};
+  std::string user_links;
 };
 
 void print_cards(const chat::TurnResult& r) {
@@ -50,6 +51,7 @@ void run_chat(const ChatArgs& a) {
   config.llm_open = a.open;
   config.store = a.store;
   config.domains = a.domains;
+  config.user_links = a.user_links;
   if (!chat::parse_rerank_mode(a.rerank, &config.options.rerank)) {
     throw InputError("--rerank", 0, a.rerank, "expected none, generate or score");
   }
@@ -105,6 +107,10 @@ const Registration chat_registration(60, [](CLI::App& root) {
   cmd->add_option("--fusion-weight", args->fusion_weight,
                   "Weight of the LLM order against the base order (0..1)")
       ->capture_default_str();
+  cmd->add_option("--link-users", args->user_links,
+                  "File of 'DOMAIN DATASET_USER_ID USER_ID' lines: deployment users who are users "
+                  "of an anonymous dataset (Amazon Games)")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--domains", args->domains, "Catalogues to load (movies, games)")
       ->capture_default_str();
   cmd->callback([args] { run_chat(*args); });

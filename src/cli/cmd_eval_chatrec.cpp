@@ -5,9 +5,10 @@
 #include <string>
 
 #include "chat/engine.h"
-#include "chat/eval_adapters.h"
+#include "chat_eval/adapters.h"
 #include "cli/eval_hooks.h"
 #include "common/error.h"
+#include "llm/factory.h"
 #include "llm/language_model.h"
 #include "llm/runtime/gguf.h"
 

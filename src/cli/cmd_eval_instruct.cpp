@@ -18,6 +18,7 @@
 #include "data/splits.h"
 #include "instruct/candidate_ranker.h"
 #include "instruct/tuning.h"
+#include "llm/factory.h"
 #include "llm/language_model.h"
 #include "llm/runtime/gguf.h"
 

@@ -14,6 +14,7 @@
 #include "instruct/generator.h"
 #include "instruct/templates.h"
 #include "instruct/tuning.h"
+#include "llm/factory.h"
 #include "llm/language_model.h"
 #include "llm/runtime/builtin_model.h"
 

@@ -12,6 +12,7 @@
 #include "cli/command.h"
 #include "common/error.h"
 #include "common/text.h"
+#include "llm/factory.h"
 #include "llm/language_model.h"
 #include "store/store.h"
 

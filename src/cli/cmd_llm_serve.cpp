@@ -11,6 +11,7 @@
 
 #include "cli/command.h"
 #include "cli/llm_args.h"
+#include "llm/factory.h"
 #include "llm/language_model.h"
 #include "llm/openai/openai_server.h"
 

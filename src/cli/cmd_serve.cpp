@@ -19,6 +19,7 @@
 #include "cli/llm_args.h"
 #include "common/error.h"
 #include "data/loaders.h"
+#include "llm/factory.h"
 #include "llm/language_model.h"
 #include "recommend/recommender.h"
 #include "server/bootstrap.h"
@@ -44,6 +45,7 @@ struct ServeArgs {
   std::vector<std::string> domains;
   std::string movies_model = "ease";
   std::string games_model = "itemknn";
+  std::string user_links;
   std::string rerank = "score";
   int max_reply_tokens = 96;
   double llm_timeout = 60.0;
@@ -78,13 +80,15 @@ std::shared_ptr<chat::Catalog> build_catalog(const ServeArgs& a,
                             fit, true);
       }
     } else if (domain == "games") {
-      spdlog::info("games: training {} on amazon-games", a.games_model);
-      catalog->add_domain("games", data::load_amazon_games(fs::path(a.data_dir) / "amazon-games"),
-                          recommend::make_recommender(a.games_model), fit, /*link_users=*/false);
+      const chat::DomainSpec& spec = chat::domain_spec(domain);
+      spdlog::info("games: training {} on {}", a.games_model, spec.dataset);
+      catalog->add_domain(domain, spec.load(spec.dir(a.data_dir)),
+                          recommend::make_recommender(a.games_model), fit, spec.deployment_users);
     } else {
       throw InputError("--domains", 0, domain, "unknown domain (movies, games)");
     }
   }
+  if (!a.user_links.empty()) catalog->link_users(chat::load_user_links(a.user_links));
   return catalog;
 }
 
@@ -241,6 +245,10 @@ const Registration serve_registration(80, [](CLI::App& root) {
   cmd->add_option("--movies-model", args->movies_model, "Movies recommender when no --model-file")
       ->capture_default_str();
   cmd->add_option("--games-model", args->games_model, "Games recommender")->capture_default_str();
+  cmd->add_option("--link-users", args->user_links,
+                  "File of 'DOMAIN DATASET_USER_ID USER_ID' lines: deployment users who are users "
+                  "of an anonymous dataset (Amazon Games); others see no history there")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--rerank", args->rerank, "LLM reranking: none | generate | score")
       ->capture_default_str();
   cmd->add_option("--max-reply-tokens", args->max_reply_tokens, "Longest free-text LLM answer")

@@ -21,6 +21,7 @@
 #include "data/dataset.h"
 #include "data/matrix.h"
 #include "eval/rankers.h"
+#include "llm/factory.h"
 #include "llm/language_model.h"
 #include "recommend/recommender.h"
 

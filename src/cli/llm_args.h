@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "llm/factory.h"
 #include "llm/language_model.h"
 
 namespace chatrec::cli {

@@ -98,15 +98,4 @@ class LanguageModel {
   virtual Usage total_usage() const = 0;
 };
 
-// Opens a backend from a spec:
-//   "builtin" (the default model file from the model cache), "builtin:/path/model.gguf",
-//   "openai:http://host:port/v1" (model and key from CHATREC_OPENAI_MODEL / OPENAI_API_KEY),
-//   "mock".
-struct OpenOptions {
-  std::string lora;  // LoRA adapter file for the built-in runtime (--lora)
-  float lora_scale = 1.0f;
-};
-std::unique_ptr<LanguageModel> open_language_model(const std::string& spec,
-                                                   const OpenOptions& options = {});
-
 }  // namespace chatrec::llm

@@ -6,6 +6,7 @@
 #include <filesystem>
 #include <unordered_set>
 
+#include "chat/domains.h"
 #include "data/loaders.h"
 #include "store/store.h"
 
@@ -44,7 +45,9 @@ ImportSummary import_dataset(store::Store& store, const data::Dataset& dataset,
   batch.reserve(dataset.interactions().size());
   for (const auto& x : dataset.interactions()) {
     store::StoredInteraction s;
-    s.user_id = dataset.user(x.user).id;
+    // An anonymous log's ids are not this deployment's users: they keep a namespace of their own.
+    s.user_id = with_users ? dataset.user(x.user).id
+                           : chat::namespaced_user_id(domain, dataset.user(x.user).id);
     s.item_id = dataset.item(x.item).id;
     s.domain = domain;
     if (x.has_rating()) s.rating = x.rating;
@@ -59,18 +62,15 @@ ImportSummary import_dataset(store::Store& store, const data::Dataset& dataset,
 
 std::vector<ImportSummary> import_shared_datasets(store::Store& store,
                                                   const std::string& data_dir) {
-  namespace fs = std::filesystem;
   std::vector<ImportSummary> out;
-  fs::path ml = fs::path(data_dir) / "ml-100k";
-  if (fs::exists(ml / "u.data")) {
-    out.push_back(import_dataset(store, data::load_movielens_100k(ml), "movies"));
-  } else {
-    spdlog::warn("no MovieLens-100K under {}: the movies catalogue stays empty", data_dir);
-  }
-  fs::path games = fs::path(data_dir) / "amazon-games";
-  if (fs::exists(games / "games.item")) {
-    out.push_back(
-        import_dataset(store, data::load_amazon_games(games), "games", /*with_users=*/false));
+  for (const chat::DomainSpec& spec : chat::known_domains()) {
+    if (spec.present(data_dir)) {
+      out.push_back(
+          import_dataset(store, spec.load(spec.dir(data_dir)), spec.name, spec.deployment_users));
+    } else if (spec.deployment_users) {
+      spdlog::warn("no {} under {}: the {} catalogue stays empty", spec.dataset, data_dir,
+                   spec.name);
+    }
   }
   return out;
 }

@@ -22,8 +22,9 @@ struct ImportSummary {
 
 // Imports `dataset` into `store` under `domain` unless it is there already (idempotent: a repeated
 // call, or a call after a crash between the steps, writes only what is missing). Users without
-// attributes are not imported when `with_users` is false (sequence datasets have many anonymous
-// users).
+// attributes are not imported when `with_users` is false: an anonymous log's users, whose
+// interactions are stored under their namespaced ids ("games:196", chat/domains.h) so they never
+// merge with this deployment's user of the same id.
 ImportSummary import_dataset(store::Store& store, const data::Dataset& dataset,
                              const std::string& domain, bool with_users = true);
 

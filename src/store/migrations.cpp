@@ -123,6 +123,19 @@ CREATE INDEX models_by_name ON models (name, created_at, id);
 CREATE INDEX users_by_seq ON users (seq);
 CREATE INDEX items_by_seq ON items (domain, seq);
 )sql"},
+      // The Amazon Games import wrote its anonymous user ids bare, so the log of games user "196"
+      // read as the history of this deployment's user "196". Imported rows are the "view" rows
+      // whose timestamps are sequence positions (live interactions carry Unix times); they move
+      // to the namespace the import now writes.
+      {3, "namespaced anonymous game logs",
+       R"sql(
+UPDATE interactions SET user_id = 'games:' || user_id
+  WHERE domain = 'games' AND kind = 'view' AND ts < 1000000000 AND user_id NOT LIKE 'games:%';
+)sql",
+       R"sql(
+UPDATE interactions SET user_id = 'games:' || user_id
+  WHERE domain = 'games' AND kind = 'view' AND ts < 1000000000 AND user_id NOT LIKE 'games:%';
+)sql"},
   };
   return steps;
 }

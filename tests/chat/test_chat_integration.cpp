@@ -8,7 +8,11 @@
 #include <iostream>
 
 #include "chat/catalog.h"
+#include "chat/constraints.h"
 #include "chat/engine.h"
+#include "common/text.h"
+#include "llm/factory.h"
+#include "llm/language_model.h"
 #include "testing/test_env.h"
 
 namespace chatrec::chat {
@@ -53,6 +57,32 @@ class ChatIntegration : public ::testing::Test {
 
 ChatEngine* ChatIntegration::engine_ = nullptr;
 
+// The built-in model's constrained genre choice answered "Fantasy" to a plain first message, and
+// the reply said "Fantasy only": a constraint the user never stated. A plain request now reaches no
+// genre choice at all, whatever the model would pick.
+TEST(ChatConstraintsBuiltin, APlainRequestGetsNoInventedGenre) {
+  const auto model = chatrec::testing::real_model_path();
+  if (!model) GTEST_SKIP() << "needs the SmolLM2 model file";
+  const auto lm = llm::open_language_model("builtin:" + model->string());
+  ConstraintVocabulary vocab;
+  vocab.domains = {"movies", "games"};
+  vocab.categories = [](const std::string&) {
+    return std::vector<std::string>{
+        "Action",      "Adventure", "Animation", "Children's", "Comedy", "Crime",
+        "Documentary", "Drama",     "Fantasy",   "Film-Noir",  "Horror", "Musical",
+        "Mystery",     "Romance",   "Sci-Fi",    "Thriller",   "War",    "Western"};
+  };
+  vocab.latest_year = [](const std::string&) { return 1998; };
+  Stats st;
+  for (const char* plain :
+       {"Hi! Can you recommend some movies for me?", "Can you recommend some movies for me?"}) {
+    const auto u = extract_constraints(lm.get(), plain, "movies", vocab, 120, &st, nullptr,
+                                       ConstraintStyle::kChoice);
+    EXPECT_TRUE(u.genres_wanted.empty()) << plain << " -> " << u.genres_wanted.front();
+  }
+  EXPECT_EQ(st.llm_calls, 0);
+}
+
 TEST_F(ChatIntegration, ScriptedSixTurnConversation) {
   ChatEngine& e = *engine_;
   const std::string id = e.create_conversation("196");
@@ -89,6 +119,8 @@ TEST_F(ChatIntegration, ScriptedSixTurnConversation) {
   EXPECT_FALSE(r3.reply.empty());
   ASSERT_EQ(r3.recommendations.size(), 1u);
   EXPECT_EQ(r3.recommendations[0].item_id, first.item_id);
+  // Spoken to the person, not about "the user" (the built-in model's habit).
+  EXPECT_EQ(text::to_lower(r3.reply).find("the user"), std::string::npos) << r3.reply;
 
   // 4. Dislike one.
   const Recommendation disliked = r2.recommendations[1];

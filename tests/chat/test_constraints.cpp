@@ -145,6 +145,26 @@ TEST(Constraints, ChoiceStylePicksAGenreOnlyWhenTheMatcherFoundNone) {
   EXPECT_EQ(st.llm_calls, 2);
 }
 
+// A plain request names no kind of item, so no genre is asked of the model, which would invent one
+// (SmolLM2-135M answered "Fantasy" to the first message below).
+TEST(Constraints, ChoiceStyleInventsNoGenreForAPlainRequest) {
+  llm::MockModel lm;
+  for (const char* plain :
+       {"Hi! Can you recommend some movies for me?", "what should I watch tonight?",
+        "more like Fargo please", "any good films from the 90s?", "Recommend me a few games"}) {
+    lm.queue_reply("Fantasy");
+    const auto u = extract_constraints(&lm, plain, "movies", vocab(), 10, nullptr, nullptr,
+                                       ConstraintStyle::kChoice);
+    EXPECT_TRUE(u.genres_wanted.empty()) << plain;
+  }
+  EXPECT_TRUE(lm.seen_prompts().empty());
+  // A describing word grounds the choice.
+  lm.queue_reply("Fantasy");
+  const auto u = extract_constraints(&lm, "something with dragons and wizards", "movies", vocab(),
+                                     10, nullptr, nullptr, ConstraintStyle::kChoice);
+  EXPECT_EQ(u.genres_wanted, std::vector<std::string>{"Fantasy"});
+}
+
 TEST(Constraints, ApplyAndSatisfy) {
   Constraints c;
   c.domain = "movies";

@@ -7,6 +7,7 @@
 
 #include "instruct/candidate_ranker.h"
 #include "instruct/ranker.h"
+#include "llm/factory.h"
 #include "llm/language_model.h"
 #include "testing/test_env.h"
 

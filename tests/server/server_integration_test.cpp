@@ -13,6 +13,7 @@
 #include <set>
 
 #include "data/loaders.h"
+#include "llm/factory.h"
 #include "llm/language_model.h"
 #include "server_fixture.h"
 

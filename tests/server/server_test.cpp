@@ -228,6 +228,18 @@ TEST_F(ServerTest, ItemsAndColdStart) {
   ASSERT_TRUE(stored);
   EXPECT_EQ(stored->status, 200);
   EXPECT_EQ(body_json(stored)["categories"], json({"Comedy", "Sci-Fi"}));
+  // HTML character references are decoded on the way in: what is stored and shown is UTF-8.
+  auto entity = post(c, "/api/items",
+                     {{"domain", "movies"},
+                      {"id", "new-2"},
+                      {"title", "Pok&eacute;mon &amp; Friends"},
+                      {"text", {{"description", "Tom Clancy&rsquo;s"}}}});
+  ASSERT_TRUE(entity);
+  ASSERT_EQ(entity->status, 201) << entity->body;
+  auto decoded = c.Get("/api/items/movies/new-2");
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(body_json(decoded)["title"], "Pok\u00e9mon & Friends");
+  EXPECT_EQ(body_json(decoded)["text"]["description"], "Tom Clancy\u2019s");
   expect_error(post(c, "/api/items", {{"domain", "movies"}, {"id", "x"}}), 400, "bad_request");
   expect_error(
       post(c, "/api/items", {{"domain", "movies"}, {"id", "x"}, {"title", "t"}, {"year", -4}}), 400,
@@ -795,6 +807,24 @@ TEST(ServerFuzz, RandomRequestsNeverBreakTheServer) {
   auto health = c.Get("/healthz");
   ASSERT_TRUE(health);
   EXPECT_EQ(health->status, 200);
+}
+
+// An anonymous log is imported under namespaced user ids: this deployment's user "196" does not
+// inherit the games log's user "196".
+TEST(ServerBootstrap, AnonymousLogsAreImportedUnderTheirNamespace) {
+  chatrec::testing::TempDir dir;
+  auto st = store::open_store("sqlite:" + (dir.path() / "db").string());
+  data::Dataset games("games");
+  const auto u = games.add_user({"196", {}});
+  for (int i = 0; i < 3; ++i) {
+    const auto item = games.add_item({std::to_string(i), "Game " + std::to_string(i), "games"});
+    games.add_interaction({u, item, data::kNoRating, i});
+  }
+  const auto summary = import_dataset(*st, games, "games", /*with_users=*/false);
+  EXPECT_EQ(summary.interactions, 3u);
+  EXPECT_EQ(summary.users, 0u);
+  EXPECT_TRUE(st->interactions_of("196").empty());
+  EXPECT_EQ(st->interactions_of("games:196").size(), 3u);
 }
 
 TEST(HttpUtil, TextValidation) {

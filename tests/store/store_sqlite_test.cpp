@@ -1,6 +1,8 @@
 // The store contract on SQLite (temp file), plus URL parsing and SQLite-only checks.
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include <set>
+
 #include "store/postgres/postgres_store.h"
 #include "store/sqlite/sqlite_store.h"
 #include "store_contract.h"
@@ -98,6 +100,34 @@ TEST(SqliteStore, RefusesADatabaseFromANewerBuild) {
   }
   const auto error = error_of(path);
   EXPECT_NE(error.find("schema version 999"), std::string::npos) << error;
+}
+
+// Schema 3: a store imported before it holds the Amazon Games log under bare user ids, so games
+// user "196" read as the deployment's user "196". Migrating moves exactly the imported rows (views
+// at sequence positions) into the "games:" namespace; live interactions stay where they are.
+TEST(SqliteStore, MigrationMovesImportedGameLogsIntoTheirNamespace) {
+  chatrec::testing::TempDir dir;
+  const auto path = (dir.path() / "old.db").string();
+  open_store(path);
+  {
+    SQLite::Database raw(path, SQLite::OPEN_READWRITE);
+    raw.exec("DELETE FROM schema_migrations WHERE version >= 3");
+    raw.exec(
+        "INSERT INTO interactions (user_id, domain, item_id, rating, kind, ts) VALUES "
+        "('196', 'games', '10', NULL, 'view', 0), ('196', 'games', '11', NULL, 'view', 1), "
+        "('196', 'games', '12', NULL, 'like', 1764000000), "
+        "('196', 'games', '13', NULL, 'view', 1764000001), "
+        "('196', 'movies', '242', 3, 'rating', 881250949), "
+        "('games:5', 'games', '14', NULL, 'view', 0)");
+  }
+  auto store = open_store(path);
+  EXPECT_EQ(store->schema_version(), latest_schema_version());
+  std::set<std::string> own;
+  for (const auto& x : store->interactions_of("196")) own.insert(x.domain + "/" + x.item_id);
+  EXPECT_EQ(own, (std::set<std::string>{"games/12", "games/13", "movies/242"}));
+  EXPECT_EQ(store->interactions_of("games:196").size(), 2u);
+  EXPECT_EQ(store->interactions_of("games:5").size(), 1u);  // already namespaced: untouched
+  EXPECT_TRUE(store->interactions_of("games:games:5").empty());
 }
 
 TEST(SqliteStore, FailureInsideTheTransactionRollsBackTheWholeTurn) {

@@ -1,4 +1,4 @@
-#include "chat/eval_adapters.h"
+#include "chat_eval/adapters.h"
 
 #include <algorithm>
 #include <cmath>
