@@ -209,6 +209,11 @@ const Registration registration(70, [](CLI::App& root) {
       ->capture_default_str();
   tune->add_option("--history", to.history, "History items in each prompt")->capture_default_str();
   tune->add_option("--negatives", to.negatives, "Negatives per instruction")->capture_default_str();
+  tune->add_option("--window-order", to.window_order,
+                   "ml-100k: each user's likes in time order or shuffled before they are cut "
+                   "into windows")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"time", "random"}));
   tune->add_option("--template", to.template_id,
                    "Template id (default by loss: lm P05, label P07, yesno P02)");
   tune->add_option("--validation-users", to.validation_users, "Held-out users for validation")

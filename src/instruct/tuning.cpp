@@ -47,9 +47,10 @@ std::uint64_t user_seed(std::uint64_t seed, std::uint64_t salt, data::UserIndex 
 std::string fingerprint(const TuneOptions& o) {
   return fmt::format(
       "protocol={} loss={} examples={} epochs={} rank={} alpha={} lr={} batch={} targets={} "
-      "layers={} history={} negatives={} seed={} template={} validation={}{}",
+      "layers={} history={} negatives={} seed={} template={} validation={}{}{}",
       o.protocol, o.loss, o.examples, o.epochs, o.rank, o.alpha, o.lr, o.batch, o.targets, o.layers,
       o.history, o.negatives, o.seed, o.template_id, o.validation_users,
+      o.window_order == "time" ? std::string() : " windows=" + o.window_order,
       o.init.empty() ? std::string()
                      : fmt::format(" init={} skip={}", o.init.string(), o.skip_examples));
 }
@@ -258,6 +259,9 @@ float rating_in(const data::InteractionMatrix& m, data::UserIndex u, data::ItemI
              : data::kNoRating;
 }
 
+// Above every per-case salt (6 + case index) so the shuffle's stream is its own.
+constexpr std::uint64_t kWindowShuffleSalt = 1ull << 31;
+
 TuneData ml100k_cases(const data::Dataset& ds, const TuneOptions& o) {
   const data::Split split = data::split_topk_holdout(ds, o.seed);
   const data::InteractionMatrix all(ds.num_users(), ds.num_items(), ds.interactions());
@@ -298,7 +302,8 @@ TuneData ml100k_cases(const data::Dataset& ds, const TuneOptions& o) {
   std::vector<TuneCase> windows;
   for (data::UserIndex u = 0; u < ds.num_users(); ++u) {
     if (all.items_of(u).size() + o.negatives + 1 > ds.num_items()) continue;
-    const std::vector<data::ItemIndex> liked = liked_sequence(u);
+    std::vector<data::ItemIndex> liked = liked_sequence(u);
+    if (o.window_order == "random") Rng(user_seed(o.seed, kWindowShuffleSalt, u)).shuffle(liked);
     for (std::size_t end = liked.size(); end >= 2;) {
       const std::size_t begin = end > o.history + 1 ? end - o.history - 1 : 0;
       TuneCase c;
@@ -323,10 +328,17 @@ TuneData ml100k_cases(const data::Dataset& ds, const TuneOptions& o) {
 }  // namespace
 
 TuneData tuning_cases(const data::Dataset& ds, const TuneOptions& o) {
+  if (o.window_order != "time" && o.window_order != "random")
+    throw InputError("--window-order", 0, "window_order",
+                     "'" + o.window_order + "' is neither 'time' nor 'random'");
   if (o.protocol == "ml100k-topk") return ml100k_cases(ds, o);
   if (o.protocol != "games-seq")
     throw InputError("--dataset", 0, "protocol",
                      "tuning data comes from games-seq or ml100k-topk, not '" + o.protocol + "'");
+  if (o.window_order != "time")
+    throw InputError("--window-order", 0, "window_order",
+                     "games-seq windows follow the sequence in time; '" + o.window_order +
+                         "' is for ml-100k, whose protocol holds out random likes");
   const data::Split split = data::split_leave_last_out(ds);
   const data::InteractionMatrix all(ds.num_users(), ds.num_items(), ds.interactions());
   const data::InteractionMatrix train(ds.num_users(), ds.num_items(), split.train);

@@ -12,7 +12,11 @@
 // Training data (ml100k-topk): the protocol's training split for the seed, minus the liked items
 // that data::split_liked_validation holds out of the validation users (the same carve-out Chat-Rec
 // chooses its fusion weight on). Each user's liked (>= 4) remaining items in time order are cut
-// into windows of history + 1 from the latest back; a window's last item is the target. Negatives
+// into windows of history + 1 from the latest back; a window's last item is the target. With
+// window_order "random" each user's likes are shuffled (seeded) before they are cut, because the
+// protocol holds out random likes, not the latest ones: a window is then a random subset of the
+// user's likes in a random order, so every line is trained as "another like of this user" rather
+// than "the next like in time". Negatives
 // are items the user never rated (in any split). A validation case per validation user: the latest
 // liked remaining items as history, one held-out like as the target.
 //
@@ -67,6 +71,9 @@ struct TuneOptions {
   int layers = 0;  // adapt the last this many layers only (0: all); the backward stops below them
   std::size_t history = 20;
   std::size_t negatives = 9;
+  // ml100k-topk: how each user's likes are ordered before they are cut into windows, "time" or
+  // "random" (see above). games-seq windows are always in time order.
+  std::string window_order = "time";
   std::uint64_t seed = 2023;
   int threads = 0;
   bool resume = false;

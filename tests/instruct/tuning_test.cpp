@@ -4,7 +4,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <algorithm>
 #include <iterator>
+#include <map>
 #include <set>
 
 #include "common/error.h"
@@ -142,17 +144,26 @@ TEST(TuningSequence, TrainsOnTheTokensInferenceScores) {
   for (const auto& c : tuning_cases(games, o).train) expect_sequence_encoding(games, real, o, c);
 }
 
-// ml100k-topk: no case shows a test item of its user (target, candidate or history), training
-// never shows a like held out of a validation user (what the Chat-Rec fusion weight is chosen on),
-// and validation targets are exactly such held-out likes.
-TEST(TuningCases, MovieLensUsesTheTrainingSplitWithoutTheValidationLikes) {
-  if (!std::filesystem::exists(chatrec::testing::ml100k_dir()))
-    GTEST_SKIP() << "MovieLens-100K not found under " << chatrec::testing::ml100k_dir();
-  const data::Dataset ds = data::load_named("ml-100k", chatrec::testing::data_dir());
+// All of the ml100k-topk windows, 100 validation users.
+TuneOptions every_movielens_window() {
   TuneOptions o;
   o.protocol = "ml100k-topk";
   o.examples = 100000;
   o.validation_users = 100;
+  return o;
+}
+
+// ml100k-topk: no case shows a test item of its user (target, candidate or history), training
+// never shows a like held out of a validation user (what the Chat-Rec fusion weight is chosen on),
+// and validation targets are exactly such held-out likes; for both window orders.
+class MovieLensTuningCases : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(MovieLensTuningCases, UseTheTrainingSplitWithoutTheValidationLikes) {
+  if (!std::filesystem::exists(chatrec::testing::ml100k_dir()))
+    GTEST_SKIP() << "MovieLens-100K not found under " << chatrec::testing::ml100k_dir();
+  const data::Dataset ds = data::load_named("ml-100k", chatrec::testing::data_dir());
+  TuneOptions o = every_movielens_window();
+  o.window_order = GetParam();
   const TuneData d = tuning_cases(ds, o);
   const data::Split split = data::split_topk_holdout(ds, o.seed);
   std::set<std::pair<data::UserIndex, data::ItemIndex>> test;
@@ -189,6 +200,66 @@ TEST(TuningCases, MovieLensUsesTheTrainingSplitWithoutTheValidationLikes) {
   }
   // Validation users still train on their remaining likes.
   EXPECT_GT(windows_of_validation_users, 0u);
+}
+
+INSTANTIATE_TEST_SUITE_P(WindowOrders, MovieLensTuningCases, ::testing::Values("time", "random"));
+
+// Random window order shuffles each user's likes before cutting: the same likes are trained on
+// (as history or target), the validation cases do not change, but windows are no longer runs of
+// consecutive likes.
+TEST(TuningCases, RandomWindowOrderTrainsOnTheSameLikesInAnotherOrder) {
+  if (!std::filesystem::exists(chatrec::testing::ml100k_dir()))
+    GTEST_SKIP() << "MovieLens-100K not found under " << chatrec::testing::ml100k_dir();
+  const data::Dataset ds = data::load_named("ml-100k", chatrec::testing::data_dir());
+  TuneOptions o = every_movielens_window();
+  const TuneData by_time = tuning_cases(ds, o);
+  o.window_order = "random";
+  const TuneData shuffled = tuning_cases(ds, o);
+  auto likes_per_user = [](const TuneData& d) {
+    std::map<data::UserIndex, std::multiset<data::ItemIndex>> likes;
+    for (const TuneCase& c : d.train) {
+      likes[c.user].insert(c.target);
+      likes[c.user].insert(c.history.begin(), c.history.end());
+    }
+    return likes;
+  };
+  // Cutting from the end leaves out one like when a user's count is one past a window: which one
+  // depends on the order, so the sets may differ by that like only.
+  const auto time_likes = likes_per_user(by_time), shuffled_likes = likes_per_user(shuffled);
+  ASSERT_EQ(time_likes.size(), shuffled_likes.size());
+  for (const auto& [user, likes] : time_likes) {
+    const auto& other = shuffled_likes.at(user);
+    EXPECT_EQ(likes.size(), other.size()) << "user " << user;
+    std::vector<data::ItemIndex> differ;
+    std::set_symmetric_difference(likes.begin(), likes.end(), other.begin(), other.end(),
+                                  std::back_inserter(differ));
+    EXPECT_LE(differ.size(), 2u) << "user " << user;
+  }
+  ASSERT_EQ(by_time.validation.size(), shuffled.validation.size());
+  for (std::size_t k = 0; k < by_time.validation.size(); ++k) {
+    EXPECT_EQ(by_time.validation[k].target, shuffled.validation[k].target);
+    EXPECT_EQ(by_time.validation[k].history, shuffled.validation[k].history);
+  }
+  // A window of the time order is a run of the user's likes by time; count windows whose
+  // history is no longer sorted by the user's like order.
+  const data::InteractionMatrix all(ds.num_users(), ds.num_items(), ds.interactions());
+  std::size_t long_windows = 0, out_of_time = 0;
+  for (const TuneCase& c : shuffled.train) {
+    if (c.history.size() < 5) continue;  // short ones can be in order by chance
+    ++long_windows;
+    const auto& seq = all.sequence(c.user);
+    std::vector<std::ptrdiff_t> when;
+    for (auto i : c.history)
+      when.push_back(std::find(seq.begin(), seq.end(), i) - seq.begin());
+    out_of_time += !std::is_sorted(when.begin(), when.end());
+  }
+  ASSERT_GT(long_windows, 1000u);
+  EXPECT_GT(out_of_time, long_windows * 95 / 100);
+  o.protocol = "games-seq";
+  EXPECT_THROW(tuning_cases(ds, o), InputError);
+  o.protocol = "ml100k-topk";
+  o.window_order = "sideways";
+  EXPECT_THROW(tuning_cases(ds, o), InputError);
 }
 
 std::vector<char> read_all(const std::filesystem::path& p) {
