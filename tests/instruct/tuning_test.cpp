@@ -2,9 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <algorithm>
 #include <iterator>
 #include <map>
 #include <set>
@@ -249,8 +249,7 @@ TEST(TuningCases, RandomWindowOrderTrainsOnTheSameLikesInAnotherOrder) {
     ++long_windows;
     const auto& seq = all.sequence(c.user);
     std::vector<std::ptrdiff_t> when;
-    for (auto i : c.history)
-      when.push_back(std::find(seq.begin(), seq.end(), i) - seq.begin());
+    for (auto i : c.history) when.push_back(std::find(seq.begin(), seq.end(), i) - seq.begin());
     out_of_time += !std::is_sorted(when.begin(), when.end());
   }
   ASSERT_GT(long_windows, 1000u);
