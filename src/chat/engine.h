@@ -10,6 +10,7 @@
 // Thread safety: all methods may be called concurrently; turns of one conversation are serialised
 // by a per-conversation mutex, different conversations run in parallel (the LLM backend serialises
 // itself).
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -42,6 +43,8 @@ namespace chatrec::chat {
 
 class Catalog;
 class ColdStartIndex;
+class Sessions;
+struct Session;
 
 // Bad requests (unknown conversation, user input the engine cannot act on) as opposed to internal
 // faults.
@@ -176,11 +179,10 @@ class ChatEngine {
   std::string llm_name() const;
 
  private:
-  struct Session;
   ConstraintStyle constraint_style() const;
-  std::shared_ptr<Session> session(const std::string& conversation_id);
-  void persist(Session& session, const std::vector<DialogueTurn>& new_turns,
-               const TurnResult& result);
+  // Sets the turn's constraints and latency, counts its stats and saves it with its messages.
+  void finish_turn(Session& session, const std::vector<DialogueTurn>& new_turns, TurnResult& result,
+                   std::chrono::steady_clock::time_point start);
 
   std::shared_ptr<Catalog> catalog_;
   std::shared_ptr<llm::LanguageModel> llm_;
@@ -188,8 +190,7 @@ class ChatEngine {
   EngineOptions options_;
   std::unique_ptr<ColdStartIndex> cold_start_;
 
-  std::mutex sessions_mutex_;
-  std::map<std::string, std::shared_ptr<Session>> sessions_;
+  std::unique_ptr<Sessions> sessions_;
   mutable std::mutex stats_mutex_;
   Stats stats_;
 };

@@ -48,6 +48,28 @@ Intent classify_intent_rules(std::string_view raw, bool* strong) {
   return out;
 }
 
+std::optional<FeedbackAndRequest> split_feedback_and_request(std::string_view text) {
+  static const std::regex boundary(R"((?:[.!?;]+\s+|,?\s+but\s+))", std::regex::icase);
+  const std::string all(text);
+  FeedbackAndRequest out;
+  auto add = [](std::string& to, std::string_view part) {
+    if (!to.empty()) to += ' ';
+    to += part;
+  };
+  std::sregex_token_iterator it(all.begin(), all.end(), boundary, -1), end;
+  for (; it != end; ++it) {
+    const std::string part(text::trim(it->str()));
+    if (part.empty()) continue;
+    const Intent intent = classify_intent_rules(part);
+    if (intent == Intent::kFeedback)
+      add(out.feedback, part);
+    else if (intent == Intent::kRecommend)
+      add(out.request, part);
+  }
+  if (out.feedback.empty() || out.request.empty()) return std::nullopt;
+  return out;
+}
+
 IntentDecision classify_intent(llm::LanguageModel* lm, std::string_view text,
                                const std::vector<std::string>& last_titles, double timeout_seconds,
                                Stats* stats) {

@@ -44,19 +44,21 @@ void ConversationState::add_disliked(const ItemRef& item) {
   add_unique(constraints.exclude, item);
 }
 
-nlohmann::json ConversationState::to_json() const {
+nlohmann::json ConversationState::to_json(HistoryMode mode) const {
   nlohmann::json j;
   j["version"] = kVersion;
   j["conversation_id"] = conversation_id;
   j["user_id"] = user_id;
   j["profile"] = profile;
-  nlohmann::json hist = nlohmann::json::object();
-  for (const auto& [domain, items] : history) {
-    nlohmann::json arr = nlohmann::json::array();
-    for (const auto& it : items) arr.push_back({it.item_id, it.rating});
-    hist[domain] = std::move(arr);
+  if (mode == kWithHistory) {
+    nlohmann::json hist = nlohmann::json::object();
+    for (const auto& [domain, items] : history) {
+      nlohmann::json arr = nlohmann::json::array();
+      for (const auto& it : items) arr.push_back({it.item_id, it.rating});
+      hist[domain] = std::move(arr);
+    }
+    j["history"] = std::move(hist);
   }
-  j["history"] = std::move(hist);
   j["domain"] = domain;
   j["constraints"] = constraints;
   j["liked"] = liked;
@@ -81,7 +83,8 @@ ConversationState ConversationState::from_json(const nlohmann::json& j) {
   s.conversation_id = field<std::string>(j, "conversation_id");
   s.user_id = field<std::string>(j, "user_id");
   s.profile = field<std::map<std::string, std::string>>(j, "profile");
-  const auto history_json = field<nlohmann::json>(j, "history");
+  const auto history_json =
+      j.contains("history") ? field<nlohmann::json>(j, "history") : nlohmann::json::object();
   for (const auto& [domain, arr] : history_json.items()) {
     auto& out = s.history[domain];
     for (const auto& e : arr) {

@@ -43,8 +43,12 @@ struct ConversationState {
   void add_liked(const ItemRef& item);
   void add_disliked(const ItemRef& item);
 
-  nlohmann::json to_json() const;
+  // kWithoutHistory leaves `history` out: a saved conversation gets it from the catalogue and the
+  // store when it is loaded, so each saved turn does not repeat the user's whole history.
+  enum HistoryMode { kWithHistory, kWithoutHistory };
+  nlohmann::json to_json(HistoryMode mode = kWithHistory) const;
   // Throws std::invalid_argument naming the field when the JSON is not a conversation state.
+  // `history` may be absent (kWithoutHistory).
   static ConversationState from_json(const nlohmann::json& j);
 };
 

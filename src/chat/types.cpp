@@ -1,5 +1,7 @@
 #include "chat/types.h"
 
+#include <cmath>
+
 namespace chatrec::chat {
 
 const char* to_string(Intent intent) {
@@ -84,7 +86,7 @@ void to_json(nlohmann::json& j, const Recommendation& r) {
        {"domain", r.domain},
        {"year", r.year},
        {"categories", r.categories},
-       {"score", r.score},
+       {"score", std::isfinite(r.score) ? r.score : 0.0},
        {"source", to_string(r.source)},
        {"reason", r.reason}};
 }

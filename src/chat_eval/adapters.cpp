@@ -7,6 +7,7 @@
 #include "chat/explain.h"
 #include "chat/rerank.h"
 #include "chat/title_match.h"
+#include "chat/turn_context.h"
 #include "common/progress.h"
 #include "common/random.h"
 #include "common/text.h"
@@ -15,16 +16,6 @@
 namespace chatrec::chat {
 
 namespace {
-
-PromptItem prompt_item_of(const data::Item& item, float rating) {
-  PromptItem p;
-  p.title = display_title(item.title);
-  for (const auto& c : item.categories) {
-    if (!text::iequals(c, "unknown")) p.categories.push_back(c);
-  }
-  p.rating = rating;
-  return p;
-}
 
 float rating_of(const data::InteractionMatrix& m, data::UserIndex u, data::ItemIndex i) {
   const auto items = m.items_of(u);
@@ -59,11 +50,7 @@ PromptContext history_context(const data::Dataset& ds, const data::InteractionMa
     const float r = rating_of(train, user, *it);
     const data::Item& item = ds.item(*it);
     if (!item.domain.empty()) ctx.domain = item.domain;
-    if ((r >= 4.0f || r == 0.0f) && ctx.liked.size() < max_liked) {
-      ctx.liked.push_back(prompt_item_of(item, r));
-    } else if (r > 0 && r <= 2.0f && ctx.disliked.size() < max_disliked) {
-      ctx.disliked.push_back(prompt_item_of(item, r));
-    }
+    add_rated_item(ctx, item, r, max_liked, max_disliked);
   }
   return ctx;
 }
@@ -86,7 +73,7 @@ std::vector<std::size_t> ChatRecReranker::llm_order(
       history_context(*ds_, train, user, options_.sequence ? options_.sequence->history : 10, 3);
   q.sequence = options_.sequence;
   for (const auto& c : candidates)
-    q.candidates.push_back({ds_->item(c.item).id, prompt_item_of(ds_->item(c.item), 0)});
+    q.candidates.push_back({ds_->item(c.item).id, prompt_item(ds_->item(c.item), 0)});
   q.k = k;
   q.mode = options_.mode;
   q.hint_top1 = options_.hint_top1;
@@ -241,11 +228,11 @@ float ChatRecRatingPredictor::llm_prediction(data::UserIndex user, data::ItemInd
   if (user < ds_.num_users()) ctx.profile = ds_.user(user).attributes;
   const auto& seq = train_.sequence(user);
   for (auto it = seq.rbegin(); it != seq.rend() && ctx.liked.size() < 12; ++it) {
-    ctx.liked.push_back(prompt_item_of(ds_.item(*it), rating_of(train_, user, *it)));
+    ctx.liked.push_back(prompt_item(ds_.item(*it), rating_of(train_, user, *it)));
   }
   Stats s;
   const float fallback = base_prediction(user, item);
-  const float p = predict_rating_llm(lm_.get(), ctx, prompt_item_of(ds_.item(item), 0), fallback,
+  const float p = predict_rating_llm(lm_.get(), ctx, prompt_item(ds_.item(item), 0), fallback,
                                      options_.timeout_seconds, &s, used);
   std::lock_guard lock(mutex_);
   stats_.merge(s);

@@ -36,39 +36,10 @@ json item_json(const data::Item& item) {
               {"year", item.year}, {"categories", item.categories}, {"text", item.text}};
 }
 
-json recommendation_json(const chat::Recommendation& r) {
-  json out{{"item_id", r.item_id},
-           {"title", r.title},
-           {"domain", r.domain},
-           {"year", r.year},
-           {"categories", r.categories},
-           {"score", std::isfinite(r.score) ? r.score : 0.0},
-           {"source", chat::to_string(r.source)}};
-  if (!r.reason.empty()) out["reason"] = r.reason;
-  return out;
-}
-
+// The engine's JSON forms (chat/types.h, TurnResult::to_json) are the API's: one form of a
+// recommendation and of a turn.
 json recommendations_json(const std::vector<chat::Recommendation>& recs) {
-  json out = json::array();
-  for (const auto& r : recs) out.push_back(recommendation_json(r));
-  return out;
-}
-
-json turn_json(const chat::TurnResult& t) {
-  return json{{"conversation_id", t.conversation_id},
-              {"reply", t.reply},
-              {"recommendations", recommendations_json(t.recommendations)},
-              {"intent", chat::to_string(t.intent)},
-              {"intent_decided_by", t.intent_decided_by},
-              {"domain", t.domain},
-              {"degraded", t.degraded},
-              {"notes", t.notes},
-              {"stats",
-               {{"llm_calls", t.stats.llm_calls},
-                {"tokens_in", t.stats.tokens_in},
-                {"tokens_out", t.stats.tokens_out},
-                {"latency_ms", t.stats.latency_ms},
-                {"failures", t.stats.failures}}}};
+  return recs;
 }
 
 json item_refs_json(const std::vector<chat::ItemRef>& refs) {
@@ -97,7 +68,7 @@ json message_json(const store::StoredMessage& m) {
     json recs = json::array();
     for (const auto& r : *it) {
       try {
-        recs.push_back(recommendation_json(r.get<chat::Recommendation>()));
+        recs.push_back(r.get<chat::Recommendation>());
       } catch (const std::exception&) {
         // A payload written by an older engine: show what parses.
       }
@@ -126,7 +97,7 @@ using TurnProducer = std::function<chat::TurnResult(const chat::TextCallback&)>;
 
 void respond_turn(RequestContext& ctx, TurnProducer produce) {
   if (!wants_stream(ctx.req)) {
-    ctx.json(200, turn_json(produce({})));
+    ctx.json(200, produce({}).to_json());
     return;
   }
   ctx.res.status = 200;
@@ -146,7 +117,7 @@ void respond_turn(RequestContext& ctx, TurnProducer produce) {
           });
           send(sse_event("recommendations",
                          json{{"recommendations", recommendations_json(result.recommendations)}}));
-          send(sse_event("done", turn_json(result)));
+          send(sse_event("done", result.to_json()));
         } catch (const chat::ChatError& e) {
           const int status = chat_error_status(e);
           if (status >= 500) spdlog::error("streamed turn failed: {}", e.what());
@@ -434,7 +405,7 @@ void Server::Impl::register_api() {
         if (!batch.empty()) need_store().add_interactions(batch);
         json turns = json::array();
         for (const auto& [conversation, fb] : feedback) {
-          turns.push_back(turn_json(engine->feedback(conversation, fb.first, fb.second)));
+          turns.push_back(engine->feedback(conversation, fb.first, fb.second).to_json());
         }
         json out{{"recorded", batch.size() + recorded}};
         if (!turns.empty()) out["feedback"] = turns;
@@ -522,7 +493,7 @@ void Server::Impl::register_api() {
         if (store && !store->get_item(ref.domain, ref.item_id))
           throw not_found("item '" + ref.domain + "/" + ref.item_id + "'");
         // The engine stores the interaction with the feedback.
-        ctx.json(200, turn_json(engine->feedback(ctx.params[0], ref, *liked)));
+        ctx.json(200, engine->feedback(ctx.params[0], ref, *liked).to_json());
       });
 }
 

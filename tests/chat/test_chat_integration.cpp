@@ -155,6 +155,27 @@ TEST_F(ChatIntegration, ScriptedSixTurnConversation) {
   EXPECT_GT(r1.stats.llm_calls + r2.stats.llm_calls + r5.stats.llm_calls, 0);
 }
 
+// The message: the dislike was recorded and the sci-fi list never came. Both are served
+// now, the acknowledgement first, whichever intent the model picks for the whole message.
+TEST_F(ChatIntegration, ADislikeAndANewRequestInOneMessageGetBoth) {
+  ChatEngine& e = *engine_;
+  const std::string id = e.create_conversation("196");
+  const auto first = e.turn(id, "Can you recommend some movies for me?");
+  ASSERT_EQ(first.recommendations.size(), 5u);
+  const Recommendation second = first.recommendations[1];
+  const auto r = e.turn(id, "I didn't like the second one. Any sci-fi instead?");
+  EXPECT_EQ(r.intent, Intent::kFeedback);
+  EXPECT_TRUE(e.conversation(id).is_disliked({"movies", second.item_id}));
+  ASSERT_EQ(r.recommendations.size(), 5u) << r.reply;
+  for (const auto& rec : r.recommendations) {
+    EXPECT_TRUE(has_category(rec, "Sci-Fi")) << rec.title;
+    EXPECT_NE(rec.item_id, second.item_id);
+  }
+  const auto ack = r.reply.find("Noted: you did not like " + second.title);
+  ASSERT_NE(ack, std::string::npos) << r.reply;
+  EXPECT_LT(ack, r.reply.find("Here are"));
+}
+
 TEST_F(ChatIntegration, ColdStartItemsAddedAfterTrainingAreRecommendedWhenTheRequestMatches) {
   ChatEngine& e = *engine_;
   data::Item pirates;

@@ -1,0 +1,140 @@
+#include "chat/sessions.h"
+
+#include <algorithm>
+#include <chrono>
+#include <shared_mutex>
+
+#include "chat/catalog.h"
+#include "store/store.h"
+
+namespace chatrec::chat {
+
+namespace {
+
+std::int64_t now_seconds() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+std::string saved_state(const ConversationState& state) {
+  return state.to_json(ConversationState::kWithoutHistory).dump();
+}
+
+}  // namespace
+
+Sessions::Sessions(std::shared_ptr<Catalog> catalog, std::shared_ptr<store::Store> store,
+                   const EngineOptions& options)
+    : catalog_(std::move(catalog)), store_(std::move(store)), options_(options) {}
+
+void Sessions::load_user(ConversationState& state) const {
+  {
+    std::shared_lock lock(catalog_->mutex());
+    state.history = catalog_->history_of(state.user_id);
+    state.profile = catalog_->profile_of(state.user_id);
+  }
+  if (!store_) return;
+  // Interactions recorded in the store (outside the training data) extend the history.
+  for (const auto& it : store_->interactions_of(state.user_id)) {
+    auto& list = state.history[it.domain];
+    const bool known = std::any_of(list.begin(), list.end(),
+                                   [&](const RatedItem& r) { return r.item_id == it.item_id; });
+    if (!known)
+      list.push_back({it.item_id, it.rating.value_or(it.kind == "like"      ? 5.0f
+                                                     : it.kind == "dislike" ? 1.0f
+                                                                            : 0.0f)});
+  }
+}
+
+std::shared_ptr<Session> Sessions::create(const std::string& user_id) {
+  if (user_id.empty())
+    throw ChatError(ChatError::Kind::kBadRequest, "a conversation needs a user id");
+  auto s = std::make_shared<Session>();
+  s->created_at = now_seconds();
+  s->state.conversation_id = store_ ? store_->create_conversation(user_id).id : store::random_id();
+  s->state.user_id = user_id;
+  s->state.domain = options_.default_domain;
+  load_user(s->state);
+  if (store_) store_->append_turn(s->state.conversation_id, {}, saved_state(s->state));
+  std::lock_guard lock(mutex_);
+  sessions_[s->state.conversation_id] = s;
+  return s;
+}
+
+std::shared_ptr<Session> Sessions::get(const std::string& id) {
+  {
+    std::lock_guard lock(mutex_);
+    auto it = sessions_.find(id);
+    if (it != sessions_.end()) return it->second;
+  }
+  if (!store_) throw ChatError(ChatError::Kind::kNotFound, "unknown conversation '" + id + "'");
+  const auto conv = store_->get_conversation(id);
+  if (!conv) throw ChatError(ChatError::Kind::kNotFound, "unknown conversation '" + id + "'");
+  auto s = std::make_shared<Session>();
+  s->created_at = conv->created_at;
+  const auto j = nlohmann::json::parse(conv->state_json, nullptr, false);
+  if (!j.is_discarded() && j.is_object() && j.contains("version")) {
+    s->state = ConversationState::from_json(j);
+    // States saved before the history was left out carry their own copy; newer ones load it.
+    if (!j.contains("history")) load_user(s->state);
+  } else {
+    s->state.conversation_id = id;
+    s->state.user_id = conv->user_id;
+    s->state.domain = options_.default_domain;
+    load_user(s->state);
+  }
+  std::lock_guard lock(mutex_);
+  auto [it, inserted] = sessions_.emplace(id, s);
+  return it->second;
+}
+
+std::vector<ConversationInfo> Sessions::of_user(const std::string& user_id) {
+  std::vector<ConversationInfo> out;
+  if (store_) {
+    for (const auto& c : store_->conversations_of(user_id))
+      out.push_back({c.id, c.user_id, c.created_at, c.updated_at});
+    return out;
+  }
+  std::lock_guard lock(mutex_);
+  for (const auto& [id, s] : sessions_) {
+    if (s->state.user_id == user_id) out.push_back({id, user_id, s->created_at, s->created_at});
+  }
+  return out;
+}
+
+std::vector<DialogueTurn> Sessions::messages(const std::string& id) {
+  auto s = get(id);  // throws for an unknown id
+  if (store_) {
+    std::vector<DialogueTurn> out;
+    for (const auto& m : store_->messages(id)) out.push_back({m.role, m.content});
+    return out;
+  }
+  std::lock_guard lock(s->mutex);
+  return s->state.dialogue;
+}
+
+void Sessions::save_turn(Session& s, const std::vector<DialogueTurn>& new_turns,
+                         const TurnResult& result) {
+  for (const auto& t : new_turns) s.state.dialogue.push_back(t);
+  while (s.state.dialogue.size() > 2 * options_.max_dialogue_turns)
+    s.state.dialogue.erase(s.state.dialogue.begin());
+  s.state.turns += 1;
+  if (!store_) return;
+  std::vector<store::StoredMessage> msgs;
+  for (const auto& t : new_turns) {
+    store::StoredMessage m;
+    m.role = t.role;
+    m.content = t.content;
+    m.payload_json = (m.role == "assistant") ? result.to_json().dump() : "{}";
+    m.created_at = now_seconds();
+    msgs.push_back(std::move(m));
+  }
+  try {
+    store_->append_turn(s.state.conversation_id, msgs, saved_state(s.state));
+  } catch (const std::exception& e) {
+    throw ChatError(ChatError::Kind::kUnavailable,
+                    std::string("could not save the conversation: ") + e.what());
+  }
+}
+
+}  // namespace chatrec::chat
