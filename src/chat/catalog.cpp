@@ -1,5 +1,7 @@
 #include "chat/catalog.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <mutex>
@@ -163,17 +165,36 @@ std::map<std::string, std::string> Catalog::profile_of(const std::string& user_i
 
 std::shared_ptr<Catalog> load_catalog(const std::filesystem::path& data_dir,
                                       const std::vector<std::string>& domains,
-                                      const std::map<std::string, std::string>& models,
-                                      bool progress) {
+                                      const CatalogModels& models) {
   auto catalog = std::make_shared<Catalog>();
   recommend::FitOptions fit;
-  fit.progress = progress;
+  fit.progress = models.progress;
+  const auto log = [&](const std::string& line) {
+    if (models.log) models.log(line);
+  };
   for (const auto& domain : domains) {
     const DomainSpec& spec = domain_spec(domain);
-    auto it = models.find(domain);
-    const std::string model = it != models.end() ? it->second : spec.default_model;
-    catalog->add_domain(domain, spec.load(spec.dir(data_dir)), recommend::make_recommender(model),
-                        fit, spec.deployment_users);
+    data::Dataset ds = spec.load(spec.dir(data_dir));
+    if (auto file = models.files.find(domain); file != models.files.end()) {
+      std::shared_ptr<const recommend::Recommender> model =
+          recommend::Recommender::load(file->second);
+      if (model->num_items() != ds.num_items() || model->num_users() != ds.num_users()) {
+        throw InputError(file->second, 0, "model",
+                         fmt::format("was trained on {} users x {} items, but {} has {} x {}",
+                                     model->num_users(), model->num_items(), spec.dataset,
+                                     ds.num_users(), ds.num_items()));
+      }
+      auto matrix = std::make_shared<data::InteractionMatrix>(ds.num_users(), ds.num_items(),
+                                                              ds.interactions());
+      log(fmt::format("{}: model {} from {}", domain, model->name(), file->second));
+      catalog->add_trained_domain(domain, std::move(ds), matrix, model, spec.deployment_users);
+      continue;
+    }
+    auto it = models.names.find(domain);
+    const std::string model = it != models.names.end() ? it->second : spec.default_model;
+    log(fmt::format("{}: training {} on {}", domain, model, spec.dataset));
+    catalog->add_domain(domain, std::move(ds), recommend::make_recommender(model), fit,
+                        spec.deployment_users);
   }
   return catalog;
 }

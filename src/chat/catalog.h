@@ -4,6 +4,7 @@
 // Items added later without interactions (cold start) are appended to the dataset; the recommender
 // never scores them.
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -86,11 +87,19 @@ class Catalog {
   mutable std::shared_mutex mutex_;
 };
 
-// Loads the named domains (chat/domains.h) from data_dir and trains the named models (default: the
-// domain's).
+// How load_catalog gets each domain's recommender.
+struct CatalogModels {
+  std::map<std::string, std::string> names;  // domain -> recommender to train (default: the spec's)
+  // domain -> a saved model trained on the whole dataset (`chatrec train`), loaded instead of
+  // training; a model of another shape is an InputError naming the file.
+  std::map<std::string, std::string> files;
+  bool progress = true;
+  std::function<void(const std::string&)> log;  // one line per domain; may be empty
+};
+
+// Loads the named domains (chat/domains.h) from data_dir with their recommenders.
 std::shared_ptr<Catalog> load_catalog(const std::filesystem::path& data_dir,
                                       const std::vector<std::string>& domains,
-                                      const std::map<std::string, std::string>& models,
-                                      bool progress);
+                                      const CatalogModels& models);
 
 }  // namespace chatrec::chat

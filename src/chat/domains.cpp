@@ -31,6 +31,25 @@ const DomainSpec& domain_spec(const std::string& name) {
                   fmt::format("unknown domain '{}' ({})", name, text::join(names, ", ")));
 }
 
+std::vector<std::string> present_domains(const std::filesystem::path& data_dir) {
+  std::vector<std::string> out;
+  for (const auto& d : known_domains())
+    if (d.present(data_dir)) out.push_back(d.name);
+  if (out.empty()) out.push_back(known_domains().front().name);
+  return out;
+}
+
+void require_present(const std::vector<std::string>& domains,
+                     const std::filesystem::path& data_dir) {
+  for (const auto& name : domains) {
+    const DomainSpec& d = domain_spec(name);
+    if (!d.present(data_dir))
+      throw InputError(data_dir.string(), 0, "--data-dir",
+                       "has no " + d.dataset + "/" + d.marker + " for the " + name +
+                           " domain (run scripts/fetch-data.sh)");
+  }
+}
+
 std::string namespaced_user_id(const std::string& domain, const std::string& dataset_user_id) {
   return domain + ":" + dataset_user_id;
 }

@@ -39,6 +39,14 @@ const std::vector<DomainSpec>& known_domains();
 // The spec of `name`; throws ChatError (bad request) naming the known ones.
 const DomainSpec& domain_spec(const std::string& name);
 
+// The known domains whose data is under data_dir; when none is, the first known one (so that the
+// start-up check names what is missing).
+std::vector<std::string> present_domains(const std::filesystem::path& data_dir);
+// Throws InputError naming the missing file (and the fetch script) for a domain whose data is not
+// under data_dir.
+void require_present(const std::vector<std::string>& domains,
+                     const std::filesystem::path& data_dir);
+
 // An anonymous dataset's user id in its namespace: "games:196".
 std::string namespaced_user_id(const std::string& domain, const std::string& dataset_user_id);
 

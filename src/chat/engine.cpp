@@ -93,23 +93,32 @@ ChatEngine::ChatEngine(std::shared_ptr<Catalog> catalog, std::shared_ptr<llm::La
 ChatEngine::~ChatEngine() = default;
 
 std::unique_ptr<ChatEngine> ChatEngine::open(const EngineConfig& config) {
-  auto catalog = load_catalog(config.data_dir, config.domains, config.models, config.progress);
+  const auto log = [&](const std::string& line) {
+    if (config.log) config.log(line);
+  };
+  CatalogModels models{config.models, config.model_files, config.progress, config.log};
+  auto catalog = load_catalog(config.data_dir, config.domains, models);
   if (!config.user_links.empty()) catalog->link_users(load_user_links(config.user_links));
   std::shared_ptr<llm::LanguageModel> lm;
-  if (!config.llm.empty() && config.llm != "none")
+  if (!config.llm.empty() && config.llm != "none") {
+    log("opening LLM " + config.llm);
     lm = llm::open_language_model(config.llm, config.llm_open);
-  std::shared_ptr<store::Store> st;
-  if (!config.store.empty()) st = store::open_store(config.store);
+  }
+  std::shared_ptr<store::Store> st = config.opened_store;
+  if (!st && !config.store.empty()) st = store::open_store(config.store);
   auto engine = std::make_unique<ChatEngine>(catalog, lm, st, config.options);
   if (st) {
-    // Items stored without interactions (added by `chatrec items add`) are cold-start items.
+    // Items stored without interactions (added through the API or `chatrec items add`) are
+    // cold-start items.
     for (const auto& domain : catalog->domains()) {
       std::vector<data::Item> cold;
       const DomainCatalog* d = catalog->find(domain);
       for (auto& item : st->list_items(domain)) {
         if (!d->find_item(item.id)) cold.push_back(std::move(item));
       }
-      if (!cold.empty()) engine->add_items(domain, cold);
+      if (cold.empty()) continue;
+      log(domain + ": " + std::to_string(cold.size()) + " cold-start items from the store");
+      engine->add_items(domain, cold);
     }
   }
   return engine;

@@ -97,12 +97,18 @@ struct EngineConfig {
       "builtin";  // llm::open_language_model spec: builtin, builtin:FILE, openai:URL, mock
   llm::OpenOptions llm_open;  // --lora for the built-in runtime
   std::string store;          // store::open_store URL; "" = conversations in memory only
+  // An already opened store (e.g. one `serve` imported the datasets into), used instead of `store`.
+  std::shared_ptr<store::Store> opened_store;
   std::vector<std::string> domains = {"movies", "games"};
   std::map<std::string, std::string> models;  // domain -> recommender (default: the domain's)
+  // domain -> a saved model trained on the whole dataset, loaded instead of training one.
+  std::map<std::string, std::string> model_files;
   // "DOMAIN DATASET_USER_ID USER_ID" lines linking deployment users to anonymous datasets' users
   // (chat/domains.h); empty: none linked.
   std::string user_links;
   bool progress = true;
+  // Start-up lines (models trained or loaded, the LLM opened, cold-start items); may be empty.
+  std::function<void(const std::string&)> log;
   EngineOptions options;
 };
 
@@ -139,8 +145,9 @@ class ChatEngine {
   ChatEngine(const ChatEngine&) = delete;
   ChatEngine& operator=(const ChatEngine&) = delete;
 
-  // Loads the datasets of config.domains from data_dir, trains (or loads) their recommenders, opens
-  // the LLM and the store, and indexes items stored without interactions (cold start).
+  // The one start-up path of `serve` and `chat`: loads the datasets of config.domains from
+  // data_dir, trains (or loads) their recommenders, links users, opens the LLM and the store, and
+  // indexes items stored without interactions (cold start).
   static std::unique_ptr<ChatEngine> open(const EngineConfig& config);
 
   // Conversations. A user unknown to the catalogue gets an empty history (cold user).

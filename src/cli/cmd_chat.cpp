@@ -7,6 +7,7 @@
 #include <string>
 
 #include "chat/catalog.h"
+#include "chat/domains.h"
 #include "chat/engine.h"
 #include "cli/command.h"
 #include "cli/llm_args.h"
@@ -26,7 +27,7 @@ struct ChatArgs {
   std::string rerank = "score";
   bool no_hint = false;
   double fusion_weight = 1.0;
-  std::vector<std::string> domains = {"movies", "games"};
+  std::vector<std::string> domains;  // empty: those present
   std::string user_links;
 };
 
@@ -50,7 +51,9 @@ void run_chat(const ChatArgs& a) {
   config.llm = a.llm;
   config.llm_open = a.open;
   config.store = a.store;
-  config.domains = a.domains;
+  config.domains = a.domains.empty() ? chat::present_domains(a.data_dir) : a.domains;
+  chat::require_present(config.domains, a.data_dir);
+  config.log = [](const std::string& line) { std::cerr << line << "\n"; };
   config.user_links = a.user_links;
   if (!chat::parse_rerank_mode(a.rerank, &config.options.rerank)) {
     throw InputError("--rerank", 0, a.rerank, "expected none, generate or score");
@@ -111,7 +114,8 @@ const Registration chat_registration(60, [](CLI::App& root) {
                   "File of 'DOMAIN DATASET_USER_ID USER_ID' lines: deployment users who are users "
                   "of an anonymous dataset (Amazon Games)")
       ->check(CLI::ExistingFile);
-  cmd->add_option("--domains", args->domains, "Catalogues to load (movies, games)")
+  cmd->add_option("--domains", args->domains,
+                  "Catalogues to load (movies, games); default: those present")
       ->capture_default_str();
   cmd->callback([args] { run_chat(*args); });
 });

@@ -13,15 +13,11 @@
 #include <string>
 #include <thread>
 
-#include "chat/catalog.h"
+#include "chat/domains.h"
 #include "chat/engine.h"
 #include "cli/command.h"
 #include "cli/llm_args.h"
 #include "common/error.h"
-#include "data/loaders.h"
-#include "llm/factory.h"
-#include "llm/language_model.h"
-#include "recommend/recommender.h"
 #include "server/bootstrap.h"
 #include "server/server.h"
 #include "store/store.h"
@@ -51,47 +47,6 @@ struct ServeArgs {
   double llm_timeout = 60.0;
 };
 
-// Movies from the model file when one is given (it must have been trained on all of ml-100k, as
-// `chatrec train --dataset ml-100k` does), else trained at start like the other domains.
-std::shared_ptr<chat::Catalog> build_catalog(const ServeArgs& a,
-                                             const std::vector<std::string>& domains) {
-  namespace fs = std::filesystem;
-  auto catalog = std::make_shared<chat::Catalog>();
-  recommend::FitOptions fit;
-  for (const auto& domain : domains) {
-    if (domain == "movies") {
-      data::Dataset ds = data::load_movielens_100k(fs::path(a.data_dir) / "ml-100k");
-      if (!a.model_file.empty()) {
-        std::shared_ptr<const recommend::Recommender> model =
-            recommend::Recommender::load(a.model_file);
-        if (model->num_items() != ds.num_items() || model->num_users() != ds.num_users()) {
-          throw InputError(
-              a.model_file, 0, "model",
-              fmt::format("was trained on {} users x {} items, but ml-100k has {} x {}",
-                          model->num_users(), model->num_items(), ds.num_users(), ds.num_items()));
-        }
-        auto matrix = std::make_shared<data::InteractionMatrix>(ds.num_users(), ds.num_items(),
-                                                                ds.interactions());
-        spdlog::info("movies: model {} from {}", model->name(), a.model_file);
-        catalog->add_trained_domain("movies", std::move(ds), matrix, model, /*link_users=*/true);
-      } else {
-        spdlog::info("movies: training {} on ml-100k", a.movies_model);
-        catalog->add_domain("movies", std::move(ds), recommend::make_recommender(a.movies_model),
-                            fit, true);
-      }
-    } else if (domain == "games") {
-      const chat::DomainSpec& spec = chat::domain_spec(domain);
-      spdlog::info("games: training {} on {}", a.games_model, spec.dataset);
-      catalog->add_domain(domain, spec.load(spec.dir(a.data_dir)),
-                          recommend::make_recommender(a.games_model), fit, spec.deployment_users);
-    } else {
-      throw InputError("--domains", 0, domain, "unknown domain (movies, games)");
-    }
-  }
-  if (!a.user_links.empty()) catalog->link_users(chat::load_user_links(a.user_links));
-  return catalog;
-}
-
 int stop_pipe[2] = {-1, -1};
 
 void on_stop_signal(int sig) {
@@ -118,18 +73,10 @@ void run_serve(ServeArgs a) {
                      "--insecure to do it anyway");
   if (!a.rate_limit.empty()) config.rate_limit_per_second = server::parse_rate_limit(a.rate_limit);
 
-  std::vector<std::string> domains = a.domains;
-  if (domains.empty()) {
-    domains.push_back("movies");
-    if (fs::exists(fs::path(a.data_dir) / "amazon-games" / "games.item"))
-      domains.push_back("games");
-  }
+  const std::vector<std::string> domains =
+      a.domains.empty() ? chat::present_domains(a.data_dir) : a.domains;
+  chat::require_present(domains, a.data_dir);
   config.domains = domains;
-  if (std::find(domains.begin(), domains.end(), "movies") != domains.end() &&
-      !fs::exists(fs::path(a.data_dir) / "ml-100k" / "u.data")) {
-    throw InputError(a.data_dir, 0, "--data-dir",
-                     "has no ml-100k/u.data (run scripts/fetch-data.sh)");
-  }
 
   std::string store_url = a.store;
   if (store_url.empty()) {
@@ -148,32 +95,23 @@ void run_serve(ServeArgs a) {
                    s.items, s.interactions);
   }
 
-  auto catalog = build_catalog(a, domains);
-  std::shared_ptr<llm::LanguageModel> lm;
-  if (!a.llm.empty() && a.llm != "none") {
-    spdlog::info("opening LLM {}", a.llm);
-    lm = llm::open_language_model(a.llm, a.open);
-  }
-  chat::EngineOptions options;
-  if (!chat::parse_rerank_mode(a.rerank, &options.rerank)) {
+  chat::EngineConfig engine_config;
+  engine_config.data_dir = a.data_dir;
+  engine_config.domains = domains;
+  engine_config.models = {{"movies", a.movies_model}, {"games", a.games_model}};
+  // A model file trained by `chatrec train --dataset ml-100k` (on all of it) serves movies.
+  if (!a.model_file.empty()) engine_config.model_files["movies"] = a.model_file;
+  engine_config.user_links = a.user_links;
+  engine_config.llm = a.llm;
+  engine_config.llm_open = a.open;
+  engine_config.opened_store = st;
+  engine_config.log = [](const std::string& line) { spdlog::info("{}", line); };
+  if (!chat::parse_rerank_mode(a.rerank, &engine_config.options.rerank)) {
     throw InputError("--rerank", 0, a.rerank, "expected none, generate or score");
   }
-  options.max_reply_tokens = a.max_reply_tokens;
-  options.llm_timeout_seconds = a.llm_timeout;
-  auto engine = std::make_shared<chat::ChatEngine>(catalog, lm, st, options);
-  // Items stored without interactions (added through the API or `chatrec items add`) are cold-start
-  // items.
-  for (const auto& domain : catalog->domains()) {
-    std::vector<data::Item> cold;
-    const chat::DomainCatalog* d = catalog->find(domain);
-    for (auto& item : st->list_items(domain)) {
-      if (!d->find_item(item.id)) cold.push_back(std::move(item));
-    }
-    if (!cold.empty()) {
-      spdlog::info("{}: {} cold-start items from the store", domain, cold.size());
-      engine->add_items(domain, cold);
-    }
-  }
+  engine_config.options.max_reply_tokens = a.max_reply_tokens;
+  engine_config.options.llm_timeout_seconds = a.llm_timeout;
+  std::shared_ptr<chat::ChatEngine> engine = chat::ChatEngine::open(engine_config);
 
   server::Server http(config, engine, st);
   int port = http.bind();

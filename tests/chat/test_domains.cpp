@@ -8,6 +8,8 @@
 #include "chat/domains.h"
 #include "chat/engine.h"
 #include "common/error.h"
+#include "data/loaders.h"
+#include "recommend/recommender.h"
 #include "testing/test_env.h"
 
 namespace chatrec::chat {
@@ -92,6 +94,71 @@ TEST(UserNamespaces, ALinksFileWithAProblemNamesItsLine) {
   const auto catalog = two_domains();
   EXPECT_THROW(catalog->link_users({{"games", {{"u", "nobody"}}}}), InputError);
   EXPECT_THROW(domain_spec("books"), ChatError);
+}
+
+// serve and chat start through ChatEngine::open: the domains default to those whose data is
+// present, and a domain asked for without its data is named with the file that is missing.
+TEST(Startup, DomainsDefaultToThosePresentAndAMissingOneIsNamed) {
+  chatrec::testing::TempDir dir;
+  EXPECT_EQ(present_domains(dir.path()), std::vector<std::string>{"movies"});
+  std::filesystem::create_directories(dir.path() / "amazon-games");
+  std::ofstream(dir.path() / "amazon-games" / "games.item") << "";
+  EXPECT_EQ(present_domains(dir.path()), std::vector<std::string>{"games"});
+  EXPECT_NO_THROW(require_present({"games"}, dir.path()));
+  try {
+    require_present({"games", "movies"}, dir.path());
+    FAIL() << "movies has no data here";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("ml-100k/u.data"), std::string::npos) << e.what();
+  }
+}
+
+// A saved model of another dataset's shape is refused, naming the file (it would score the wrong
+// items); one of the right shape is used instead of training.
+TEST(Startup, ASavedModelMustFitItsDomain) {
+  if (!std::filesystem::exists(chatrec::testing::ml100k_dir() / "u.data"))
+    GTEST_SKIP() << "MovieLens-100K not found under " << chatrec::testing::ml100k_dir();
+  chatrec::testing::TempDir dir;
+  data::Dataset small("small");
+  for (int i = 0; i < 3; ++i) {
+    data::Item item;
+    item.id = std::to_string(i + 1);
+    item.title = "Item " + item.id;
+    small.add_item(item);
+    data::User user;
+    user.id = std::to_string(i + 1);
+    small.add_user(user);
+    small.add_interaction(
+        {static_cast<data::UserIndex>(i), static_cast<data::ItemIndex>(i), 4.0f, i});
+  }
+  const data::InteractionMatrix m(small.num_users(), small.num_items(), small.interactions());
+  auto model = recommend::make_recommender("popularity");
+  recommend::FitOptions fit;
+  fit.progress = false;
+  model->fit(m, fit);
+  const std::string wrong = (dir.path() / "small.model").string();
+  model->save(wrong);
+  CatalogModels models;
+  models.progress = false;
+  models.files["movies"] = wrong;
+  try {
+    load_catalog(chatrec::testing::data_dir(), {"movies"}, models);
+    FAIL() << "a 3-item model served ml-100k";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("small.model"), std::string::npos) << e.what();
+  }
+  const data::Dataset ml = data::load_movielens_100k(chatrec::testing::ml100k_dir());
+  const data::InteractionMatrix all(ml.num_users(), ml.num_items(), ml.interactions());
+  auto right = recommend::make_recommender("popularity");
+  right->fit(all, fit);
+  models.files["movies"] = (dir.path() / "ml.model").string();
+  right->save(models.files["movies"]);
+  std::vector<std::string> lines;
+  models.log = [&](const std::string& line) { lines.push_back(line); };
+  const auto catalog = load_catalog(chatrec::testing::data_dir(), {"movies"}, models);
+  ASSERT_NE(catalog->find("movies"), nullptr);
+  ASSERT_EQ(lines.size(), 1u);
+  EXPECT_NE(lines[0].find("ml.model"), std::string::npos) << lines[0];
 }
 
 }  // namespace
