@@ -9,6 +9,7 @@
 #include "data/loaders.h"
 #include "data/splits.h"
 #include "recommend/recommender.h"
+#include "recommend/registry.h"
 
 namespace {
 

@@ -11,6 +11,7 @@
 #include "chat/engine.h"
 #include "common/error.h"
 #include "data/loaders.h"
+#include "recommend/registry.h"
 
 namespace chatrec::chat {
 

@@ -12,6 +12,7 @@
 #include "common/random.h"
 #include "common/text.h"
 #include "data/splits.h"
+#include "recommend/registry.h"
 
 namespace chatrec::chat {
 

@@ -16,6 +16,7 @@
 #include "data/loaders.h"
 #include "eval/protocols.h"
 #include "eval/report.h"
+#include "recommend/registry.h"
 
 namespace chatrec::cli {
 namespace {

@@ -21,6 +21,7 @@
 #include "llm/factory.h"
 #include "llm/language_model.h"
 #include "llm/runtime/gguf.h"
+#include "recommend/registry.h"
 
 namespace chatrec::cli {
 namespace {

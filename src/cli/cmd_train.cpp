@@ -10,6 +10,7 @@
 #include "data/loaders.h"
 #include "data/matrix.h"
 #include "recommend/recommender.h"
+#include "recommend/registry.h"
 
 namespace chatrec::cli {
 namespace {

@@ -16,6 +16,7 @@
 #include "common/progress.h"
 #include "common/random.h"
 #include "eval/metrics.h"
+#include "recommend/registry.h"
 
 namespace chatrec::eval {
 namespace {

@@ -21,6 +21,7 @@
 #include "eval/rankers.h"
 #include "eval/report.h"
 #include "recommend/recommender.h"
+#include "recommend/registry.h"
 
 namespace chatrec::eval {
 

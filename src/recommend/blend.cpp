@@ -8,6 +8,7 @@
 #include "common/random.h"
 #include "common/text.h"
 #include "recommend/detail.h"
+#include "recommend/registry.h"
 
 namespace chatrec::recommend {
 

@@ -7,23 +7,11 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
-#include <functional>
 #include <limits>
 #include <stdexcept>
 
-#include "recommend/als.h"
-#include "recommend/blend.h"
-#include "recommend/bpr.h"
 #include "recommend/detail.h"
-#include "recommend/ease.h"
-#include "recommend/itemknn.h"
-#include "recommend/lightgcn.h"
-#include "recommend/mf.h"
-#include "recommend/popularity.h"
-#include "recommend/sknn.h"
-#include "recommend/svdpp.h"
-#include "recommend/transition.h"
-#include "recommend/userknn.h"
+#include "recommend/registry.h"
 
 namespace chatrec::recommend {
 
@@ -73,43 +61,6 @@ namespace {
 constexpr char kMagic[8] = {'C', 'H', 'A', 'T', 'R', 'E', 'C', '1'};
 constexpr char kTrailer[8] = {'C', 'H', 'A', 'T', 'R', 'E', 'N', 'D'};
 constexpr std::uint32_t kFormatVersion = 1;
-
-struct Entry {
-  const char* name;
-  bool rating;
-  bool sequential;
-  std::function<std::unique_ptr<Recommender>(const Params&)> make;
-};
-
-template <typename T>
-std::function<std::unique_ptr<Recommender>(const Params&)> factory() {
-  return [](const Params& p) { return std::make_unique<T>(p); };
-}
-
-const std::vector<Entry>& registry() {
-  static const std::vector<Entry> entries = {
-      {"popularity", false, false, factory<PopularityRecommender>()},
-      {"itemknn", true, false, factory<ItemKnnRecommender>()},
-      {"userknn", true, false, factory<UserKnnRecommender>()},
-      {"mf", true, false, factory<MfRecommender>()},
-      {"svdpp", true, false, factory<SvdppRecommender>()},
-      {"blend", true, false, factory<BlendRecommender>()},
-      {"bpr", false, false, factory<BprRecommender>()},
-      {"als", false, false, factory<AlsRecommender>()},
-      {"ease", false, false, factory<EaseRecommender>()},
-      {"lightgcn", false, false, factory<LightGcnRecommender>()},
-      {"transition", false, true, factory<TransitionRecommender>()},
-      {"sknn", false, true, factory<SknnRecommender>()},
-  };
-  return entries;
-}
-
-const Entry* find_entry(const std::string& name) {
-  for (const auto& e : registry()) {
-    if (name == e.name) return &e;
-  }
-  return nullptr;
-}
 
 }  // namespace
 
@@ -264,7 +215,7 @@ std::unique_ptr<Recommender> Recommender::load(const std::string& path,
                     version, kFormatVersion));
   }
   auto name = detail::read_string(in, "model name");
-  if (!find_entry(name))
+  if (!is_known_recommender(name))
     throw std::runtime_error(fmt::format("model file '{}' holds unknown model '{}'", path, name));
   if (!expected_name.empty() && name != expected_name) {
     throw std::runtime_error(fmt::format("model file '{}' holds a '{}' model, expected '{}'", path,
@@ -318,31 +269,6 @@ std::unique_ptr<Recommender> Recommender::load(const std::string& path,
 
 std::unique_ptr<Recommender> Recommender::load(const std::string& path) {
   return load(path, std::string());
-}
-
-std::unique_ptr<Recommender> make_recommender(const std::string& name, const Params& params) {
-  const Entry* e = find_entry(name);
-  if (!e) {
-    throw std::invalid_argument(fmt::format("unknown recommender '{}' (known: {})", name,
-                                            fmt::join(recommender_names(), ", ")));
-  }
-  return e->make(params);
-}
-
-std::vector<std::string> recommender_names() {
-  std::vector<std::string> names;
-  for (const auto& e : registry()) names.emplace_back(e.name);
-  return names;
-}
-
-bool is_rating_model(const std::string& name) {
-  const Entry* e = find_entry(name);
-  return e && e->rating;
-}
-
-bool is_sequential_model(const std::string& name) {
-  const Entry* e = find_entry(name);
-  return e && e->sequential;
 }
 
 }  // namespace chatrec::recommend

@@ -95,11 +95,4 @@ class Recommender {
                                 const RankOptions& options) const;
 };
 
-// Names: popularity, itemknn, userknn, mf, svdpp, blend, bpr, als, ease, lightgcn, and the
-// sequential models transition and sknn.
-std::unique_ptr<Recommender> make_recommender(const std::string& name, const Params& params = {});
-std::vector<std::string> recommender_names();
-bool is_rating_model(const std::string& name);
-bool is_sequential_model(const std::string& name);
-
 }  // namespace chatrec::recommend

@@ -10,6 +10,7 @@
 #include "common/error.h"
 #include "data/loaders.h"
 #include "recommend/recommender.h"
+#include "recommend/registry.h"
 #include "testing/test_env.h"
 
 namespace chatrec::chat {

@@ -6,6 +6,7 @@
 
 #include "chat/catalog.h"
 #include "recommend/recommender.h"
+#include "recommend/registry.h"
 
 namespace chatrec::chat::fixtures {
 

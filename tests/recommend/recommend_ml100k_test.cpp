@@ -11,6 +11,7 @@
 #include "data/loaders.h"
 #include "data/splits.h"
 #include "recommend/recommender.h"
+#include "recommend/registry.h"
 #include "testing/test_env.h"
 
 namespace chatrec::recommend {

@@ -8,6 +8,7 @@
 
 #include "common/random.h"
 #include "recommend/recommender.h"
+#include "recommend/registry.h"
 #include "testing/test_env.h"
 
 namespace chatrec::recommend {

@@ -14,6 +14,7 @@
 #include "chat/engine.h"
 #include "llm/mock_model.h"
 #include "recommend/recommender.h"
+#include "recommend/registry.h"
 #include "server/bootstrap.h"
 #include "server/server.h"
 #include "store/store.h"

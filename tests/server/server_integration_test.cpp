@@ -15,6 +15,7 @@
 #include "data/loaders.h"
 #include "llm/factory.h"
 #include "llm/language_model.h"
+#include "recommend/registry.h"
 #include "server_fixture.h"
 
 namespace chatrec::server::testing {
