@@ -341,7 +341,7 @@ TurnResult ChatEngine::turn(const std::string& conversation_id, const std::strin
       handle_other(tc, text);
       break;
   }
-  finish_turn(*s, {{"user", text}, {"assistant", result.reply}}, result, start);
+  finish_turn(*s, {{"user", text}, {"assistant", result.reply + tc.listing}}, result, start);
   return result;
 }
 

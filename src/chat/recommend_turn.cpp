@@ -150,9 +150,10 @@ void handle_recommend(TurnContext& tc, const std::string& text) {
       tc.state.shown.push_back(ref);
   }
   tc.result.recommendations = tc.state.last_recommendations;
+  tc.listing.clear();
   for (std::size_t i = 0; i < tc.result.recommendations.size(); ++i) {
     const auto& r = tc.result.recommendations[i];
-    tc.emit(std::to_string(i + 1) + ". " + r.title + " — " + r.reason + "\n");
+    tc.listing += std::to_string(i + 1) + ". " + r.title + " — " + r.reason + "\n";
   }
   if (rr.degraded)
     tc.emit("(The language model could not rank these, so this is the recommender's own order.)\n");

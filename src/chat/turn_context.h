@@ -39,6 +39,10 @@ struct TurnContext {
   ConversationState& state;
   TurnResult& result;
   const TextCallback& on_text;
+  // The recommended list as lines ("1. Title — reason"): not part of the reply, which the cards
+  // (page) or the printed list (terminal) show, but kept in the dialogue so that later prompts know
+  // what was shown.
+  std::string listing = {};
 
   // Appends to the reply and streams it.
   void emit(const std::string& s);

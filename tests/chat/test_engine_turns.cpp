@@ -44,6 +44,26 @@ TEST(EngineTurns, FeedbackAndANewRequestInOneMessageGetBoth) {
   EXPECT_TRUE(alone.recommendations.empty());
 }
 
+// The cards (page) and the printed list (terminal) show the recommendations; the reply does not
+// repeat them line by line, but the dialogue keeps the list for later prompts.
+TEST(EngineTurns, TheReplyDoesNotRepeatTheListTheCardsShow) {
+  ChatEngine engine(tiny_catalog(), nullptr, nullptr, {});
+  const std::string id = engine.create_conversation("2");
+  std::string streamed;
+  const auto r = engine.turn(id, "Recommend some comedies",
+                             [&](std::string_view piece) { streamed += piece; });
+  ASSERT_EQ(r.recommendations.size(), 5u);
+  EXPECT_EQ(streamed, r.reply);
+  EXPECT_NE(r.reply.find("Here are 5 films"), std::string::npos) << r.reply;
+  const auto dialogue = engine.messages(id);
+  ASSERT_EQ(dialogue.size(), 2u);
+  for (std::size_t i = 0; i < r.recommendations.size(); ++i) {
+    const std::string line = std::to_string(i + 1) + ". " + r.recommendations[i].title;
+    EXPECT_EQ(r.reply.find(line), std::string::npos) << r.reply;
+    EXPECT_NE(dialogue[1].content.find(line), std::string::npos) << dialogue[1].content;
+  }
+}
+
 TEST(EngineTurns, StructuredActionsCallTheirHandlersWithTheItem) {
   ChatEngine engine(tiny_catalog(), nullptr, nullptr, {});
   const std::string id = engine.create_conversation("2");
