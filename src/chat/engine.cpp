@@ -346,54 +346,53 @@ TurnResult ChatEngine::turn(const std::string& conversation_id, const std::strin
 }
 
 // The structured actions call their handler with the item: nothing goes back through intent
-// classification.
-TurnResult ChatEngine::explain(const std::string& conversation_id, const ItemRef& item,
-                               const TextCallback& on_text) {
+// classification. `act` runs the handler and returns the user's side of the dialogue.
+TurnResult ChatEngine::structured_turn(
+    const std::string& conversation_id, Intent intent, const ItemRef& item,
+    const TextCallback& on_text,
+    const std::function<std::string(TurnContext&, const std::string& title)>& act) {
   const auto start = Clock::now();
   auto s = sessions_->get(conversation_id);
   std::lock_guard session_lock(s->mutex);
   std::shared_lock catalog_lock(catalog_->mutex());
   TurnResult result;
   result.conversation_id = conversation_id;
-  result.intent = Intent::kExplain;
+  result.intent = intent;
   result.intent_decided_by = "api";
+  result.domain = item.domain;
   TurnContext tc{*catalog_, options_, llm_.get(), cold_start_.get(), s->state, result, on_text};
   const std::string title = display_title(item_of(tc.domain(item.domain), item).title);
-  handle_explain(tc, item, "Why did you recommend " + title + "?");
-  finish_turn(*s, {{"user", "Why did you recommend " + title + "?"}, {"assistant", result.reply}},
-              result, start);
+  const std::string said = act(tc, title);
+  finish_turn(*s, {{"user", said}, {"assistant", result.reply}}, result, start);
   return result;
+}
+
+TurnResult ChatEngine::explain(const std::string& conversation_id, const ItemRef& item,
+                               const TextCallback& on_text) {
+  return structured_turn(conversation_id, Intent::kExplain, item, on_text,
+                         [&](TurnContext& tc, const std::string& title) {
+                           const std::string question = "Why did you recommend " + title + "?";
+                           handle_explain(tc, item, question);
+                           return question;
+                         });
 }
 
 TurnResult ChatEngine::feedback(const std::string& conversation_id, const ItemRef& item,
                                 bool liked) {
-  const auto start = Clock::now();
-  auto s = sessions_->get(conversation_id);
-  std::lock_guard session_lock(s->mutex);
-  std::shared_lock catalog_lock(catalog_->mutex());
-  TurnResult result;
-  result.conversation_id = conversation_id;
-  result.intent = Intent::kFeedback;
-  result.intent_decided_by = "api";
-  result.domain = item.domain;
-  const TextCallback none;
-  TurnContext tc{*catalog_, options_, llm_.get(), cold_start_.get(), s->state, result, none};
-  const std::string title = display_title(item_of(tc.domain(item.domain), item).title);
-  handle_feedback(tc, item, liked);
-  if (store_) {
-    store::StoredInteraction si;
-    si.user_id = s->state.user_id;
-    si.item_id = item.item_id;
-    si.domain = item.domain;
-    si.kind = liked ? "like" : "dislike";
-    si.timestamp = now_seconds();
-    store_->add_interactions({si});
-  }
-  finish_turn(*s,
-              {{"user", std::string(liked ? "I liked " : "I didn't like ") + title},
-               {"assistant", result.reply}},
-              result, start);
-  return result;
+  return structured_turn(conversation_id, Intent::kFeedback, item, {},
+                         [&](TurnContext& tc, const std::string& title) {
+                           handle_feedback(tc, item, liked);
+                           if (store_) {
+                             store::StoredInteraction si;
+                             si.user_id = tc.state.user_id;
+                             si.item_id = item.item_id;
+                             si.domain = item.domain;
+                             si.kind = liked ? "like" : "dislike";
+                             si.timestamp = now_seconds();
+                             store_->add_interactions({si});
+                           }
+                           return std::string(liked ? "I liked " : "I didn't like ") + title;
+                         });
 }
 
 }  // namespace chatrec::chat

@@ -45,6 +45,7 @@ class Catalog;
 class ColdStartIndex;
 class Sessions;
 struct Session;
+struct TurnContext;
 
 // Bad requests (unknown conversation, user input the engine cannot act on) as opposed to internal
 // faults.
@@ -187,6 +188,10 @@ class ChatEngine {
 
  private:
   ConstraintStyle constraint_style() const;
+  TurnResult structured_turn(
+      const std::string& conversation_id, Intent intent, const ItemRef& item,
+      const TextCallback& on_text,
+      const std::function<std::string(TurnContext&, const std::string& title)>& act);
   // Sets the turn's constraints and latency, counts its stats and saves it with its messages.
   void finish_turn(Session& session, const std::vector<DialogueTurn>& new_turns, TurnResult& result,
                    std::chrono::steady_clock::time_point start);
