@@ -87,4 +87,35 @@ FusionChoice choose_fusion_weight(const std::vector<ValidationCase>& cases, std:
   return choice;
 }
 
+PmiFusionChoice choose_pmi_and_fusion_weight(const std::vector<TermsCase>& cases, std::size_t k,
+                                             const std::vector<double>& pmi_grid) {
+  PmiFusionChoice best;
+  bool first = true;
+  for (double beta : pmi_grid) {
+    std::vector<ValidationCase> ordered;
+    ordered.reserve(cases.size());
+    for (const auto& c : cases) {
+      ValidationCase v;
+      v.relevant = c.relevant;
+      v.num_relevant = c.num_relevant;
+      v.llm_order.resize(c.conditional.size());
+      std::iota(v.llm_order.begin(), v.llm_order.end(), 0);
+      std::stable_sort(v.llm_order.begin(), v.llm_order.end(), [&](std::size_t a, std::size_t b) {
+        return c.conditional[a] - beta * c.unconditional[a] >
+               c.conditional[b] - beta * c.unconditional[b];
+      });
+      ordered.push_back(std::move(v));
+    }
+    const FusionChoice f = choose_fusion_weight(ordered, k);
+    best.ndcg_by_pmi[beta] = f.ndcg_chosen;
+    best.ndcg_llm_by_pmi[beta] = f.ndcg_llm;
+    if (first || f.ndcg_chosen > best.fusion.ndcg_chosen + 1e-12) {
+      best.pmi_weight = beta;
+      best.fusion = f;
+      first = false;
+    }
+  }
+  return best;
+}
+
 }  // namespace chatrec::chat

@@ -43,4 +43,30 @@ FusionChoice choose_fusion_weight(const std::vector<ValidationCase>& cases, std:
                                                                      0.6, 0.7, 0.8, 0.9, 1.0},
                                   double min_z = 1.645);
 
+// A validation case scored by a sequence-tuned adapter: both likelihood terms per candidate
+// (candidates in base order), so the PMI weight can be chosen with the fusion weight.
+struct TermsCase {
+  std::vector<double> conditional;    // log p(line | history)
+  std::vector<double> unconditional;  // log p(line | no history)
+  std::vector<bool> relevant;
+  std::size_t num_relevant = 0;
+};
+
+struct PmiFusionChoice {
+  double pmi_weight = 0.0;
+  FusionChoice fusion;                       // at the chosen PMI weight
+  std::map<double, double> ndcg_by_pmi;      // PMI weight -> the fused NDCG@k it allows
+  std::map<double, double> ndcg_llm_by_pmi;  // PMI weight -> the LLM's own NDCG@k
+};
+
+// For each PMI weight β of `pmi_grid`, orders each case's candidates by conditional −
+// β·unconditional (ties in base order) and chooses the fusion weight with choose_fusion_weight
+// (its significance rule included); keeps the β whose fused NDCG@k is highest, the earlier β of
+// the grid on ties. When no β lets a fusion weight above 0 through, the fused list is the base
+// order (w = 0) and β is the grid's first.
+PmiFusionChoice choose_pmi_and_fusion_weight(const std::vector<TermsCase>& cases, std::size_t k,
+                                             const std::vector<double>& pmi_grid = {
+                                                 0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9,
+                                                 1.0});
+
 }  // namespace chatrec::chat

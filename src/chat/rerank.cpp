@@ -113,7 +113,7 @@ void rerank_score(llm::LanguageModel& lm, const RerankRequest& q, Stats* stats, 
     // tuned on); Chat-Rec's free answers are compared per token.
     r.llm_scores[i] = s.tokens == 0 ? -1e9 : q.sequence ? s.logprob : s.logprob / s.tokens;
   }
-  if (q.sequence && q.sequence->pmi) {
+  if (q.sequence && (q.sequence->pmi_weight != 0.0 || q.sequence->keep_terms)) {
     messages.back().content.clear();  // the same prompt without the history
     LikelihoodResult null =
         call_loglikelihood(lm, messages, continuations, q.timeout_seconds, stats);
@@ -123,7 +123,12 @@ void rerank_score(llm::LanguageModel& lm, const RerankRequest& q, Stats* stats, 
       r.llm_scores.clear();
       return;
     }
-    for (std::size_t i = 0; i < n; ++i) r.llm_scores[i] -= (*null.scores)[i].logprob;
+    r.llm_conditional = r.llm_scores;
+    r.llm_unconditional.resize(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      r.llm_unconditional[i] = (*null.scores)[i].logprob;
+      r.llm_scores[i] -= q.sequence->pmi_weight * r.llm_unconditional[i];
+    }
   }
   std::vector<std::size_t> order = base_order(n);
   std::stable_sort(order.begin() + (hint ? 1 : 0), order.end(),

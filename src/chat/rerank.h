@@ -27,9 +27,13 @@ struct SequenceFormat {
   std::string system;
   std::string instruction;
   std::size_t history = 20;
-  // Score log p(line | history) - log p(line | no history) (the adapter's
-  // chatrec.instruct.calibration "pmi"), so a title is not ranked by its own surface probability.
-  bool pmi = false;
+  // Score log p(line | history) - pmi_weight * log p(line | no history): 1 is the full PMI (the
+  // adapter's chatrec.instruct.calibration "pmi"), which stops a title being ranked by its own
+  // surface probability; 0 the raw likelihood.
+  double pmi_weight = 0.0;
+  // Compute the no-history term even at weight 0 and return both terms (RerankResult::
+  // llm_conditional / llm_unconditional), to choose the weight on validation users.
+  bool keep_terms = false;
 };
 
 struct RerankRequest {
@@ -50,7 +54,9 @@ struct RerankResult {
   std::vector<std::size_t> top;        // final top-k, indices into the candidates
   std::vector<std::size_t> llm_order;  // the LLM's order of all candidates (before fusion)
   std::vector<double> llm_scores;      // score mode: per candidate
-  bool llm_used = false;               // the LLM's answer shaped the order
+  // Sequence scoring with a no-history term: log p(line | history) and log p(line | no history).
+  std::vector<double> llm_conditional, llm_unconditional;
+  bool llm_used = false;  // the LLM's answer shaped the order
   bool degraded = false;
   std::vector<std::string> notes;
 };

@@ -1,5 +1,7 @@
 #include "chat_eval/adapters.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -66,13 +68,14 @@ std::string ChatRecReranker::name() const {
   return n;
 }
 
-std::vector<std::size_t> ChatRecReranker::llm_order(
-    data::UserIndex user, const data::InteractionMatrix& train,
-    const std::vector<recommend::ScoredItem>& candidates, std::size_t k, bool* degraded) {
+RerankResult ChatRecReranker::llm_rerank(data::UserIndex user, const data::InteractionMatrix& train,
+                                         const std::vector<recommend::ScoredItem>& candidates,
+                                         std::size_t k, bool keep_terms) {
   RerankRequest q;
   q.context =
       history_context(*ds_, train, user, options_.sequence ? options_.sequence->history : 10, 3);
   q.sequence = options_.sequence;
+  if (q.sequence) q.sequence->keep_terms = keep_terms;
   for (const auto& c : candidates)
     q.candidates.push_back({ds_->item(c.item).id, prompt_item(ds_->item(c.item), 0)});
   q.k = k;
@@ -93,8 +96,7 @@ std::vector<std::size_t> ChatRecReranker::llm_order(
     std::lock_guard lock(mutex_);
     stats_.merge(s);
   }
-  if (degraded) *degraded = r.degraded;
-  return r.llm_order;
+  return r;
 }
 
 void ChatRecReranker::prepare(const data::Dataset& ds, const data::InteractionMatrix& train,
@@ -116,24 +118,51 @@ void ChatRecReranker::prepare(const data::Dataset& ds, const data::InteractionMa
   fit.seed = options_.seed;
   fit.progress = false;
   model->fit(reduced, fit);
+  // With a sequence adapter the PMI weight is chosen here too, on these users' own candidates:
+  // both likelihood terms are kept and every weight pair is tried.
+  const bool choose_pmi = options_.choose_pmi_weight && options_.sequence && !options_.hint_top1;
   std::vector<ValidationCase> cases;
+  std::vector<TermsCase> terms;
   Progress progress("fusion validation", eligible.size(), "users");
   for (data::UserIndex u : eligible) {
     recommend::RankOptions ro;
     ro.k = 20;
     const auto cands = model->recommend(u, ro);
     ValidationCase c;
-    c.llm_order = llm_order(u, reduced, cands, 5, nullptr);
+    const RerankResult r = llm_rerank(u, reduced, cands, 5, choose_pmi);
+    c.llm_order = r.llm_order;
     c.relevant.resize(cands.size());
     for (std::size_t j = 0; j < cands.size(); ++j) {
       c.relevant[j] = std::binary_search(held.at(u).begin(), held.at(u).end(), cands[j].item);
     }
     c.num_relevant = held.at(u).size();
+    if (choose_pmi) {
+      TermsCase t;
+      t.relevant = c.relevant;
+      t.num_relevant = c.num_relevant;
+      // A failed call ranks in base order: equal terms keep it.
+      t.conditional =
+          r.llm_conditional.empty() ? std::vector<double>(cands.size(), 0.0) : r.llm_conditional;
+      t.unconditional = r.llm_unconditional.empty() ? std::vector<double>(cands.size(), 0.0)
+                                                    : r.llm_unconditional;
+      terms.push_back(std::move(t));
+    }
     cases.push_back(std::move(c));
     progress.advance();
   }
   progress.finish();
-  fusion_ = choose_fusion_weight(cases, 5);
+  if (choose_pmi) {
+    const PmiFusionChoice choice = choose_pmi_and_fusion_weight(terms, 5);
+    fusion_ = choice.fusion;
+    options_.sequence->pmi_weight = choice.pmi_weight;
+    std::lock_guard lock(mutex_);
+    stats_.resolutions["pmi_weight_x100"] = std::lround(choice.pmi_weight * 100);
+    for (const auto& [beta, ndcg] : choice.ndcg_llm_by_pmi)
+      stats_.resolutions[fmt::format("fusion_val_ndcg_llm_pmi{:03.0f}_x10000", beta * 100)] =
+          std::lround(ndcg * 10000);
+  } else {
+    fusion_ = choose_fusion_weight(cases, 5);
+  }
   weight_ = fusion_.weight;
   std::lock_guard lock(mutex_);
   stats_.resolutions["fusion_weight_x100"] = static_cast<std::int64_t>(std::lround(weight_ * 100));
@@ -152,7 +181,7 @@ std::vector<data::ItemIndex> ChatRecReranker::rerank(
     order.resize(candidates.size());
     std::iota(order.begin(), order.end(), 0);  // validation said the LLM does not help: no LLM call
   } else {
-    order = llm_order(user, *train_, candidates, k, nullptr);
+    order = llm_rerank(user, *train_, candidates, k, false).llm_order;
   }
   const auto top = fuse_orders(order, candidates.size(), options_.fusion ? weight_ : 1.0, k);
   for (std::size_t i : top) out.push_back(candidates[i].item);

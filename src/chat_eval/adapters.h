@@ -26,6 +26,9 @@ struct ChatRecEvalOptions {
   bool progress = true;
   // Score mode with a sequence-tuned adapter (chatrec instruct tune --loss seq): its prompt.
   std::optional<SequenceFormat> sequence;
+  // With `sequence` and `fusion`: choose the sequence's PMI weight together with the fusion
+  // weight on the validation users (choose_pmi_and_fusion_weight).
+  bool choose_pmi_weight = false;
 };
 
 // The user's training items as prompt history: latest liked (>= 4) and disliked (<= 2) items with
@@ -47,10 +50,10 @@ class ChatRecReranker : public eval::TopkReranker {
   const FusionChoice& fusion_choice() const { return fusion_; }
 
  private:
-  // The LLM's full order of the candidates (base order on failure).
-  std::vector<std::size_t> llm_order(data::UserIndex user, const data::InteractionMatrix& train,
-                                     const std::vector<recommend::ScoredItem>& candidates,
-                                     std::size_t k, bool* degraded);
+  // The LLM's ranking of the candidates: llm_order is the base order on failure.
+  RerankResult llm_rerank(data::UserIndex user, const data::InteractionMatrix& train,
+                          const std::vector<recommend::ScoredItem>& candidates, std::size_t k,
+                          bool keep_terms);
 
   std::shared_ptr<llm::LanguageModel> lm_;
   ChatRecEvalOptions options_;

@@ -188,9 +188,10 @@ static Registration eval_registration(30, [](CLI::App& root) {
                   "games-seq instruct ranker calibration: none, or pmi (the log-likelihood minus "
                   "the same candidate's after no history; default for sequence scoring)");
   cmd->add_option("--pmi-weight", args->llm.pmi_weight,
-                  "games-seq instruct ranker: the share of the no-history log-likelihood pmi "
-                  "subtracts, in [0, 1] (default: the adapter's, chosen on its validation users; "
-                  "else 1)")
+                  "The share of the no-history log-likelihood pmi subtracts, in [0, 1]. "
+                  "games-seq instruct ranker default: the adapter's, chosen on its validation "
+                  "users, else 1; ml100k-topk score rerank with a sequence adapter: chosen with "
+                  "--fusion on the validation users' own candidates, else 0")
       ->check(CLI::Range(0.0, 1.0));
   cmd->callback([args] {
     args->llm.seed = args->seed;

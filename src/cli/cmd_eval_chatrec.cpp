@@ -34,14 +34,16 @@ chat::ChatRecEvalOptions eval_options(const LlmEvalOptions& o) {
     f.system = file.get_string("chatrec.instruct.system", "");
     f.instruction = file.get_string("chatrec.instruct.instruction", "");
     f.history = std::stoul(file.get_string("chatrec.instruct.history", "20"));
-    // Reordering a recommender's strong candidates is not ranking against random items: PMI,
-    // which helps there, lowered the rerank's validation NDCG@5 on ml100k-topk (0.2267 -> 0.1926),
-    // so it is used here only when asked for.
+    // Reordering a recommender's strong candidates is not ranking against random items: the full
+    // PMI, which helps there, lowered the rerank's validation NDCG@5 on ml100k-topk (0.2267 ->
+    // 0.1926). So the raw likelihood unless asked; with --fusion the weight is chosen together
+    // with the fusion weight on the validation users' own candidates.
     const std::string calibration = o.calibration.empty() ? "none" : o.calibration;
     if (calibration != "pmi" && calibration != "none")
       throw InputError(o.calibration.empty() ? o.open.lora : "--calibration", 0, calibration,
                        "expected pmi or none");
-    f.pmi = calibration == "pmi";
+    f.pmi_weight = o.pmi_weight >= 0.0 ? o.pmi_weight : calibration == "pmi" ? 1.0 : 0.0;
+    out.choose_pmi_weight = o.fusion && o.pmi_weight < 0.0 && o.calibration.empty();
     if (f.instruction.empty())
       throw InputError(o.open.lora, 0, "chatrec.instruct.instruction",
                        "a sequence-tuned adapter must carry its instruction");

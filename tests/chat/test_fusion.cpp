@@ -91,5 +91,39 @@ TEST(Fusion, NoiseLevelGainKeepsTheBase) {
   EXPECT_GT(loose.weight, 0.0);
 }
 
+// The likelihood after the history is the user's signal plus how probable a title is anyway; the
+// no-history likelihood is that second part. Only subtracting it lets the LLM help, so the joint
+// choice takes the full PMI and a fusion weight above 0; an LLM without signal keeps the base.
+TEST(Fusion, PmiWeightIsChosenWithTheFusionWeight) {
+  Rng rng(11);
+  auto cases_with = [&](double signal) {
+    std::vector<TermsCase> cases;
+    for (int u = 0; u < 60; ++u) {
+      TermsCase c;
+      c.relevant.assign(20, false);
+      for (int j = 0; j < 20; ++j) c.relevant[j] = rng.uniform() < 0.15;
+      c.num_relevant = 3;
+      for (int j = 0; j < 20; ++j) {
+        const double prior = 20.0 * (rng.uniform() - 0.5);
+        c.unconditional.push_back(prior);
+        c.conditional.push_back(prior + (c.relevant[j] ? signal : 0.0) + 0.1 * rng.uniform());
+      }
+      cases.push_back(std::move(c));
+    }
+    return cases;
+  };
+  const PmiFusionChoice helpful = choose_pmi_and_fusion_weight(cases_with(3.0), 5);
+  EXPECT_GE(helpful.pmi_weight, 0.8);
+  EXPECT_GT(helpful.fusion.weight, 0.0);
+  EXPECT_GT(helpful.ndcg_llm_by_pmi.at(1.0), helpful.ndcg_llm_by_pmi.at(0.0) + 0.2);
+  EXPECT_GT(helpful.fusion.ndcg_chosen, helpful.fusion.ndcg_base);
+  EXPECT_EQ(helpful.ndcg_by_pmi.size(), 11u);
+
+  const PmiFusionChoice useless = choose_pmi_and_fusion_weight(cases_with(0.0), 5);
+  EXPECT_EQ(useless.fusion.weight, 0.0);
+  EXPECT_EQ(useless.pmi_weight, 0.0);
+  EXPECT_DOUBLE_EQ(useless.fusion.ndcg_chosen, useless.fusion.ndcg_base);
+}
+
 }  // namespace
 }  // namespace chatrec::chat

@@ -172,7 +172,7 @@ TEST(Rerank, SequenceFormatPmiSubtractsTheNoHistoryLikelihood) {
   q.context = context();
   q.candidates = {{"2", {"Toy Story (1995)", {}, 0.0f, ""}}, {"1", {"Heat (1995)", {}, 0.0f, ""}}};
   q.k = 2;
-  q.sequence = SequenceFormat{"sys", "Continue the list.", 20, true};
+  q.sequence = SequenceFormat{"sys", "Continue the list.", 20, 1.0};
   const RerankResult r = rerank(&model, q, nullptr);
   ASSERT_TRUE(r.llm_used);
   EXPECT_EQ(null_calls, 2u);
@@ -180,6 +180,27 @@ TEST(Rerank, SequenceFormatPmiSubtractsTheNoHistoryLikelihood) {
   EXPECT_DOUBLE_EQ(r.llm_scores[0], -2.5 - -4.0);
   EXPECT_DOUBLE_EQ(r.llm_scores[1], -2.0 - -1.0);
   EXPECT_EQ(r.llm_order, (std::vector<std::size_t>{0, 1}));
+  EXPECT_EQ(r.llm_conditional, (std::vector<double>{-2.5, -2.0}));
+  EXPECT_EQ(r.llm_unconditional, (std::vector<double>{-4.0, -1.0}));
+  // A partial weight subtracts that share; at weight 0 the no-history call is made only when the
+  // terms are asked for.
+  q.sequence->pmi_weight = 0.1;
+  const RerankResult partial = rerank(&model, q, nullptr);
+  EXPECT_DOUBLE_EQ(partial.llm_scores[0], -2.5 + 0.1 * 4.0);
+  EXPECT_DOUBLE_EQ(partial.llm_scores[1], -2.0 + 0.1 * 1.0);
+  EXPECT_EQ(partial.llm_order, (std::vector<std::size_t>{1, 0}));
+  q.sequence->pmi_weight = 0.0;
+  null_calls = 0;
+  const RerankResult raw = rerank(&model, q, nullptr);
+  EXPECT_EQ(null_calls, 0u);
+  EXPECT_TRUE(raw.llm_unconditional.empty());
+  q.sequence->keep_terms = true;
+  const RerankResult kept = rerank(&model, q, nullptr);
+  EXPECT_EQ(null_calls, 2u);
+  EXPECT_EQ(kept.llm_scores, (std::vector<double>{-2.5, -2.0}));
+  EXPECT_EQ(kept.llm_unconditional, (std::vector<double>{-4.0, -1.0}));
+  q.sequence->pmi_weight = 1.0;
+  q.sequence->keep_terms = false;
   // The no-history call failing degrades to the base order like any LLM failure.
   model.set_scorer([&](const std::vector<llm::Message>& m, const std::string&) -> double {
     if (m.back().content.empty())

@@ -53,11 +53,17 @@ void expect_no_leak(const data::Dataset& ds, const TuneData& d) {
   EXPECT_EQ(checked, d.train.size() + d.validation.size());
 }
 
+// games-seq options with this many training instructions and validation users.
+TuneOptions cases_of(std::size_t examples, std::size_t validation_users) {
+  TuneOptions o;
+  o.examples = examples;
+  o.validation_users = validation_users;
+  return o;
+}
+
 TEST(TuningCases, SyntheticDataNeverShowsTheTestTarget) {
   const data::Dataset ds = testdata::synthetic(80, 60, false);
-  TuneOptions o;
-  o.examples = 50;
-  o.validation_users = 20;
+  TuneOptions o = cases_of(50, 20);
   const TuneData d = tuning_cases(ds, o);
   EXPECT_EQ(d.train.size(), 50u);
   EXPECT_EQ(d.validation.size(), 20u);
@@ -347,9 +353,7 @@ TEST(Tune, StoppedAndResumedRunEqualsUninterruptedRun) {
 // continuation's are disjoint, and together they are the longer run's.
 TEST(TuningCases, SkippedExamplesAreTheNextUsersInTheSameOrder) {
   const data::Dataset ds = testdata::synthetic(80, 60, false);
-  TuneOptions o;
-  o.validation_users = 10;
-  o.examples = 40;
+  TuneOptions o = cases_of(40, 10);
   const TuneData both = tuning_cases(ds, o);
   o.examples = 20;
   const TuneData first = tuning_cases(ds, o);
