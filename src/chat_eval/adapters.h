@@ -10,8 +10,8 @@
 #include "chat/fusion.h"
 #include "chat/prompts.h"
 #include "chat/rerank.h"
-#include "eval/rankers.h"
 #include "llm/language_model.h"
+#include "protocols/rankers.h"
 
 namespace chatrec::chat {
 
@@ -37,7 +37,7 @@ PromptContext history_context(const data::Dataset& ds, const data::InteractionMa
                               data::UserIndex user, std::size_t max_liked,
                               std::size_t max_disliked);
 
-class ChatRecReranker : public eval::TopkReranker {
+class ChatRecReranker : public protocols::TopkReranker {
  public:
   ChatRecReranker(std::shared_ptr<llm::LanguageModel> lm, ChatRecEvalOptions options);
   std::string name() const override;
@@ -65,7 +65,7 @@ class ChatRecReranker : public eval::TopkReranker {
   Stats stats_;
 };
 
-class ChatRecRatingPredictor : public eval::RatingPredictor {
+class ChatRecRatingPredictor : public protocols::RatingPredictor {
  public:
   ChatRecRatingPredictor(std::shared_ptr<llm::LanguageModel> lm, const data::Dataset& ds,
                          const data::InteractionMatrix& train, const recommend::Recommender& base,

@@ -14,8 +14,8 @@
 #include "common/error.h"
 #include "common/text.h"
 #include "data/loaders.h"
-#include "eval/protocols.h"
 #include "eval/report.h"
+#include "protocols/protocols.h"
 #include "recommend/registry.h"
 
 namespace chatrec::cli {
@@ -47,7 +47,7 @@ const EvalHookFactory<Stage>& require_hook(const std::string& name, const char* 
 }
 
 template <typename Stage>
-eval::StageFactory<Stage> bind(const EvalHookFactory<Stage>& hook, const LlmEvalOptions& llm) {
+protocols::StageFactory<Stage> bind(const EvalHookFactory<Stage>& hook, const LlmEvalOptions& llm) {
   return [&hook, llm](const data::Dataset& ds, const data::InteractionMatrix& train,
                       const recommend::Recommender& base) { return hook(ds, train, base, llm); };
 }
@@ -62,7 +62,7 @@ void run_eval(const EvalArgs& a) {
   if (a.negatives == 0) throw InputError("--negatives", 0, "negatives", "must be at least 1");
   std::vector<std::string> models;
   if (a.model == "all") {
-    models = eval::models_for_protocol(a.protocol);
+    models = protocols::models_for_protocol(a.protocol);
   } else {
     for (const auto& m : text::split(a.model, ',')) {
       if (!m.empty()) models.push_back(m);
@@ -75,7 +75,7 @@ void run_eval(const EvalArgs& a) {
                      "ml100k-folds evaluates classic rating models only");
   }
 
-  eval::ProtocolOptions o;
+  protocols::ProtocolOptions o;
   o.seed = a.seed;
   o.users = a.users;
   o.negatives = a.negatives;
@@ -96,29 +96,29 @@ void run_eval(const EvalArgs& a) {
 
   eval::Report report;
   if (a.protocol == "ml100k-topk") {
-    eval::StageFactory<eval::TopkReranker> stage;
+    protocols::StageFactory<protocols::TopkReranker> stage;
     if (llm) {
       o.stage_name = "chatrec";
-      stage = bind(require_hook<eval::TopkReranker>("chatrec", "top-k reranker"), a.llm);
+      stage = bind(require_hook<protocols::TopkReranker>("chatrec", "top-k reranker"), a.llm);
     }
-    report = eval::run_topk(ds, models, make, o, stage);
+    report = protocols::run_topk(ds, models, make, o, stage);
   } else if (a.protocol == "ml100k-rating") {
-    eval::StageFactory<eval::RatingPredictor> stage;
+    protocols::StageFactory<protocols::RatingPredictor> stage;
     if (llm) {
       o.stage_name = "chatrec";
-      stage = bind(require_hook<eval::RatingPredictor>("chatrec", "rating predictor"), a.llm);
+      stage = bind(require_hook<protocols::RatingPredictor>("chatrec", "rating predictor"), a.llm);
     }
-    report = eval::run_rating(ds, models, make, o, stage);
+    report = protocols::run_rating(ds, models, make, o, stage);
   } else if (a.protocol == "ml100k-folds") {
-    report = eval::run_folds(ds, models, make, o);
+    report = protocols::run_folds(ds, models, make, o);
   } else {
-    eval::StageFactory<eval::CandidateRanker> stage;
+    protocols::StageFactory<protocols::CandidateRanker> stage;
     if (llm) {
       std::string name = a.llm.ranker.empty() ? "instruct" : a.llm.ranker;
       o.stage_name = name;
-      stage = bind(require_hook<eval::CandidateRanker>(name, "candidate ranker"), a.llm);
+      stage = bind(require_hook<protocols::CandidateRanker>(name, "candidate ranker"), a.llm);
     }
-    report = eval::run_games_seq(ds, models, make, o, stage);
+    report = protocols::run_games_seq(ds, models, make, o, stage);
   }
   report.model = a.model;
   if (!a.llm.llm_spec.empty()) {

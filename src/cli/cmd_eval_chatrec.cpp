@@ -73,7 +73,7 @@ std::shared_ptr<llm::LanguageModel> open_llm(const LlmEvalOptions& o) {
 const TopkRerankerHook chatrec_reranker(
     "chatrec",
     [](const data::Dataset&, const data::InteractionMatrix&, const recommend::Recommender&,
-       const LlmEvalOptions& o) -> std::unique_ptr<eval::TopkReranker> {
+       const LlmEvalOptions& o) -> std::unique_ptr<protocols::TopkReranker> {
       return std::make_unique<chat::ChatRecReranker>(open_llm(o), eval_options(o));
     });
 
@@ -81,7 +81,7 @@ const RatingPredictorHook chatrec_rating(
     "chatrec",
     [](const data::Dataset& ds, const data::InteractionMatrix& train,
        const recommend::Recommender& base,
-       const LlmEvalOptions& o) -> std::unique_ptr<eval::RatingPredictor> {
+       const LlmEvalOptions& o) -> std::unique_ptr<protocols::RatingPredictor> {
       return std::make_unique<chat::ChatRecRatingPredictor>(open_llm(o), ds, train, base,
                                                             eval_options(o));
     });

@@ -33,7 +33,7 @@ namespace {
 // adapter the users are the ones its tuning held out (it trained on everyone else's validation
 // target). A weight above 0 must beat the base by a significant paired margin; at weight 0 the LLM
 // is not called.
-class FusedCandidateRanker : public eval::CandidateRanker {
+class FusedCandidateRanker : public protocols::CandidateRanker {
  public:
   FusedCandidateRanker(std::unique_ptr<instruct::InstructCandidateRanker> llm,
                        const data::Dataset& ds, const data::InteractionMatrix& train,
@@ -203,7 +203,7 @@ const CandidateRankerHook instruct_hook(
     "instruct",
     [](const data::Dataset& ds, const data::InteractionMatrix& train,
        const recommend::Recommender& base,
-       const LlmEvalOptions& options) -> std::unique_ptr<eval::CandidateRanker> {
+       const LlmEvalOptions& options) -> std::unique_ptr<protocols::CandidateRanker> {
       instruct::CandidateRankerConfig config;
       config.search = options.search;
       if (config.search && !instruct::has_categories(ds)) {

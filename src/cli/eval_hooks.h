@@ -20,9 +20,9 @@
 
 #include "data/dataset.h"
 #include "data/matrix.h"
-#include "eval/rankers.h"
 #include "llm/factory.h"
 #include "llm/language_model.h"
+#include "protocols/rankers.h"
 #include "recommend/recommender.h"
 
 namespace chatrec::cli {
@@ -62,16 +62,16 @@ void register_eval_hook(const std::string& name, EvalHookFactory<Stage> factory)
 }
 
 inline void register_topk_reranker(const std::string& name,
-                                   EvalHookFactory<eval::TopkReranker> factory) {
-  register_eval_hook<eval::TopkReranker>(name, std::move(factory));
+                                   EvalHookFactory<protocols::TopkReranker> factory) {
+  register_eval_hook<protocols::TopkReranker>(name, std::move(factory));
 }
 inline void register_rating_predictor(const std::string& name,
-                                      EvalHookFactory<eval::RatingPredictor> factory) {
-  register_eval_hook<eval::RatingPredictor>(name, std::move(factory));
+                                      EvalHookFactory<protocols::RatingPredictor> factory) {
+  register_eval_hook<protocols::RatingPredictor>(name, std::move(factory));
 }
 inline void register_candidate_ranker(const std::string& name,
-                                      EvalHookFactory<eval::CandidateRanker> factory) {
-  register_eval_hook<eval::CandidateRanker>(name, std::move(factory));
+                                      EvalHookFactory<protocols::CandidateRanker> factory) {
+  register_eval_hook<protocols::CandidateRanker>(name, std::move(factory));
 }
 
 template <typename Stage>
@@ -91,17 +91,17 @@ const EvalHookFactory<Stage>* find_eval_hook(const std::string& name) {
 
 // Static-object helpers for registration from a cmd_*.cpp file.
 struct TopkRerankerHook {
-  TopkRerankerHook(const std::string& name, EvalHookFactory<eval::TopkReranker> f) {
+  TopkRerankerHook(const std::string& name, EvalHookFactory<protocols::TopkReranker> f) {
     register_topk_reranker(name, std::move(f));
   }
 };
 struct RatingPredictorHook {
-  RatingPredictorHook(const std::string& name, EvalHookFactory<eval::RatingPredictor> f) {
+  RatingPredictorHook(const std::string& name, EvalHookFactory<protocols::RatingPredictor> f) {
     register_rating_predictor(name, std::move(f));
   }
 };
 struct CandidateRankerHook {
-  CandidateRankerHook(const std::string& name, EvalHookFactory<eval::CandidateRanker> f) {
+  CandidateRankerHook(const std::string& name, EvalHookFactory<protocols::CandidateRanker> f) {
     register_candidate_ranker(name, std::move(f));
   }
 };

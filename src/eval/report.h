@@ -8,15 +8,24 @@
 #include <string>
 #include <vector>
 
-#include "eval/rankers.h"
-#include "recommend/recommender.h"
+#include <map>
 
 namespace chatrec::eval {
+
+// Counters an LLM stage reports (prompts, tokens, failures by kind and how each was resolved).
+struct StageStats {
+  std::int64_t prompts = 0;
+  std::int64_t tokens_in = 0;
+  std::int64_t tokens_out = 0;
+  double seconds = 0.0;
+  std::map<std::string, std::int64_t> failures;     // kind -> count
+  std::map<std::string, std::int64_t> resolutions;  // how failures were resolved -> count
+};
 
 // One row: a model (or a model plus an LLM stage) on one set of users/cases.
 struct ModelResult {
   std::string model;  // recommender name, or "<base>+<stage>" for an LLM stage on top of a base
-  recommend::Params params;
+  std::map<std::string, std::string> params;
   std::string stage = "classic";  // "classic", or the LLM stage's name ("chatrec", "instruct", ...)
   std::string fold;               // "u1".."u5" or "mean" for ml100k-folds; empty otherwise
   std::vector<std::pair<std::string, double>> metrics;

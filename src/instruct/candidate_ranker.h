@@ -13,10 +13,10 @@
 #include <vector>
 
 #include "data/dataset.h"
-#include "eval/rankers.h"
 #include "instruct/ranker.h"
 #include "instruct/templates.h"
 #include "llm/language_model.h"
+#include "protocols/rankers.h"
 
 namespace chatrec::instruct {
 
@@ -108,7 +108,7 @@ struct PmiWeightChoice {
 PmiWeightChoice choose_pmi_weight(const std::vector<LikelihoodTerms>& cases,
                                   const std::vector<std::size_t>& targets);
 
-class InstructCandidateRanker : public eval::CandidateRanker {
+class InstructCandidateRanker : public protocols::CandidateRanker {
  public:
   // Throws InputError when the search scenario is asked for on data without category labels.
   InstructCandidateRanker(const data::Dataset& ds, std::shared_ptr<llm::LanguageModel> model,

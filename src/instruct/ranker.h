@@ -12,8 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "eval/rankers.h"
 #include "llm/language_model.h"
+#include "protocols/rankers.h"
 
 namespace chatrec::instruct {
 

@@ -9,7 +9,7 @@
 
 #include "recommend/recommender.h"
 
-namespace chatrec::eval::testing {
+namespace chatrec::protocols::testing {
 
 // Scores come from a function of (user, item); optionally predicts ratings with another.
 class FakeRecommender : public recommend::Recommender {
@@ -45,4 +45,4 @@ class FakeRecommender : public recommend::Recommender {
   ScoreFn score_, rating_;
 };
 
-}  // namespace chatrec::eval::testing
+}  // namespace chatrec::protocols::testing

@@ -1,4 +1,4 @@
-#include "eval/protocols.h"
+#include "protocols/protocols.h"
 
 #include <gtest/gtest.h>
 
@@ -10,8 +10,10 @@
 #include "fake_models.h"
 #include "testing/test_env.h"
 
-namespace chatrec::eval {
+namespace chatrec::protocols {
 namespace {
+
+using namespace eval;
 
 using data::Dataset;
 using data::Interaction;
@@ -450,4 +452,4 @@ TEST(GamesSeqProtocol, LlmRankerSeesTheSameSampledCases) {
 }
 
 }  // namespace
-}  // namespace chatrec::eval
+}  // namespace chatrec::protocols

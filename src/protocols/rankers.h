@@ -1,8 +1,8 @@
 #pragma once
 // Extension points of the evaluation protocols, so that LLM stages (Chat-Rec reranking, InstructRec
 // ranking, LLM rating prediction) are measured by exactly the same harness, on the same users and
-// cases, as the classic models. eval/ depends only on data/ and recommend/; chat/ and instruct/
-// implement these.
+// cases, as the classic models. protocols/ depends on recommend/ and eval/; chat_eval/ and
+// instruct/ implement these.
 #include <map>
 #include <memory>
 #include <span>
@@ -10,22 +10,15 @@
 #include <vector>
 
 #include "data/dataset.h"
+#include "eval/report.h"
 #include "recommend/recommender.h"
 
-namespace chatrec::eval {
+namespace chatrec::protocols {
+
+using eval::StageStats;
 
 using data::ItemIndex;
 using data::UserIndex;
-
-// Counters an LLM stage reports (prompts, tokens, failures by kind and how each was resolved).
-struct StageStats {
-  std::int64_t prompts = 0;
-  std::int64_t tokens_in = 0;
-  std::int64_t tokens_out = 0;
-  double seconds = 0.0;
-  std::map<std::string, std::int64_t> failures;     // kind -> count
-  std::map<std::string, std::int64_t> resolutions;  // how failures were resolved -> count
-};
 
 // Protocol A: reorders the base recommender's candidates (best first) into a final list of `k`.
 class TopkReranker {
@@ -63,4 +56,4 @@ class CandidateRanker {
   virtual StageStats stats() const = 0;
 };
 
-}  // namespace chatrec::eval
+}  // namespace chatrec::protocols

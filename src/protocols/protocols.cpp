@@ -1,4 +1,4 @@
-#include "eval/protocols.h"
+#include "protocols/protocols.h"
 
 #include <fmt/format.h>
 #include <omp.h>
@@ -18,7 +18,9 @@
 #include "eval/metrics.h"
 #include "recommend/registry.h"
 
-namespace chatrec::eval {
+namespace chatrec::protocols {
+
+using namespace eval;
 namespace {
 
 using data::Interaction;
@@ -635,4 +637,4 @@ Report run_games_seq(const data::Dataset& ds, const std::vector<std::string>& mo
   return report;
 }
 
-}  // namespace chatrec::eval
+}  // namespace chatrec::protocols

@@ -18,12 +18,15 @@
 #include "data/dataset.h"
 #include "data/matrix.h"
 #include "data/splits.h"
-#include "eval/rankers.h"
 #include "eval/report.h"
+#include "protocols/rankers.h"
 #include "recommend/recommender.h"
 #include "recommend/registry.h"
 
-namespace chatrec::eval {
+namespace chatrec::protocols {
+
+using eval::ModelResult;
+using eval::Report;
 
 using RecommenderFactory =
     std::function<std::unique_ptr<recommend::Recommender>(const std::string& name)>;
@@ -100,4 +103,4 @@ std::vector<SeqCase> make_seq_cases(const std::vector<data::Interaction>& target
 // ties do not favour the target). NaN scores rank last.
 std::size_t target_rank(const SeqCase& c, const std::vector<float>& scores);
 
-}  // namespace chatrec::eval
+}  // namespace chatrec::protocols
