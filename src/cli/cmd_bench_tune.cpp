@@ -12,6 +12,7 @@
 
 #include "cli/command.h"
 #include "common/error.h"
+#include "common/memory.h"
 #include "instruct/tuning.h"
 #include "llm/runtime/builtin_model.h"
 #include "llm/runtime/gguf.h"
@@ -103,7 +104,7 @@ void run_bench(const BenchTuneArgs& a) {
     std::cout << fmt::format("{:>8} {:>14.1f} {:>14.1f} {:>8.2f}\n", nt, p, t, t / p);
   }
   std::cout << fmt::format("peak RSS {:.0f} MiB (target: train >= 0.4 x prefill)\n",
-                           instruct::peak_rss_mib());
+                           memory::peak_rss_mib());
 }
 
 static Registration bench_tune_registration(92, [](CLI::App& root) {

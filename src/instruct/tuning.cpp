@@ -11,6 +11,7 @@
 #include <set>
 
 #include "common/error.h"
+#include "common/memory.h"
 #include "common/progress.h"
 #include "common/random.h"
 #include "data/matrix.h"
@@ -377,15 +378,6 @@ TuneData tuning_cases(const data::Dataset& ds, const TuneOptions& o) {
   return d;
 }
 
-double peak_rss_mib() {
-  std::ifstream f("/proc/self/status");
-  std::string line;
-  while (std::getline(f, line)) {
-    if (line.rfind("VmHWM:", 0) == 0) return std::stod(line.substr(6)) / 1024.0;
-  }
-  return 0.0;
-}
-
 std::string TuneSummary::to_text() const {
   const std::string validation =
       base_validation_hr1 < 0.0
@@ -630,7 +622,7 @@ TuneSummary tune_adapter(const data::Dataset& ds, const TuneOptions& options) {
   summary.steps = trainer.steps_taken();
   summary.tokens = tokens;
   summary.wall_seconds = seconds_since(t0);
-  summary.peak_rss_mib = peak_rss_mib();
+  summary.peak_rss_mib = memory::peak_rss_mib();
   summary.base_validation_hr1 = state.base_hr1;
   summary.best_validation_hr1 = state.best_hr1;
   summary.best_step = state.best_step;

@@ -130,7 +130,4 @@ std::string default_template(const std::string& loss);
 // beside it, OUT.ckpt, every checkpoint_minutes, from which --resume continues).
 TuneSummary tune_adapter(const data::Dataset& ds, const TuneOptions& options);
 
-// Peak resident set size of this process (VmHWM), in MiB.
-double peak_rss_mib();
-
 }  // namespace chatrec::instruct

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "common/memory.h"
 #include "recommend/detail.h"
 
 namespace chatrec::recommend {
@@ -9,7 +10,7 @@ namespace chatrec::recommend {
 EaseRecommender::EaseRecommender(const Params& params) {
   detail::ParamReader r("ease", params);
   lambda_ = r.real("lambda", 300.0, 0.0, 1e9);
-  max_items_ = r.integer("max_items", 12000, 1, 1 << 20);
+  max_items_ = r.integer("max_items", 0, 0, 1 << 20);
   r.finish();
 }
 
@@ -17,15 +18,34 @@ Params EaseRecommender::params() const {
   return {{"lambda", detail::fmt_param(lambda_)}, {"max_items", std::to_string(max_items_)}};
 }
 
+std::uint64_t EaseRecommender::bytes_needed(std::size_t items) {
+  // The Gram matrix (factored in place) and its inverse, in double; the float weights come after
+  // the factor is freed and fit beside the inverse.
+  return 2ull * items * items * sizeof(double);
+}
+
+std::optional<std::string> EaseRecommender::memory_problem(
+    std::size_t items, int max_items, std::optional<std::uint64_t> available_bytes) {
+  const double gib = static_cast<double>(bytes_needed(items)) / (1ull << 30);
+  if (max_items > 0 && items > static_cast<std::size_t>(max_items))
+    return fmt::format(
+        "ease: {} items exceed max_items={} (the item-item matrices need {:.1f} GiB); raise "
+        "max_items or use itemknn",
+        items, max_items, gib);
+  // A tenth is left for everything else the process holds.
+  if (available_bytes && static_cast<double>(bytes_needed(items)) > 0.9 * *available_bytes)
+    return fmt::format(
+        "ease: {} items need {:.1f} GiB for the item-item matrices, and this machine has {:.1f} "
+        "GiB "
+        "available; use itemknn, or fewer items",
+        items, gib, static_cast<double>(*available_bytes) / (1ull << 30));
+  return std::nullopt;
+}
+
 void EaseRecommender::fit(const data::InteractionMatrix& train, const FitOptions& options) {
   const auto n = static_cast<Eigen::Index>(train.num_items());
-  if (n > max_items_) {
-    throw std::invalid_argument(fmt::format(
-        "ease: {} items exceed max_items={} (the item-item matrix needs {:.1f} GiB); raise "
-        "max_items or use "
-        "itemknn",
-        n, max_items_, static_cast<double>(n) * static_cast<double>(n) * 12.0 / (1ULL << 30)));
-  }
+  if (auto problem = memory_problem(train.num_items(), max_items_, memory::available_bytes()))
+    throw std::invalid_argument(*problem);
   remember(train);
   auto progress = detail::maybe_progress(options, "ease", 3, "step");
   const int threads = detail::thread_count(options);
@@ -39,20 +59,25 @@ void EaseRecommender::fit(const data::InteractionMatrix& train, const FitOptions
   }
   gram.diagonal().array() += lambda_;
   if (progress) progress->advance();
-  Eigen::LLT<Eigen::MatrixXd> llt(gram);
-  if (llt.info() != Eigen::Success)
-    throw std::runtime_error(
-        "ease: the regularised Gram matrix is not positive definite; raise lambda");
-  gram.setIdentity();
-  llt.solveInPlace(gram);  // gram now holds P
+  Eigen::MatrixXd p;
+  {
+    // Factored in place, so the Gram matrix and its inverse are the only n x n doubles.
+    Eigen::LLT<Eigen::Ref<Eigen::MatrixXd>> llt(gram);
+    if (llt.info() != Eigen::Success)
+      throw std::runtime_error(
+          "ease: the regularised Gram matrix is not positive definite; raise lambda");
+    p = Eigen::MatrixXd::Identity(n, n);
+    llt.solveInPlace(p);
+  }
+  gram = Eigen::MatrixXd();  // the factor
   if (progress) progress->advance();
   // Stored transposed: column h holds row h of B (B(h, j) = -P(h, j) / P(j, j)), so scoring a
   // history is a sum of contiguous columns.
-  const Eigen::VectorXd inv_diag = gram.diagonal().cwiseInverse();
+  const Eigen::VectorXd inv_diag = p.diagonal().cwiseInverse();
   weights_.resize(n, n);
 #pragma omp parallel for num_threads(threads)
   for (Eigen::Index h = 0; h < n; ++h) {
-    weights_.col(h) = (-gram.col(h).cwiseProduct(inv_diag)).cast<float>();
+    weights_.col(h) = (-p.col(h).cwiseProduct(inv_diag)).cast<float>();
     weights_(h, h) = 0.0f;
   }
   if (progress) {

@@ -7,6 +7,7 @@
 #include <set>
 
 #include "common/random.h"
+#include "recommend/ease.h"
 #include "recommend/recommender.h"
 #include "recommend/registry.h"
 #include "testing/test_env.h"
@@ -363,6 +364,27 @@ TEST(Ease, RefusesCataloguesAboveMaxItems) {
   auto p = make_planted(false);
   auto model = make_recommender("ease", {{"max_items", "10"}});
   EXPECT_THROW(model->fit(p.matrix, quiet()), std::invalid_argument);
+}
+
+// Without max_items the limit is the machine: Amazon Games' 16,859 items need 4.2 GiB (two n x n
+// doubles) and fit in 8 GiB available, not in 4; the message names the need and what is there.
+TEST(Ease, FitsWhatTheMemoryAllows) {
+  constexpr std::uint64_t gib = 1ull << 30;
+  EXPECT_NEAR(static_cast<double>(EaseRecommender::bytes_needed(16859)) / gib, 4.235, 0.01);
+  EXPECT_FALSE(EaseRecommender::memory_problem(16859, 0, 8 * gib));
+  EXPECT_FALSE(EaseRecommender::memory_problem(16859, 0, std::nullopt));
+  const auto tight = EaseRecommender::memory_problem(16859, 0, 4 * gib);
+  ASSERT_TRUE(tight);
+  EXPECT_NE(tight->find("16859 items need 4.2 GiB"), std::string::npos) << *tight;
+  EXPECT_NE(tight->find("4.0 GiB available"), std::string::npos) << *tight;
+  const auto capped = EaseRecommender::memory_problem(16859, 12000, 64 * gib);
+  ASSERT_TRUE(capped);
+  EXPECT_NE(capped->find("max_items=12000"), std::string::npos) << *capped;
+  // The default model takes a catalogue of any size that fits.
+  auto p = make_planted(false);
+  auto model = make_recommender("ease");
+  EXPECT_NO_THROW(model->fit(p.matrix, quiet()));
+  EXPECT_EQ(model->params().at("max_items"), "0");
 }
 
 }  // namespace
