@@ -158,14 +158,15 @@ std::vector<DialogueTurn> ChatEngine::messages(const std::string& id) {
 }
 
 void ChatEngine::finish_turn(Session& s, const std::vector<DialogueTurn>& new_turns,
-                             TurnResult& result, Clock::time_point start) {
+                             TurnResult& result, Clock::time_point start,
+                             const std::string& listing) {
   result.constraints = s.state.constraints;
   result.stats.latency_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
   {
     std::lock_guard lock(stats_mutex_);
     stats_.merge(result.stats);
   }
-  sessions_->save_turn(s, new_turns, result);
+  sessions_->save_turn(s, new_turns, result, listing);
 }
 
 std::size_t ChatEngine::add_items(const std::string& domain, const std::vector<data::Item>& items) {
@@ -341,7 +342,7 @@ TurnResult ChatEngine::turn(const std::string& conversation_id, const std::strin
       handle_other(tc, text);
       break;
   }
-  finish_turn(*s, {{"user", text}, {"assistant", result.reply + tc.listing}}, result, start);
+  finish_turn(*s, {{"user", text}, {"assistant", result.reply}}, result, start, tc.listing);
   return result;
 }
 

@@ -192,9 +192,10 @@ class ChatEngine {
       const std::string& conversation_id, Intent intent, const ItemRef& item,
       const TextCallback& on_text,
       const std::function<std::string(TurnContext&, const std::string& title)>& act);
-  // Sets the turn's constraints and latency, counts its stats and saves it with its messages.
+  // Sets the turn's constraints and latency, counts its stats and saves it with its messages (and
+  // the shown list in the dialogue).
   void finish_turn(Session& session, const std::vector<DialogueTurn>& new_turns, TurnResult& result,
-                   std::chrono::steady_clock::time_point start);
+                   std::chrono::steady_clock::time_point start, const std::string& listing = {});
 
   std::shared_ptr<Catalog> catalog_;
   std::shared_ptr<llm::LanguageModel> llm_;

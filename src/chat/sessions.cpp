@@ -110,16 +110,22 @@ std::vector<DialogueTurn> Sessions::messages(const std::string& id) {
     return out;
   }
   std::lock_guard lock(s->mutex);
-  return s->state.dialogue;
+  return s->said;
 }
 
 void Sessions::save_turn(Session& s, const std::vector<DialogueTurn>& new_turns,
-                         const TurnResult& result) {
-  for (const auto& t : new_turns) s.state.dialogue.push_back(t);
+                         const TurnResult& result, const std::string& listing) {
+  for (const auto& t : new_turns) {
+    s.state.dialogue.push_back(t);
+    if (t.role == "assistant") s.state.dialogue.back().content += listing;
+  }
   while (s.state.dialogue.size() > 2 * options_.max_dialogue_turns)
     s.state.dialogue.erase(s.state.dialogue.begin());
   s.state.turns += 1;
-  if (!store_) return;
+  if (!store_) {
+    s.said.insert(s.said.end(), new_turns.begin(), new_turns.end());
+    return;
+  }
   std::vector<store::StoredMessage> msgs;
   for (const auto& t : new_turns) {
     store::StoredMessage m;

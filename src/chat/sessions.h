@@ -25,6 +25,9 @@ struct Session {
   std::mutex mutex;  // serialises the turns of one conversation
   ConversationState state;
   std::int64_t created_at = 0;
+  // Without a store: the messages as they were said (the state's dialogue also holds each shown
+  // list, for prompts).
+  std::vector<DialogueTurn> said;
 };
 
 class Sessions {
@@ -39,11 +42,12 @@ class Sessions {
   std::vector<ConversationInfo> of_user(const std::string& user_id);
   std::vector<DialogueTurn> messages(const std::string& id);
 
-  // Appends the turn's messages to the dialogue (trimmed to the options' length) and saves them
-  // with the state. Throws ChatError kUnavailable when the store fails: the answer stands, but the
-  // user must be told it was not saved.
+  // Saves the turn's messages with the state, and appends them to the dialogue (trimmed to the
+  // options' length) with `listing`, the list the reply's cards showed, after the assistant's
+  // reply. Throws ChatError kUnavailable when the store fails: the answer stands, but the user must
+  // be told it was not saved.
   void save_turn(Session& session, const std::vector<DialogueTurn>& new_turns,
-                 const TurnResult& result);
+                 const TurnResult& result, const std::string& listing = {});
 
  private:
   // The user's profile and history: the catalogue's, extended by the store's interactions.

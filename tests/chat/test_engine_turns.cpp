@@ -55,7 +55,10 @@ TEST(EngineTurns, TheReplyDoesNotRepeatTheListTheCardsShow) {
   ASSERT_EQ(r.recommendations.size(), 5u);
   EXPECT_EQ(streamed, r.reply);
   EXPECT_NE(r.reply.find("Here are 5 films"), std::string::npos) << r.reply;
-  const auto dialogue = engine.messages(id);
+  const auto said = engine.messages(id);
+  ASSERT_EQ(said.size(), 2u);
+  EXPECT_EQ(said[1].content, r.reply);
+  const auto dialogue = engine.conversation(id).dialogue;
   ASSERT_EQ(dialogue.size(), 2u);
   for (std::size_t i = 0; i < r.recommendations.size(); ++i) {
     const std::string line = std::to_string(i + 1) + ". " + r.recommendations[i].title;

@@ -51,6 +51,8 @@ try {
   assert.ok(!/score|\d\.\d{3}/.test(meta), "card shows a score: " + meta);
   const reply = await page.locator(".message.assistant .bubble").first().textContent();
   assert.ok(reply.trim().length > 0, "empty reply");
+  // The reply does not repeat, line by line, the list the cards show.
+  assert.ok(!reply.includes("1. " + title), "the reply repeats the cards: " + reply);
 
   await first.locator("button.dislike").click();
   await page.waitForSelector(`.card.disliked[data-item-id="${itemId}"]`, { timeout: 10000 });
