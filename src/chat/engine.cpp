@@ -60,12 +60,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-const data::Item& item_of(const DomainCatalog& d, const ItemRef& ref) {
-  const auto i = d.find_item(ref.item_id);
-  if (!i) throw ChatError(ChatError::Kind::kNotFound, "unknown item '" + ref.item_id + "'");
-  return d.dataset->item(*i);
-}
-
 std::int64_t now_seconds() {
   return std::chrono::duration_cast<std::chrono::seconds>(
              std::chrono::system_clock::now().time_since_epoch())
@@ -224,14 +218,6 @@ std::vector<Recommendation> ChatEngine::recommend_fast(const std::string& user_i
 
 float ChatEngine::predict_rating(const std::string& user_id, const ItemRef& ref, Stats* stats) {
   std::shared_lock lock(catalog_->mutex());
-  const DomainCatalog* d = catalog_->find(ref.domain);
-  if (!d) throw ChatError(ChatError::Kind::kBadRequest, "unknown domain '" + ref.domain + "'");
-  const auto item = d->find_item(ref.item_id);
-  if (!item) throw ChatError(ChatError::Kind::kNotFound, "unknown item '" + ref.item_id + "'");
-  const auto user = d->dataset_user(user_id);
-  float fallback = static_cast<float>(d->matrix->global_mean());
-  if (user && d->model->predicts_ratings() && *item < d->model_items)
-    fallback = d->model->predict(*user, *item);
   ConversationState st;
   st.user_id = user_id;
   st.history = catalog_->history_of(user_id);
@@ -239,12 +225,17 @@ float ChatEngine::predict_rating(const std::string& user_id, const ItemRef& ref,
   TurnResult tr;
   TextCallback none;
   TurnContext tc{*catalog_, options_, llm_.get(), cold_start_.get(), st, tr, none};
+  const DomainCatalog& d = tc.domain(ref.domain);
+  const data::ItemIndex item = tc.item_index(ref);
+  const auto user = d.dataset_user(user_id);
+  float fallback = static_cast<float>(d.matrix->global_mean());
+  if (user && d.model->predicts_ratings() && item < d.model_items)
+    fallback = d.model->predict(*user, item);
   PromptContext ctx = tc.prompt_context(ref.domain, "", 8, 4);
   bool used = false;
   Stats local;
-  const float r =
-      predict_rating_llm(llm_.get(), ctx, prompt_item(d->dataset->item(*item)), fallback,
-                         options_.llm_timeout_seconds, stats ? stats : &local, &used);
+  const float r = predict_rating_llm(llm_.get(), ctx, prompt_item(d.dataset->item(item)), fallback,
+                                     options_.llm_timeout_seconds, stats ? stats : &local, &used);
   return std::clamp(r, 1.0f, 5.0f);
 }
 
@@ -362,7 +353,8 @@ TurnResult ChatEngine::structured_turn(
   result.intent_decided_by = "api";
   result.domain = item.domain;
   TurnContext tc{*catalog_, options_, llm_.get(), cold_start_.get(), s->state, result, on_text};
-  const std::string title = display_title(item_of(tc.domain(item.domain), item).title);
+  const std::string title =
+      display_title(tc.domain(item.domain).dataset->item(tc.item_index(item)).title);
   const std::string said = act(tc, title);
   finish_turn(*s, {{"user", said}, {"assistant", result.reply}}, result, start);
   return result;

@@ -9,16 +9,6 @@
 
 namespace chatrec::chat {
 
-namespace {
-
-const data::Item& item_of(const DomainCatalog& d, const ItemRef& ref) {
-  const auto item = d.find_item(ref.item_id);
-  if (!item) throw ChatError(ChatError::Kind::kNotFound, "unknown item '" + ref.item_id + "'");
-  return d.dataset->item(*item);
-}
-
-}  // namespace
-
 bool negative_feedback(const std::string& text) {
   static const std::regex neg(
       R"(\b(didn'?t|did not|don'?t|do not|never) (like|enjoy|want|care)|\b(hated?|dislike[ds]?|not for me|boring|terrible|awful|bad|seen (it|that)|already (seen|watched|played)|no more|not interested|remove)\b)",
@@ -29,7 +19,7 @@ bool negative_feedback(const std::string& text) {
 void handle_item_question(TurnContext& tc, const ItemRef& ref, const std::string& text) {
   const DomainCatalog& d = tc.domain(ref.domain);
   tc.result.domain = d.name;
-  const PromptItem pi = prompt_item(item_of(d, ref));
+  const PromptItem pi = prompt_item(d.dataset->item(tc.item_index(ref)));
   PromptContext ctx = tc.prompt_context(d.name, text, 3, 0);
   const std::string answer = tc.llm_answer(ctx, &pi, "metadata_answer");
   if (answer.empty()) tc.emit(template_explanation(pi, {}, d.name));
@@ -38,13 +28,13 @@ void handle_item_question(TurnContext& tc, const ItemRef& ref, const std::string
 void handle_explain(TurnContext& tc, const ItemRef& ref, const std::string& text) {
   const DomainCatalog& d = tc.domain(ref.domain);
   tc.result.domain = d.name;
-  const auto item = d.find_item(ref.item_id);
-  const PromptItem pi = prompt_item(item_of(d, ref));
+  const data::ItemIndex item = tc.item_index(ref);
+  const PromptItem pi = prompt_item(d.dataset->item(item));
   // Support: the liked history items most similar to the item.
   std::vector<PromptItem> support;
   const auto liked = tc.history_items(d, 4.0f);
-  if (!liked.empty() && !d.is_cold(*item)) {
-    const std::array<data::ItemIndex, 1> one = {*item};
+  if (!liked.empty() && !d.is_cold(item)) {
+    const std::array<data::ItemIndex, 1> one = {item};
     const auto sim = d.similarity_to(one);
     std::vector<data::ItemIndex> order = liked;
     std::stable_sort(order.begin(), order.end(),

@@ -69,6 +69,12 @@ const DomainCatalog& TurnContext::domain(const std::string& name) const {
   return *d;
 }
 
+data::ItemIndex TurnContext::item_index(const ItemRef& ref) const {
+  const auto i = domain(ref.domain).find_item(ref.item_id);
+  if (!i) throw ChatError(ChatError::Kind::kNotFound, "unknown item '" + ref.item_id + "'");
+  return *i;
+}
+
 std::vector<data::ItemIndex> TurnContext::history_items(const DomainCatalog& d,
                                                         float min_rating) const {
   std::vector<data::ItemIndex> out;

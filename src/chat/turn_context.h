@@ -49,6 +49,9 @@ struct TurnContext {
 
   // Throws ChatError kBadRequest for a domain the catalogue does not have.
   const DomainCatalog& domain(const std::string& name) const;
+  // The catalogue index of `ref` in its domain; throws as domain() does, and ChatError kNotFound
+  // for an item the domain does not have.
+  data::ItemIndex item_index(const ItemRef& ref) const;
 
   // The user's history items in `d` with a rating of at least `min_rating` (implicit ones always).
   std::vector<data::ItemIndex> history_items(const DomainCatalog& d, float min_rating = 0.0f) const;
