@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <numeric>
+#include <stdexcept>
 
 namespace chatrec::chat {
 
@@ -87,26 +88,25 @@ FusionChoice choose_fusion_weight(const std::vector<ValidationCase>& cases, std:
   return choice;
 }
 
-PmiFusionChoice choose_pmi_and_fusion_weight(const std::vector<TermsCase>& cases, std::size_t k,
-                                             const std::vector<double>& pmi_grid) {
+PmiFusionChoice choose_pmi_and_fusion_weight(std::vector<ValidationCase> cases,
+                                             const std::vector<CandidateTerms>& terms,
+                                             std::size_t k, const std::vector<double>& pmi_grid) {
+  if (terms.size() != cases.size())
+    throw std::invalid_argument("choose_pmi_and_fusion_weight: one CandidateTerms per case");
   PmiFusionChoice best;
   bool first = true;
   for (double beta : pmi_grid) {
-    std::vector<ValidationCase> ordered;
-    ordered.reserve(cases.size());
-    for (const auto& c : cases) {
-      ValidationCase v;
-      v.relevant = c.relevant;
-      v.num_relevant = c.num_relevant;
-      v.llm_order.resize(c.conditional.size());
-      std::iota(v.llm_order.begin(), v.llm_order.end(), 0);
-      std::stable_sort(v.llm_order.begin(), v.llm_order.end(), [&](std::size_t a, std::size_t b) {
-        return c.conditional[a] - beta * c.unconditional[a] >
-               c.conditional[b] - beta * c.unconditional[b];
+    for (std::size_t i = 0; i < cases.size(); ++i) {
+      const CandidateTerms& t = terms[i];
+      auto& order = cases[i].llm_order;
+      order.resize(t.conditional.size());
+      std::iota(order.begin(), order.end(), 0);
+      std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) {
+        return t.conditional[a] - beta * t.unconditional[a] >
+               t.conditional[b] - beta * t.unconditional[b];
       });
-      ordered.push_back(std::move(v));
     }
-    const FusionChoice f = choose_fusion_weight(ordered, k);
+    const FusionChoice f = choose_fusion_weight(cases, k);
     best.ndcg_by_pmi[beta] = f.ndcg_chosen;
     best.ndcg_llm_by_pmi[beta] = f.ndcg_llm;
     if (first || f.ndcg_chosen > best.fusion.ndcg_chosen + 1e-12) {

@@ -43,13 +43,11 @@ FusionChoice choose_fusion_weight(const std::vector<ValidationCase>& cases, std:
                                                                      0.6, 0.7, 0.8, 0.9, 1.0},
                                   double min_z = 1.645);
 
-// A validation case scored by a sequence-tuned adapter: both likelihood terms per candidate
+// The two likelihood terms a sequence-tuned adapter gives each candidate of a validation case
 // (candidates in base order), so the PMI weight can be chosen with the fusion weight.
-struct TermsCase {
+struct CandidateTerms {
   std::vector<double> conditional;    // log p(line | history)
   std::vector<double> unconditional;  // log p(line | no history)
-  std::vector<bool> relevant;
-  std::size_t num_relevant = 0;
 };
 
 struct PmiFusionChoice {
@@ -60,13 +58,13 @@ struct PmiFusionChoice {
 };
 
 // For each PMI weight β of `pmi_grid`, orders each case's candidates by conditional −
-// β·unconditional (ties in base order) and chooses the fusion weight with choose_fusion_weight
-// (its significance rule included); keeps the β whose fused NDCG@k is highest, the earlier β of
-// the grid on ties. When no β lets a fusion weight above 0 through, the fused list is the base
-// order (w = 0) and β is the grid's first.
-PmiFusionChoice choose_pmi_and_fusion_weight(const std::vector<TermsCase>& cases, std::size_t k,
-                                             const std::vector<double>& pmi_grid = {
-                                                 0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9,
-                                                 1.0});
+// β·unconditional (`terms[i]` for `cases[i]`, ties in base order; the cases' own llm_order is not
+// used) and chooses the fusion weight with choose_fusion_weight (its significance rule included);
+// keeps the β whose fused NDCG@k is highest, the earlier β of the grid on ties. When no β lets a
+// fusion weight above 0 through, the fused list is the base order (w = 0) and β is the grid's
+// first.
+PmiFusionChoice choose_pmi_and_fusion_weight(
+    std::vector<ValidationCase> cases, const std::vector<CandidateTerms>& terms, std::size_t k,
+    const std::vector<double>& pmi_grid = {0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0});
 
 }  // namespace chatrec::chat

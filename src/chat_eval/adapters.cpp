@@ -122,7 +122,7 @@ void ChatRecReranker::prepare(const data::Dataset& ds, const data::InteractionMa
   // both likelihood terms are kept and every weight pair is tried.
   const bool choose_pmi = options_.choose_pmi_weight && options_.sequence && !options_.hint_top1;
   std::vector<ValidationCase> cases;
-  std::vector<TermsCase> terms;
+  std::vector<CandidateTerms> terms;
   Progress progress("fusion validation", eligible.size(), "users");
   for (data::UserIndex u : eligible) {
     recommend::RankOptions ro;
@@ -137,22 +137,17 @@ void ChatRecReranker::prepare(const data::Dataset& ds, const data::InteractionMa
     }
     c.num_relevant = held.at(u).size();
     if (choose_pmi) {
-      TermsCase t;
-      t.relevant = c.relevant;
-      t.num_relevant = c.num_relevant;
       // A failed call ranks in base order: equal terms keep it.
-      t.conditional =
-          r.llm_conditional.empty() ? std::vector<double>(cands.size(), 0.0) : r.llm_conditional;
-      t.unconditional = r.llm_unconditional.empty() ? std::vector<double>(cands.size(), 0.0)
-                                                    : r.llm_unconditional;
-      terms.push_back(std::move(t));
+      const std::vector<double> none(cands.size(), 0.0);
+      terms.push_back({r.llm_conditional.empty() ? none : r.llm_conditional,
+                       r.llm_unconditional.empty() ? none : r.llm_unconditional});
     }
     cases.push_back(std::move(c));
     progress.advance();
   }
   progress.finish();
   if (choose_pmi) {
-    const PmiFusionChoice choice = choose_pmi_and_fusion_weight(terms, 5);
+    const PmiFusionChoice choice = choose_pmi_and_fusion_weight(cases, terms, 5);
     fusion_ = choice.fusion;
     options_.sequence->pmi_weight = choice.pmi_weight;
     std::lock_guard lock(mutex_);

@@ -96,30 +96,36 @@ TEST(Fusion, NoiseLevelGainKeepsTheBase) {
 // choice takes the full PMI and a fusion weight above 0; an LLM without signal keeps the base.
 TEST(Fusion, PmiWeightIsChosenWithTheFusionWeight) {
   Rng rng(11);
-  auto cases_with = [&](double signal) {
-    std::vector<TermsCase> cases;
+  std::vector<ValidationCase> cases;
+  auto terms_with = [&](double signal) {
+    cases.clear();
+    std::vector<CandidateTerms> terms;
     for (int u = 0; u < 60; ++u) {
-      TermsCase c;
+      ValidationCase c;
       c.relevant.assign(20, false);
       for (int j = 0; j < 20; ++j) c.relevant[j] = rng.uniform() < 0.15;
       c.num_relevant = 3;
+      CandidateTerms t;
       for (int j = 0; j < 20; ++j) {
         const double prior = 20.0 * (rng.uniform() - 0.5);
-        c.unconditional.push_back(prior);
-        c.conditional.push_back(prior + (c.relevant[j] ? signal : 0.0) + 0.1 * rng.uniform());
+        t.unconditional.push_back(prior);
+        t.conditional.push_back(prior + (c.relevant[j] ? signal : 0.0) + 0.1 * rng.uniform());
       }
       cases.push_back(std::move(c));
+      terms.push_back(std::move(t));
     }
-    return cases;
+    return terms;
   };
-  const PmiFusionChoice helpful = choose_pmi_and_fusion_weight(cases_with(3.0), 5);
+  const auto helpful_terms = terms_with(3.0);
+  const PmiFusionChoice helpful = choose_pmi_and_fusion_weight(cases, helpful_terms, 5);
   EXPECT_GE(helpful.pmi_weight, 0.8);
   EXPECT_GT(helpful.fusion.weight, 0.0);
   EXPECT_GT(helpful.ndcg_llm_by_pmi.at(1.0), helpful.ndcg_llm_by_pmi.at(0.0) + 0.2);
   EXPECT_GT(helpful.fusion.ndcg_chosen, helpful.fusion.ndcg_base);
   EXPECT_EQ(helpful.ndcg_by_pmi.size(), 11u);
 
-  const PmiFusionChoice useless = choose_pmi_and_fusion_weight(cases_with(0.0), 5);
+  const auto useless_terms = terms_with(0.0);
+  const PmiFusionChoice useless = choose_pmi_and_fusion_weight(cases, useless_terms, 5);
   EXPECT_EQ(useless.fusion.weight, 0.0);
   EXPECT_EQ(useless.pmi_weight, 0.0);
   EXPECT_DOUBLE_EQ(useless.fusion.ndcg_chosen, useless.fusion.ndcg_base);
