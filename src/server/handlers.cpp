@@ -36,11 +36,8 @@ json item_json(const data::Item& item) {
               {"year", item.year}, {"categories", item.categories}, {"text", item.text}};
 }
 
-// The engine's JSON forms (chat/types.h, TurnResult::to_json) are the API's: one form of a
-// recommendation and of a turn.
-json recommendations_json(const std::vector<chat::Recommendation>& recs) {
-  return recs;
-}
+// The engine's JSON forms (chat/types.h to_json, TurnResult::to_json) are the API's: one form of
+// a recommendation and of a turn.
 
 json item_refs_json(const std::vector<chat::ItemRef>& refs) {
   json out = json::array();
@@ -104,33 +101,32 @@ void respond_turn(RequestContext& ctx, TurnProducer produce) {
   ctx.res.set_header("Cache-Control", "no-cache");
   ctx.res.set_header("X-Accel-Buffering", "no");
   auto shared = std::make_shared<TurnProducer>(std::move(produce));
-  ctx.res.set_chunked_content_provider(
-      "text/event-stream", [shared](std::size_t, httplib::DataSink& sink) {
-        // Runs after the handler returned, outside its try block: everything must be caught here.
-        bool open = true;
-        auto send = [&](const std::string& event) {
-          if (open && !sink.write(event.data(), event.size())) open = false;
-        };
-        try {
-          chat::TurnResult result = (*shared)([&](std::string_view text) {
-            if (!text.empty()) send(sse_event("token", json{{"text", std::string(text)}}));
-          });
-          send(sse_event("recommendations",
-                         json{{"recommendations", recommendations_json(result.recommendations)}}));
-          send(sse_event("done", result.to_json()));
-        } catch (const chat::ChatError& e) {
-          const int status = chat_error_status(e);
-          if (status >= 500) spdlog::error("streamed turn failed: {}", e.what());
-          send(sse_event("error", error_body(code_for_status(status), e.what())));
-        } catch (const std::exception& e) {
-          spdlog::error("streamed turn failed: {}", e.what());
-          send(sse_event("error", error_body("internal", "internal error")));
-        } catch (...) {
-          send(sse_event("error", error_body("internal", "internal error")));
-        }
-        sink.done();
-        return true;
+  ctx.res.set_chunked_content_provider("text/event-stream", [shared](std::size_t,
+                                                                     httplib::DataSink& sink) {
+    // Runs after the handler returned, outside its try block: everything must be caught here.
+    bool open = true;
+    auto send = [&](const std::string& event) {
+      if (open && !sink.write(event.data(), event.size())) open = false;
+    };
+    try {
+      chat::TurnResult result = (*shared)([&](std::string_view text) {
+        if (!text.empty()) send(sse_event("token", json{{"text", std::string(text)}}));
       });
+      send(sse_event("recommendations", json{{"recommendations", json(result.recommendations)}}));
+      send(sse_event("done", result.to_json()));
+    } catch (const chat::ChatError& e) {
+      const int status = chat_error_status(e);
+      if (status >= 500) spdlog::error("streamed turn failed: {}", e.what());
+      send(sse_event("error", error_body(code_for_status(status), e.what())));
+    } catch (const std::exception& e) {
+      spdlog::error("streamed turn failed: {}", e.what());
+      send(sse_event("error", error_body("internal", "internal error")));
+    } catch (...) {
+      send(sse_event("error", error_body("internal", "internal error")));
+    }
+    sink.done();
+    return true;
+  });
 }
 
 }  // namespace
@@ -233,9 +229,8 @@ void Server::Impl::register_api() {
           throw bad_request("at most 16 'genre' parameters");
         auto recs =
             need_engine().recommend_fast(user_id, domain, static_cast<std::size_t>(k), constraints);
-        ctx.json(200, json{{"user_id", user_id},
-                           {"domain", domain},
-                           {"recommendations", recommendations_json(recs)}});
+        ctx.json(200,
+                 json{{"user_id", user_id}, {"domain", domain}, {"recommendations", json(recs)}});
       });
   add("GET", "/api/users/{id}/interactions", Access::kKey,
       [need_store, require_user](RequestContext& ctx) {
