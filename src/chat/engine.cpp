@@ -14,6 +14,7 @@
 #include "chat/sessions.h"
 #include "chat/title_match.h"
 #include "chat/turn_context.h"
+#include "common/clock.h"
 #include "common/text.h"
 #include "llm/factory.h"
 #include "llm/language_model.h"
@@ -59,12 +60,6 @@ nlohmann::json TurnResult::to_json() const {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-std::int64_t now_seconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 }  // namespace
 
@@ -381,7 +376,7 @@ TurnResult ChatEngine::feedback(const std::string& conversation_id, const ItemRe
                              si.item_id = item.item_id;
                              si.domain = item.domain;
                              si.kind = liked ? "like" : "dislike";
-                             si.timestamp = now_seconds();
+                             si.timestamp = clock::unix_seconds();
                              store_->add_interactions({si});
                            }
                            return std::string(liked ? "I liked " : "I didn't like ") + title;

@@ -1,21 +1,15 @@
 #include "chat/sessions.h"
 
 #include <algorithm>
-#include <chrono>
 #include <shared_mutex>
 
 #include "chat/catalog.h"
+#include "common/clock.h"
 #include "store/store.h"
 
 namespace chatrec::chat {
 
 namespace {
-
-std::int64_t now_seconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string saved_state(const ConversationState& state) {
   return state.to_json(ConversationState::kWithoutHistory).dump();
@@ -50,7 +44,7 @@ std::shared_ptr<Session> Sessions::create(const std::string& user_id) {
   if (user_id.empty())
     throw ChatError(ChatError::Kind::kBadRequest, "a conversation needs a user id");
   auto s = std::make_shared<Session>();
-  s->created_at = now_seconds();
+  s->created_at = clock::unix_seconds();
   s->state.conversation_id = store_ ? store_->create_conversation(user_id).id : store::random_id();
   s->state.user_id = user_id;
   s->state.domain = options_.default_domain;
@@ -132,7 +126,7 @@ void Sessions::save_turn(Session& s, const std::vector<DialogueTurn>& new_turns,
     m.role = t.role;
     m.content = t.content;
     m.payload_json = (m.role == "assistant") ? result.to_json().dump() : "{}";
-    m.created_at = now_seconds();
+    m.created_at = clock::unix_seconds();
     msgs.push_back(std::move(m));
   }
   try {

@@ -3,10 +3,10 @@
 
 #include <algorithm>
 #include <cctype>
-#include <chrono>
 #include <memory>
 
 #include "chat/engine.h"
+#include "common/clock.h"
 #include "server/http_util.h"
 #include "server/server_impl.h"
 #include "store/store.h"
@@ -20,12 +20,6 @@ namespace {
 constexpr std::size_t kMaxText = 4000;
 constexpr std::size_t kMaxTitle = 512;
 constexpr std::size_t kMaxBatch = 500;
-
-std::int64_t now_seconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 json user_json(const data::User& user) {
   return json{{"id", user.id}, {"attributes", user.attributes}};
@@ -378,7 +372,7 @@ void Server::Impl::register_api() {
           if (x.kind == "rating" && !x.rating)
             throw bad_request("field 'rating' is required when kind is 'rating'");
           x.timestamp =
-              optional_integer(entry, "timestamp", 0, 32503680000).value_or(now_seconds());
+              optional_integer(entry, "timestamp", 0, 32503680000).value_or(clock::unix_seconds());
           if (!need_store().get_user(x.user_id)) throw not_found("user '" + x.user_id + "'");
           if (!need_store().get_item(x.domain, x.item_id))
             throw not_found("item '" + x.domain + "/" + x.item_id + "'");
@@ -418,7 +412,7 @@ void Server::Impl::register_api() {
     ctx.check_acts_for(user_id);
     require_user(user_id);
     std::string id = need_engine().create_conversation(user_id);
-    ctx.json(201, json{{"id", id}, {"user_id", user_id}, {"created_at", now_seconds()}});
+    ctx.json(201, json{{"id", id}, {"user_id", user_id}, {"created_at", clock::unix_seconds()}});
   });
   add("GET", "/api/conversations/{id}", Access::kKey,
       [this, require_conversation](RequestContext& ctx) {

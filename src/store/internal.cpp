@@ -1,5 +1,4 @@
 #include <bit>
-#include <chrono>
 #include <cstring>
 #include <nlohmann/json.hpp>
 
@@ -11,12 +10,6 @@ namespace chatrec::store::detail {
 static_assert(std::endian::native == std::endian::little,
               "embedding encoding assumes a little-endian host");
 static_assert(sizeof(float) == 4);
-
-std::int64_t now_seconds() {
-  return std::chrono::duration_cast<std::chrono::seconds>(
-             std::chrono::system_clock::now().time_since_epoch())
-      .count();
-}
 
 std::string encode_attributes(const std::map<std::string, std::string>& attributes) {
   return nlohmann::json(attributes).dump();

@@ -20,8 +20,6 @@ struct Migration {
 };
 const std::vector<Migration>& migrations();
 
-std::int64_t now_seconds();
-
 std::string encode_attributes(const std::map<std::string, std::string>& attributes);
 std::map<std::string, std::string> decode_attributes(const std::string& json, const char* what);
 std::string encode_categories(const std::vector<std::string>& categories);

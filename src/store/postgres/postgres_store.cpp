@@ -7,6 +7,7 @@
 #include <mutex>
 #include <pqxx/pqxx>
 
+#include "common/clock.h"
 #include "store/internal.h"
 
 namespace chatrec::store {
@@ -54,7 +55,7 @@ class PostgresStore final : public Store {
         tx.exec(step.postgres_sql);
         tx.exec_params(
             "INSERT INTO schema_migrations (version, description, applied_at) VALUES ($1, $2, $3)",
-            step.version, std::string(step.description), detail::now_seconds());
+            step.version, std::string(step.description), clock::unix_seconds());
         tx.commit();
       }
       pqxx::read_transaction tx(c);
@@ -198,7 +199,7 @@ class PostgresStore final : public Store {
       conv.id = random_id();
       conv.user_id = user_id;
       conv.state_json = "{}";
-      conv.created_at = conv.updated_at = detail::now_seconds();
+      conv.created_at = conv.updated_at = clock::unix_seconds();
       tx.exec_params(
           "INSERT INTO conversations (id, user_id, state_json, created_at, updated_at) VALUES ($1, "
           "$2, $3, $4, $5)",
@@ -239,7 +240,7 @@ class PostgresStore final : public Store {
     for (const auto& m : messages) detail::validate(m);
     with("append_turn", [&](pqxx::connection& c) {
       pqxx::work tx(c);
-      const auto now = detail::now_seconds();
+      const auto now = clock::unix_seconds();
       const auto updated =
           tx.exec_params("UPDATE conversations SET state_json = $1, updated_at = $2 WHERE id = $3",
                          new_state_json, now, conversation_id);
@@ -321,7 +322,7 @@ class PostgresStore final : public Store {
           record.name, record.path,
           record.params_json.empty() ? std::string("{}") : record.params_json,
           record.dataset_checksum,
-          record.created_at != 0 ? record.created_at : detail::now_seconds());
+          record.created_at != 0 ? record.created_at : clock::unix_seconds());
       tx.commit();
     });
   }

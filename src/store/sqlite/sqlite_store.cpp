@@ -7,6 +7,7 @@
 #include <mutex>
 #include <type_traits>
 
+#include "common/clock.h"
 #include "store/internal.h"
 
 namespace chatrec::store {
@@ -44,7 +45,7 @@ class SqliteStore final : public Store {
             db_, "INSERT INTO schema_migrations (version, description, applied_at) VALUES (?,?,?)");
         mark.bind(1, step.version);
         mark.bind(2, step.description);
-        mark.bind(3, detail::now_seconds());
+        mark.bind(3, clock::unix_seconds());
         mark.exec();
         tx.commit();
       }
@@ -185,7 +186,7 @@ class SqliteStore final : public Store {
       c.id = random_id();
       c.user_id = user_id;
       c.state_json = "{}";
-      c.created_at = c.updated_at = detail::now_seconds();
+      c.created_at = c.updated_at = clock::unix_seconds();
       SQLite::Statement st(db_,
                            "INSERT INTO conversations (id, user_id, state_json, created_at, "
                            "updated_at) VALUES (?,?,?,?,?)");
@@ -228,7 +229,7 @@ class SqliteStore final : public Store {
     detail::require_json(new_state_json, "conversation state_json");
     for (const auto& m : messages) detail::validate(m);
     in_write_transaction("append_turn", [&] {
-      const auto now = detail::now_seconds();
+      const auto now = clock::unix_seconds();
       SQLite::Statement update(
           db_, "UPDATE conversations SET state_json = ?, updated_at = ? WHERE id = ?");
       update.bind(1, new_state_json);
@@ -318,7 +319,7 @@ class SqliteStore final : public Store {
       st.bind(2, record.path);
       st.bind(3, record.params_json.empty() ? std::string("{}") : record.params_json);
       st.bind(4, record.dataset_checksum);
-      st.bind(5, record.created_at != 0 ? record.created_at : detail::now_seconds());
+      st.bind(5, record.created_at != 0 ? record.created_at : clock::unix_seconds());
       st.exec();
     });
   }
