@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cctype>
 #include <cmath>
+#include <regex>
 
 #include "chat/llm_call.h"
 #include "chat/title_match.h"
@@ -115,6 +116,12 @@ std::string template_explanation(const PromptItem& item, const std::vector<Promp
   return s + ".";
 }
 
+bool echoes_prompt(std::string_view answer) {
+  // The shapes of the prompt's lines (describe_item with a rating, the profile's headings).
+  static const std::regex prompt_line(R"(\] rated [1-5]\b|\bYour request:|\bYou disliked:)");
+  return std::regex_search(answer.begin(), answer.end(), prompt_line);
+}
+
 Explanation explain_item(llm::LanguageModel* lm, const PromptContext& ctx, const PromptItem& item,
                          const std::vector<PromptItem>& support, int max_tokens,
                          double timeout_seconds, const TextCallback& on_text, Stats* stats) {
@@ -126,24 +133,21 @@ Explanation explain_item(llm::LanguageModel* lm, const PromptContext& ctx, const
     llm::GenerationOptions options;
     options.max_tokens = max_tokens;
     options.stop = {"\n\n"};
-    SecondPersonRewriter person;
-    if (on_text) {
-      options.on_text = [&](std::string_view piece) {
-        if (const std::string done = person.feed(piece); !done.empty()) on_text(done);
-        return true;
-      };
-    }
+    // Not streamed as it comes: a small model sometimes answers with the prompt's own lines, which
+    // must not reach the user, and that is only known once the answer is complete (a few dozen
+    // tokens).
     LlmCallResult r = call_chat(*lm, prompt.messages, options, timeout_seconds, stats);
-    if (on_text) {
-      if (const std::string rest = person.flush(); !rest.empty()) on_text(rest);
-    }
-    if (r.completion && !text::trim(r.completion->text).empty()) {
-      answer = to_second_person(text::trim(r.completion->text));
+    const std::string said = r.completion ? std::string(text::trim(r.completion->text)) : "";
+    if (!said.empty() && !echoes_prompt(said)) {
+      answer = to_second_person(said);
       e.llm_used = true;
+      if (on_text) on_text(answer);
     } else {
       if (stats) stats->fail(r.completion ? "unparseable" : r.failure, "template_explanation");
       e.degraded = true;
-      e.notes.push_back(r.completion ? "the LLM gave an empty explanation" : r.message);
+      e.notes.push_back(!r.completion  ? r.message
+                        : said.empty() ? "the LLM gave an empty explanation"
+                                       : "the LLM repeated its prompt instead of explaining");
     }
   }
   if (!e.llm_used) {

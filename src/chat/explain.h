@@ -46,6 +46,10 @@ bool mentions_title(std::string_view text, std::string_view title);
 std::string template_explanation(const PromptItem& item, const std::vector<PromptItem>& support,
                                  const std::string& domain);
 
+// Whether an explanation repeats the prompt's own lines ("Heat (1995) [Action] rated 4", "You
+// disliked:", "Your request:") instead of explaining: explain_item then answers with the template.
+bool echoes_prompt(std::string_view answer);
+
 Explanation explain_item(llm::LanguageModel* lm, const PromptContext& ctx, const PromptItem& item,
                          const std::vector<PromptItem>& support, int max_tokens,
                          double timeout_seconds, const TextCallback& on_text, Stats* stats);

@@ -47,5 +47,36 @@ TEST(SecondPerson, ExplanationsAreRewrittenAsStreamedAndReturned) {
   EXPECT_NE(lm.seen_prompts()[0].back().content.find("say \"you\""), std::string::npos);
 }
 
+// What the built-in model answered for an explanation once: the prompt's own lines with wrong
+// facts. It is not passed on (nor streamed); the template explanation answers, flagged.
+TEST(Explain, AnAnswerThatRepeatsThePromptGetsTheTemplate) {
+  llm::MockModel lm;
+  lm.queue_reply(
+      "You liked Star Wars (1977) [Comedy, War] rated 4. You disliked: M*A*S*H (1977) [Comedy, "
+      "War] rated 1. Your request:");
+  PromptContext ctx;
+  ctx.domain = "movies";
+  PromptItem item;
+  item.title = "Star Wars (1977)";
+  item.categories = {"Action", "Sci-Fi"};
+  PromptItem liked;
+  liked.title = "Return of the Jedi (1983)";
+  liked.rating = 5;
+  std::string streamed;
+  Stats stats;
+  const auto e = explain_item(
+      &lm, ctx, item, {liked}, 64, 10, [&](std::string_view s) { streamed += s; }, &stats);
+  EXPECT_TRUE(e.degraded);
+  EXPECT_FALSE(e.llm_used);
+  EXPECT_EQ(e.text, template_explanation(item, {liked}, "movies"));
+  EXPECT_EQ(streamed, e.text);
+  EXPECT_EQ(stats.failures["unparseable"], 1);
+  EXPECT_EQ(stats.resolutions["unparseable:template_explanation"], 1);
+  EXPECT_TRUE(echoes_prompt("Heat (1995) [Action, Crime] rated 4"));
+  EXPECT_TRUE(echoes_prompt("You disliked: Heat"));
+  EXPECT_FALSE(
+      echoes_prompt("You may like Star Wars because you rated Return of the Jedi highly."));
+}
+
 }  // namespace
 }  // namespace chatrec::chat
