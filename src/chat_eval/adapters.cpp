@@ -2,14 +2,18 @@
 
 #include <fmt/format.h>
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cmath>
+#include <fstream>
 #include <numeric>
 
 #include "chat/explain.h"
 #include "chat/rerank.h"
 #include "chat/title_match.h"
 #include "chat/turn_context.h"
+#include "common/error.h"
 #include "common/progress.h"
 #include "common/random.h"
 #include "common/text.h"
@@ -123,6 +127,12 @@ void ChatRecReranker::prepare(const data::Dataset& ds, const data::InteractionMa
   const bool choose_pmi = options_.choose_pmi_weight && options_.sequence && !options_.hint_top1;
   std::vector<ValidationCase> cases;
   std::vector<CandidateTerms> terms;
+  std::ofstream dump;
+  if (!options_.validation_dump.empty()) {
+    dump.open(options_.validation_dump);
+    if (!dump)
+      throw InputError(options_.validation_dump, 0, "", "cannot write the validation dump");
+  }
   Progress progress("fusion validation", eligible.size(), "users");
   for (data::UserIndex u : eligible) {
     recommend::RankOptions ro;
@@ -141,6 +151,23 @@ void ChatRecReranker::prepare(const data::Dataset& ds, const data::InteractionMa
       const std::vector<double> none(cands.size(), 0.0);
       terms.push_back({r.llm_conditional.empty() ? none : r.llm_conditional,
                        r.llm_unconditional.empty() ? none : r.llm_unconditional});
+    }
+    if (dump.is_open()) {
+      nlohmann::json line;
+      line["user"] = ds.user(u).id;
+      line["num_relevant"] = c.num_relevant;
+      line["llm_used"] = r.llm_used;
+      for (std::size_t j = 0; j < cands.size(); ++j) {
+        nlohmann::json cand;
+        cand["item"] = ds.item(cands[j].item).id;
+        cand["base_score"] = cands[j].score;
+        cand["relevant"] = static_cast<bool>(c.relevant[j]);
+        if (j < r.llm_scores.size()) cand["llm_score"] = r.llm_scores[j];
+        if (j < r.llm_conditional.size()) cand["conditional"] = r.llm_conditional[j];
+        if (j < r.llm_unconditional.size()) cand["unconditional"] = r.llm_unconditional[j];
+        line["candidates"].push_back(std::move(cand));
+      }
+      dump << line.dump() << '\n';
     }
     cases.push_back(std::move(c));
     progress.advance();

@@ -2,6 +2,7 @@
 // Chat-Rec as measured by `chatrec eval`: the reranker of protocol A (ml100k-topk) and the rating
 // predictor of protocol B1 (ml100k-rating), built from the same prompts, parser, reranking and
 // fusion as the chat engine.
+#include <filesystem>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -29,6 +30,10 @@ struct ChatRecEvalOptions {
   // With `sequence` and `fusion`: choose the sequence's PMI weight together with the fusion
   // weight on the validation users (choose_pmi_and_fusion_weight).
   bool choose_pmi_weight = false;
+  // With `fusion`: write each validation case (the base model's candidates and scores, the LLM's
+  // scores or likelihood terms, which candidates were held out) as one JSON line here, for analysis
+  // of the fusion choice.
+  std::filesystem::path validation_dump;
 };
 
 // The user's training items as prompt history: latest liked (>= 4) and disliked (<= 2) items with

@@ -26,7 +26,7 @@ struct EvalArgs {
   std::string model;
   std::uint64_t seed = 2023;
   std::size_t users = 0;
-  std::size_t negatives = 9;
+  std::string negatives = "9";
   std::string data_dir;
   std::string out;
   std::vector<std::string> params;
@@ -59,7 +59,18 @@ void run_eval(const EvalArgs& a) {
     throw InputError("--protocol", 0, a.protocol,
                      "unknown protocol (ml100k-topk, ml100k-rating, ml100k-folds, games-seq)");
   }
-  if (a.negatives == 0) throw InputError("--negatives", 0, "negatives", "must be at least 1");
+  std::size_t negatives = protocols::kAllNegatives;
+  if (a.negatives != "all") {
+    std::size_t used = 0;
+    try {
+      negatives = std::stoul(a.negatives, &used);
+    } catch (const std::exception&) {
+      used = 0;
+    }
+    if (used != a.negatives.size() || negatives == 0)
+      throw InputError("--negatives", 0, a.negatives,
+                       "expected a number of sampled negatives (9, 99, ...) or 'all'");
+  }
   std::vector<std::string> models;
   if (a.model == "all") {
     models = protocols::models_for_protocol(a.protocol);
@@ -78,7 +89,7 @@ void run_eval(const EvalArgs& a) {
   protocols::ProtocolOptions o;
   o.seed = a.seed;
   o.users = a.users;
-  o.negatives = a.negatives;
+  o.negatives = negatives;
   o.validation_fraction = a.validation_fraction;
   o.threads = a.threads;
   o.keep_going = models.size() > 1;
@@ -156,7 +167,9 @@ static Registration eval_registration(30, [](CLI::App& root) {
   cmd->add_option(
       "--users", args->users,
       "Evaluate a seeded sample of N users/cases (default: all; 200 / 500 with an LLM stage)");
-  cmd->add_option("--negatives", args->negatives, "games-seq negatives per case (9 or 99)")
+  cmd->add_option("--negatives", args->negatives,
+                  "games-seq negatives per case: 9, 99, or all (full ranking over every item the "
+                  "user never interacted with: HR@1/5/10, NDCG@10, MRR)")
       ->capture_default_str();
   args->data_dir = default_data_dir();
   cmd->add_option("--data-dir", args->data_dir, "Directory holding ml-100k/ and amazon-games/")
@@ -193,6 +206,9 @@ static Registration eval_registration(30, [](CLI::App& root) {
                   "users, else 1; ml100k-topk score rerank with a sequence adapter: chosen with "
                   "--fusion on the validation users' own candidates, else 0")
       ->check(CLI::Range(0.0, 1.0));
+  cmd->add_option("--dump-validation", args->llm.validation_dump,
+                  "ml100k-topk with --fusion: write the validation cases the fusion weight is "
+                  "chosen on (base candidates and scores, LLM scores, held-out items) as JSONL");
   cmd->callback([args] {
     args->llm.seed = args->seed;
     args->llm.data_dir = args->data_dir;

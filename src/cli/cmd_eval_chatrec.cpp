@@ -24,6 +24,7 @@ chat::ChatRecEvalOptions eval_options(const LlmEvalOptions& o) {
   out.hint_top1 = o.hint_top1;
   out.fusion = o.fusion;
   out.seed = o.seed;
+  out.validation_dump = o.validation_dump;
   if (o.open.lora.empty()) return out;
   // An adapter from `chatrec instruct tune` brings its prompt, and one tuned on this protocol's
   // training split must be evaluated on the same split, with the fusion weight chosen on the users

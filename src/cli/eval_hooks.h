@@ -36,13 +36,14 @@ struct LlmEvalOptions {
   bool search = false;      // --search (personalised-search variant)
   std::uint64_t seed = 2023;
   std::string data_dir;
-  llm::OpenOptions open;     // --lora / --lora-scale
-  std::string template_id;   // --template: the instruct ranker's (default P07 or the adapter's)
-  std::size_t history = 0;   // --history: items in the instruct prompt (0: 20 or the adapter's)
-  std::string scoring;       // --scoring: title, label, yesno or sequence (default title or the
-                             // adapter's)
-  std::string calibration;   // --calibration: none or pmi (default: pmi for sequence scoring)
-  double pmi_weight = -1.0;  // --pmi-weight in [0, 1] (negative: the adapter's, else 1)
+  llm::OpenOptions open;        // --lora / --lora-scale
+  std::string template_id;      // --template: the instruct ranker's (default P07 or the adapter's)
+  std::size_t history = 0;      // --history: items in the instruct prompt (0: 20 or the adapter's)
+  std::string scoring;          // --scoring: title, label, yesno or sequence (default title or the
+                                // adapter's)
+  std::string calibration;      // --calibration: none or pmi (default: pmi for sequence scoring)
+  double pmi_weight = -1.0;     // --pmi-weight in [0, 1] (negative: the adapter's, else 1)
+  std::string validation_dump;  // --dump-validation: the fusion validation cases as JSONL
 };
 
 template <typename Stage>

@@ -270,6 +270,10 @@ std::vector<SeqCase> make_seq_cases(const std::vector<Interaction>& targets,
   for (UserIndex u : users) {
     auto t = target_of.find(u);
     if (t == target_of.end()) continue;
+    if (negatives == kAllNegatives) {
+      cases.push_back({u, t->second, {}});
+      continue;
+    }
     auto seen = all.items_of(u);
     std::size_t unseen = num_items - seen.size();
     if (all.contains(u, t->second) == false) --unseen;  // the target counts as interacted with
@@ -290,6 +294,26 @@ std::vector<SeqCase> make_seq_cases(const std::vector<Interaction>& targets,
     cases.push_back(std::move(c));
   }
   return cases;
+}
+
+std::size_t full_rank(const SeqCase& c, const InteractionMatrix& all,
+                      const std::vector<float>& scores) {
+  if (c.target >= scores.size())
+    throw std::invalid_argument("full_rank: the scores do not cover the case's target");
+  auto key = [](float s) { return std::isnan(s) ? -std::numeric_limits<float>::infinity() : s; };
+  const float t = key(scores[c.target]);
+  std::size_t rank = 0;
+  for (std::size_t j = 0; j < scores.size(); ++j) {
+    const float s = key(scores[j]);
+    if (s > t || (s == t && j < c.target)) ++rank;
+  }
+  // Interacted items are not candidates: take back those counted (the target is never one).
+  for (ItemIndex j : all.items_of(c.user)) {
+    if (j == c.target || j >= scores.size()) continue;
+    const float s = key(scores[j]);
+    if (s > t || (s == t && j < c.target)) --rank;
+  }
+  return rank;
 }
 
 std::size_t target_rank(const SeqCase& c, const std::vector<float>& scores) {
@@ -566,17 +590,30 @@ Report run_games_seq(const data::Dataset& ds, const std::vector<std::string>& mo
   InteractionMatrix all(ds.num_users(), ds.num_items(), ds.interactions());
   std::size_t n_users = o.users ? o.users : (ranker ? 500 : 0);
   auto users = n_users ? data::sample_users(split.eval_users, n_users, o.seed) : split.eval_users;
+  const bool full = o.negatives == kAllNegatives;
+  if (full && ranker)
+    throw std::invalid_argument(
+        "games-seq: an LLM stage ranks a candidate list; with --negatives all there are "
+        "thousands of candidates per case (use 9 or 99)");
   auto cases = make_seq_cases(split.test, all, users, o.negatives, o.seed);
   report.users = cases.size();
-  report.config = {{"negatives", o.negatives},
-                   {"candidates_per_case", o.negatives + 1},
-                   {"evaluable_users", split.eval_users.size()},
-                   {"sampled", users.size() != split.eval_users.size()},
-                   {"validation", fmt::format("{} second-to-last targets (games.valid.inter)",
-                                              split.valid.size())}};
+  report.config = {
+      {"negatives", full ? nlohmann::json("all") : nlohmann::json(o.negatives)},
+      {"candidates_per_case", full ? nlohmann::json("every item the user never interacted with")
+                                   : nlohmann::json(o.negatives + 1)},
+      {"evaluable_users", split.eval_users.size()},
+      {"sampled", users.size() != split.eval_users.size()},
+      {"validation",
+       fmt::format("{} second-to-last targets (games.valid.inter)", split.valid.size())}};
 
-  const std::vector<std::string> names = {"HR@1", "HR@3", "HR@5", "NDCG@3", "NDCG@5"};
-  auto metrics_of = [](std::size_t rank) {
+  // Full ranking reads further down the list: HR@10, NDCG@10 and MRR are what it is reported with.
+  const std::vector<std::string> names =
+      full ? std::vector<std::string>{"HR@1", "HR@5", "HR@10", "NDCG@10", "MRR"}
+           : std::vector<std::string>{"HR@1", "HR@3", "HR@5", "NDCG@3", "NDCG@5"};
+  auto metrics_of = [full](std::size_t rank) {
+    if (full)
+      return std::vector<double>{hit_at_k(rank, 1), hit_at_k(rank, 5), hit_at_k(rank, 10),
+                                 ndcg_single_at_k(rank, 10), 1.0 / static_cast<double>(rank + 1)};
     return std::vector<double>{hit_at_k(rank, 1), hit_at_k(rank, 3), hit_at_k(rank, 5),
                                ndcg_single_at_k(rank, 3), ndcg_single_at_k(rank, 5)};
   };
@@ -592,6 +629,7 @@ Report run_games_seq(const data::Dataset& ds, const std::vector<std::string>& mo
       const auto& c = cases[k];
       scratch.assign(model.num_items() ? model.num_items() : ds.num_items(), 0.0f);
       model.score(c.user, scratch);
+      if (full) return metrics_of(full_rank(c, all, scratch));
       std::vector<float> s;
       for (ItemIndex i : c.candidates) s.push_back(i < scratch.size() ? scratch[i] : std::nanf(""));
       return metrics_of(target_rank(c, s));

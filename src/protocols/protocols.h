@@ -37,6 +37,9 @@ using StageFactory = std::function<std::unique_ptr<Stage>(const data::Dataset& d
 
 inline constexpr std::size_t kCandidates = 20;  // protocol A candidate list
 inline constexpr std::size_t kFinal = 5;        // protocol A final list
+// games-seq full ranking: the target against every item the user never interacted with, the
+// measure sampled metrics can disagree with (Krichene & Rendle, KDD 2020).
+inline constexpr std::size_t kAllNegatives = static_cast<std::size_t>(-1);
 
 struct ProtocolOptions {
   std::uint64_t seed = 2023;
@@ -44,7 +47,7 @@ struct ProtocolOptions {
   // ml100k-topk and ml100k-rating with an LLM stage, or always 200 for ml100k-rating; 500 for
   // games-seq with an LLM stage).
   std::size_t users = 0;
-  std::size_t negatives = 9;         // games-seq
+  std::size_t negatives = 9;         // games-seq; kAllNegatives ranks every unseen item
   double validation_fraction = 0.1;  // share of training interactions offered as validation
   std::string folds_dir;             // ml100k-folds: directory with u1..u5.base/.test
   std::string stage_name =
@@ -93,7 +96,8 @@ struct SeqCase {
   std::vector<data::ItemIndex> candidates;
 };
 // Negatives are drawn uniformly (seeded per user) from the items the user never interacted with in
-// `all`; users with fewer than `negatives` such items are skipped.
+// `all`; users with fewer than `negatives` such items are skipped. With kAllNegatives the cases
+// hold no candidates: full_rank ranks the target against every unseen item.
 std::vector<SeqCase> make_seq_cases(const std::vector<data::Interaction>& targets,
                                     const data::InteractionMatrix& all,
                                     const std::vector<data::UserIndex>& users,
@@ -102,5 +106,10 @@ std::vector<SeqCase> make_seq_cases(const std::vector<data::Interaction>& target
 // the candidates scored higher, plus the tied ones placed before it in the case's seeded order (so
 // ties do not favour the target). NaN scores rank last.
 std::size_t target_rank(const SeqCase& c, const std::vector<float>& scores);
+// 0-based rank of the target among itself and every item the user never interacted with in `all`,
+// under `scores` (one per item): the items scored higher, plus tied ones of lower index. NaN scores
+// rank last.
+std::size_t full_rank(const SeqCase& c, const data::InteractionMatrix& all,
+                      const std::vector<float>& scores);
 
 }  // namespace chatrec::protocols

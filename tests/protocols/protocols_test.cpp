@@ -350,6 +350,27 @@ TEST(SeqCases, TiesDoNotFavourTheTarget) {
   EXPECT_THROW(target_rank(c, {1, 1}), std::invalid_argument);
 }
 
+TEST(SeqCases, FullRankCountsOnlyItemsTheUserNeverInteractedWith) {
+  // User 0 interacted with items 0, 1 and 2 (the target); 3..5 were never seen.
+  Dataset ds = make_dataset(1, 6);
+  for (ItemIndex i : {0u, 1u, 2u}) ds.add_interaction({0, i, data::kNoRating, i});
+  InteractionMatrix all(ds.num_users(), ds.num_items(), ds.interactions());
+  const SeqCase c{0, 2, {}};
+  // Seen items above the target do not count; unseen ones do.
+  EXPECT_EQ(full_rank(c, all, {9, 9, 5, 1, 1, 1}), 0u);
+  EXPECT_EQ(full_rank(c, all, {0, 0, 5, 6, 1, 7}), 2u);
+  // Ties count when they come first by index (the target is item 2: the tied unseen 3..5 follow
+  // it), NaN ranks last.
+  EXPECT_EQ(full_rank(c, all, {5, 5, 5, 5, 5, 5}), 0u);
+  EXPECT_EQ(full_rank(c, all, {0, 0, NAN, 0, 0, 0}), 3u);
+  EXPECT_THROW(full_rank(c, all, {1, 1}), std::invalid_argument);
+  auto split = data::split_leave_last_out(ds);
+  const auto cases = make_seq_cases(split.test, all, split.eval_users, kAllNegatives, 1);
+  ASSERT_EQ(cases.size(), 1u);
+  EXPECT_EQ(cases[0].target, 2u);
+  EXPECT_TRUE(cases[0].candidates.empty());
+}
+
 RecommenderFactory oracle(const std::vector<ItemIndex>& target_of, float sign) {
   return [target_of, sign](const std::string& name) {
     auto m = std::make_unique<FakeRecommender>(name, [target_of, sign](UserIndex u, ItemIndex i) {
@@ -380,6 +401,31 @@ TEST(GamesSeqProtocol, OracleAndAntiOracle) {
   EXPECT_DOUBLE_EQ(metric(w, "NDCG@3"), 0.0);
   EXPECT_NEAR(metric(w, "NDCG@5"), 1 / std::log2(5.0), 1e-12);
   EXPECT_EQ(best.config["negatives"], 3);
+}
+
+TEST(GamesSeqProtocol, FullRankingOverEveryUnseenItem) {
+  Dataset ds = seq_dataset();  // 8 users x 3 items, 30 items: 27 unseen per user
+  std::vector<ItemIndex> target_of;
+  for (UserIndex u = 0; u < 8; ++u) target_of.push_back(3 * u + 2);
+  auto o = quiet();
+  o.negatives = kAllNegatives;
+  auto best = run_games_seq(ds, {"oracle"}, oracle(target_of, 1), o);
+  EXPECT_DOUBLE_EQ(metric(best.results[0], "HR@1"), 1.0);
+  EXPECT_DOUBLE_EQ(metric(best.results[0], "MRR"), 1.0);
+  EXPECT_EQ(best.config["negatives"], "all");
+  // Below every unseen item (the scores are 0, the target's -1): rank 27 of 28.
+  auto worst = run_games_seq(ds, {"anti"}, oracle(target_of, -1), o);
+  const auto& w = worst.results[0];
+  EXPECT_DOUBLE_EQ(metric(w, "HR@10"), 0.0);
+  EXPECT_DOUBLE_EQ(metric(w, "NDCG@10"), 0.0);
+  EXPECT_NEAR(metric(w, "MRR"), 1.0 / 28, 1e-12);
+  // An LLM stage ranks candidate lists, not the catalogue.
+  StageFactory<CandidateRanker> factory = [](const Dataset&, const InteractionMatrix&,
+                                             const recommend::Recommender&) {
+    return std::unique_ptr<CandidateRanker>();
+  };
+  EXPECT_THROW(run_games_seq(ds, {"oracle"}, oracle(target_of, 1), o, factory),
+               std::invalid_argument);
 }
 
 TEST(GamesSeqProtocol, ModelsTrainWithoutTargetsAndValidateOnSecondToLast) {
