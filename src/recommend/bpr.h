@@ -1,8 +1,14 @@
 #pragma once
 // BPR-MF (Rendle et al. 2009): matrix factorisation with item biases trained by SGD on the pairwise
 // Bayesian Personalised Ranking loss, one uniformly sampled negative per observed interaction.
+// With more than one thread, epochs run as stratified SGD over user x item blocks (bpr.cpp):
+// lock-free and reproducible for a seed and thread count.
 #include <Eigen/Dense>
 
+#include <utility>
+#include <vector>
+
+#include "common/random.h"
 #include "recommend/recommender.h"
 
 namespace chatrec::recommend {
@@ -20,6 +26,14 @@ class BprRecommender : public Recommender {
   void load_state(std::istream& in) override;
 
  private:
+  // One SGD step on the pair (u, i) against negative j; returns the step's loss.
+  float sgd_step(UserIndex u, ItemIndex i, ItemIndex j);
+  double serial_epoch(const data::InteractionMatrix& train,
+                      const std::vector<std::pair<UserIndex, ItemIndex>>& pairs, Rng& rng);
+  double parallel_epoch(const data::InteractionMatrix& train,
+                        const std::vector<std::pair<UserIndex, ItemIndex>>& pairs, int threads,
+                        std::uint64_t seed, int epoch);
+
   int factors_, epochs_;
   double lr_, reg_, init_std_;
   Eigen::VectorXf item_bias_;

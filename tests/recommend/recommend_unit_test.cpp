@@ -310,6 +310,54 @@ TEST(FoldIn, HistoryScoringMatchesTheUserAndExcludesHistory) {
   EXPECT_THROW(mf->recommend_for_history(h, {}), std::logic_error);
 }
 
+double planted_auc(const Recommender& model, const Planted& p) {
+  std::vector<float> scores(p.items);
+  std::size_t wins = 0, comparisons = 0;
+  for (auto [u, target] : p.held) {
+    model.score(u, scores);
+    const ItemIndex other_base = target < 20 ? 20 : 0;
+    for (ItemIndex j = other_base; j < other_base + 20; ++j) {
+      if (p.matrix.contains(u, j)) continue;
+      ++comparisons;
+      wins += scores[target] > scores[j] ? 1 : 0;
+    }
+  }
+  return static_cast<double>(wins) / static_cast<double>(comparisons);
+}
+
+TEST(Bpr, ParallelEpochsAreReproducibleForAThreadCountAndAsGood) {
+  auto p = make_planted(false);
+  auto fit = [&](int threads, std::uint64_t seed) {
+    auto model = make_recommender("bpr", small_params("bpr"));
+    FitOptions o = quiet();
+    o.threads = threads;
+    o.seed = seed;
+    model->fit(p.matrix, o);
+    std::vector<float> all;
+    std::vector<float> s(p.items);
+    for (UserIndex u = 0; u < p.users; ++u) {
+      model->score(u, s);
+      all.insert(all.end(), s.begin(), s.end());
+    }
+    return std::make_pair(std::move(model), all);
+  };
+  const auto [one, one_scores] = fit(1, 5);
+  const auto [two, two_scores] = fit(2, 5);
+  const auto [again, again_scores] = fit(2, 5);
+  const auto [other_seed, other_scores] = fit(2, 6);
+  const auto [three, three_scores] = fit(3, 5);
+  EXPECT_EQ(two_scores, again_scores);  // bit for bit: no races between the threads
+  EXPECT_NE(two_scores, one_scores);    // the blocked schedule is a different run
+  EXPECT_NE(two_scores, other_scores);
+  EXPECT_NE(two_scores, three_scores);
+  const double auc1 = planted_auc(*one, p), auc2 = planted_auc(*two, p),
+               auc3 = planted_auc(*three, p);
+  EXPECT_GT(auc2, 0.75);
+  EXPECT_GT(auc3, 0.75);
+  EXPECT_NEAR(auc2, auc1, 0.05);
+  EXPECT_NEAR(auc3, auc1, 0.05);
+}
+
 TEST(Transition, FollowsTheOrderOfTheHistory) {
   auto p = make_planted(false);
   auto model = make_recommender("transition", {{"knn_weight", "0"}, {"pop_weight", "0"}});
