@@ -57,11 +57,16 @@ struct Graph {
     // A fixed-width row stays in registers across a node's edges; the dynamic one is loaded and
     // stored once per edge, which made this product most of LightGCN's fit time.
     switch (in.cols()) {
-      case 16: return multiply_fixed<16>(in, out, threads);
-      case 32: return multiply_fixed<32>(in, out, threads);
-      case 64: return multiply_fixed<64>(in, out, threads);
-      case 128: return multiply_fixed<128>(in, out, threads);
-      default: return multiply_fixed<Eigen::Dynamic>(in, out, threads);
+      case 16:
+        return multiply_fixed<16>(in, out, threads);
+      case 32:
+        return multiply_fixed<32>(in, out, threads);
+      case 64:
+        return multiply_fixed<64>(in, out, threads);
+      case 128:
+        return multiply_fixed<128>(in, out, threads);
+      default:
+        return multiply_fixed<Eigen::Dynamic>(in, out, threads);
     }
   }
 

@@ -13,6 +13,7 @@
 #include "recommend/lightgcn.h"
 #include "recommend/mf.h"
 #include "recommend/popularity.h"
+#include "recommend/sasrec.h"
 #include "recommend/sknn.h"
 #include "recommend/svdpp.h"
 #include "recommend/transition.h"
@@ -48,6 +49,7 @@ const std::vector<Entry>& registry() {
       {"lightgcn", false, false, factory<LightGcnRecommender>()},
       {"transition", false, true, factory<TransitionRecommender>()},
       {"sknn", false, true, factory<SknnRecommender>()},
+      {"sasrec", false, true, factory<SasRecRecommender>()},
   };
   return entries;
 }
