@@ -216,7 +216,8 @@ void SasRecRecommender::fit(const data::InteractionMatrix& train, const FitOptio
                      lr_);
         ++i;
       });
-      for (double l : losses) loss_sum += l;
+      // The losses are already divided by the batch's positions.
+      for (double l : losses) loss_sum += l * static_cast<double>(positions);
       positions_sum += positions;
     }
     const double v = valid.empty() ? 0.0 : validate(*net_);
