@@ -59,10 +59,10 @@ void affine_backward(const Mat<S>& x, const Mat<S>& w, const Mat<S>& dy, Mat<S>*
 }
 
 template <typename S>
-void causal_attention_forward(const Mat<S>& q, const Mat<S>& k, const Mat<S>& v, int heads,
-                              int kv_heads, std::vector<Mat<S>>& probs, Mat<S>& out) {
+void attention_forward(const Mat<S>& q, const Mat<S>& k, const Mat<S>& v, int heads, int kv_heads,
+                       bool causal, std::vector<Mat<S>>& probs, Mat<S>& out) {
   if (heads <= 0 || kv_heads <= 0 || heads % kv_heads != 0 || q.cols() % heads != 0)
-    throw std::invalid_argument("causal attention: heads must divide the width and kv_heads heads");
+    throw std::invalid_argument("attention: heads must divide the width and kv_heads heads");
   const Eigen::Index T = q.rows();
   const Eigen::Index D = q.cols() / heads;
   const int group = heads / kv_heads;
@@ -74,25 +74,26 @@ void causal_attention_forward(const Mat<S>& q, const Mat<S>& k, const Mat<S>& v,
     Mat<S>& P = probs[static_cast<std::size_t>(h)];
     P.noalias() = scale * (q.middleCols(h * D, D) * k.middleCols(kvh * D, D).transpose());
     for (Eigen::Index i = 0; i < T; ++i) {
+      const Eigen::Index last = causal ? i : T - 1;
       S mx = -std::numeric_limits<S>::infinity();
-      for (Eigen::Index j = 0; j <= i; ++j) mx = std::max(mx, P(i, j));
+      for (Eigen::Index j = 0; j <= last; ++j) mx = std::max(mx, P(i, j));
       S sum = 0;
-      for (Eigen::Index j = 0; j <= i; ++j) {
+      for (Eigen::Index j = 0; j <= last; ++j) {
         P(i, j) = std::exp(P(i, j) - mx);
         sum += P(i, j);
       }
       const S inv = S(1) / sum;
-      for (Eigen::Index j = 0; j <= i; ++j) P(i, j) *= inv;
-      for (Eigen::Index j = i + 1; j < T; ++j) P(i, j) = 0;
+      for (Eigen::Index j = 0; j <= last; ++j) P(i, j) *= inv;
+      for (Eigen::Index j = last + 1; j < T; ++j) P(i, j) = 0;
     }
     out.middleCols(h * D, D).noalias() = P * v.middleCols(kvh * D, D);
   }
 }
 
 template <typename S>
-void causal_attention_backward(const Mat<S>& q, const Mat<S>& k, const Mat<S>& v, int heads,
-                               int kv_heads, const std::vector<Mat<S>>& probs, const Mat<S>& dout,
-                               Mat<S>& dq, Mat<S>& dk, Mat<S>& dv) {
+void attention_backward(const Mat<S>& q, const Mat<S>& k, const Mat<S>& v, int heads, int kv_heads,
+                        bool causal, const std::vector<Mat<S>>& probs, const Mat<S>& dout,
+                        Mat<S>& dq, Mat<S>& dk, Mat<S>& dv) {
   const Eigen::Index T = q.rows();
   const Eigen::Index D = q.cols() / heads;
   const int group = heads / kv_heads;
@@ -109,9 +110,10 @@ void causal_attention_backward(const Mat<S>& q, const Mat<S>& k, const Mat<S>& v
     dP.noalias() = dO * v.middleCols(kvh * D, D).transpose();
     dS.setZero(T, T);
     for (Eigen::Index i = 0; i < T; ++i) {
+      const Eigen::Index last = causal ? i : T - 1;
       S dot = 0;
-      for (Eigen::Index j = 0; j <= i; ++j) dot += dP(i, j) * P(i, j);
-      for (Eigen::Index j = 0; j <= i; ++j) dS(i, j) = scale * P(i, j) * (dP(i, j) - dot);
+      for (Eigen::Index j = 0; j <= last; ++j) dot += dP(i, j) * P(i, j);
+      for (Eigen::Index j = 0; j <= last; ++j) dS(i, j) = scale * P(i, j) * (dP(i, j) - dot);
     }
     dq.middleCols(h * D, D).noalias() += dS * k.middleCols(kvh * D, D);
     dk.middleCols(kvh * D, D).noalias() += dS.transpose() * q.middleCols(h * D, D);
@@ -147,11 +149,11 @@ S softmax_cross_entropy(const Mat<S>& logits, const std::vector<int>& target, S 
   template void affine_forward<S>(const Mat<S>&, const Mat<S>&, const Vec<S>&, Mat<S>&);           \
   template void affine_backward<S>(const Mat<S>&, const Mat<S>&, const Mat<S>&, Mat<S>*, Mat<S>&,  \
                                    Vec<S>&);                                                       \
-  template void causal_attention_forward<S>(const Mat<S>&, const Mat<S>&, const Mat<S>&, int, int, \
-                                            std::vector<Mat<S>>&, Mat<S>&);                        \
-  template void causal_attention_backward<S>(const Mat<S>&, const Mat<S>&, const Mat<S>&, int,     \
-                                             int, const std::vector<Mat<S>>&, const Mat<S>&,       \
-                                             Mat<S>&, Mat<S>&, Mat<S>&);                           \
+  template void attention_forward<S>(const Mat<S>&, const Mat<S>&, const Mat<S>&, int, int, bool,  \
+                                     std::vector<Mat<S>>&, Mat<S>&);                               \
+  template void attention_backward<S>(const Mat<S>&, const Mat<S>&, const Mat<S>&, int, int, bool, \
+                                      const std::vector<Mat<S>>&, const Mat<S>&, Mat<S>&, Mat<S>&, \
+                                      Mat<S>&);                                                    \
   template S softmax_cross_entropy<S>(const Mat<S>&, const std::vector<int>&, S, Mat<S>&);
 
 CHATREC_NN_INSTANTIATE(float)

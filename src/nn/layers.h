@@ -1,9 +1,10 @@
 #pragma once
 // Forward and backward passes of the transformer pieces chatrec trains on the CPU: layer norm,
-// affine layers, grouped-query causal softmax attention, and softmax cross-entropy over a candidate
-// set. Matrices are row-major, one row per sequence position. Templates over the scalar type, so
-// tests check float results and finite differences in double precision. Backward functions *add*
-// to their gradient outputs (gradients accumulate over a batch); the caller zeroes them.
+// affine layers, grouped-query softmax attention (causal or bidirectional), and softmax
+// cross-entropy over a candidate set. Matrices are row-major, one row per sequence position.
+// Templates over the scalar type, so tests check float results and finite differences in double
+// precision. Backward functions *add* to their gradient outputs (gradients accumulate over a
+// batch); the caller zeroes them.
 #include <Eigen/Core>
 #include <vector>
 
@@ -35,17 +36,18 @@ template <typename S>
 void affine_backward(const Mat<S>& x, const Mat<S>& w, const Mat<S>& dy, Mat<S>* dx, Mat<S>& dw,
                      Vec<S>& db);
 
-// Causal softmax attention over T positions: q is T x (heads * D), k and v are T x (kv_heads * D);
-// query head h reads key/value head h / (heads / kv_heads) (grouped-query attention; kv_heads ==
-// heads is plain multi-head attention). Scores are scaled by 1 / sqrt(D). `probs` keeps each
-// head's T x T attention weights (zero above the diagonal) for the backward pass.
+// Softmax attention over T positions: q is T x (heads * D), k and v are T x (kv_heads * D); query
+// head h reads key/value head h / (heads / kv_heads) (grouped-query attention; kv_heads == heads is
+// plain multi-head attention). Scores are scaled by 1 / sqrt(D). Causal: position i reads
+// positions <= i only (bidirectional: all). `probs` keeps each head's T x T attention weights (zero
+// above the diagonal when causal) for the backward pass.
 template <typename S>
-void causal_attention_forward(const Mat<S>& q, const Mat<S>& k, const Mat<S>& v, int heads,
-                              int kv_heads, std::vector<Mat<S>>& probs, Mat<S>& out);
+void attention_forward(const Mat<S>& q, const Mat<S>& k, const Mat<S>& v, int heads, int kv_heads,
+                       bool causal, std::vector<Mat<S>>& probs, Mat<S>& out);
 template <typename S>
-void causal_attention_backward(const Mat<S>& q, const Mat<S>& k, const Mat<S>& v, int heads,
-                               int kv_heads, const std::vector<Mat<S>>& probs, const Mat<S>& dout,
-                               Mat<S>& dq, Mat<S>& dk, Mat<S>& dv);
+void attention_backward(const Mat<S>& q, const Mat<S>& k, const Mat<S>& v, int heads, int kv_heads,
+                        bool causal, const std::vector<Mat<S>>& probs, const Mat<S>& dout,
+                        Mat<S>& dq, Mat<S>& dk, Mat<S>& dv);
 
 // Softmax cross-entropy of each row of `logits` with target column `target[t]`; returns the summed
 // loss and writes d(sum loss)/d logits * scale into dlogits.

@@ -13,7 +13,7 @@
 #include "recommend/lightgcn.h"
 #include "recommend/mf.h"
 #include "recommend/popularity.h"
-#include "recommend/sasrec.h"
+#include "recommend/sequence_transformer.h"
 #include "recommend/sknn.h"
 #include "recommend/svdpp.h"
 #include "recommend/transition.h"
@@ -50,6 +50,7 @@ const std::vector<Entry>& registry() {
       {"transition", false, true, factory<TransitionRecommender>()},
       {"sknn", false, true, factory<SknnRecommender>()},
       {"sasrec", false, true, factory<SasRecRecommender>()},
+      {"bert4rec", false, true, factory<Bert4RecRecommender>()},
   };
   return entries;
 }

@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <random>
+#include <tuple>
 
 #include "nn/adam.h"
 
@@ -86,8 +87,10 @@ TEST(Nn, AffineBackwardMatchesFiniteDifferences) {
   expect_gradient(b, f, db, "db");
 }
 
-TEST(Nn, CausalAttentionBackwardMatchesFiniteDifferences) {
-  for (auto [heads, kv_heads] : {std::pair{2, 2}, std::pair{4, 2}, std::pair{3, 1}}) {
+TEST(Nn, AttentionBackwardMatchesFiniteDifferences) {
+  for (auto [heads, kv_heads, causal] :
+       {std::tuple{2, 2, true}, std::tuple{4, 2, true}, std::tuple{3, 1, true},
+        std::tuple{2, 2, false}, std::tuple{4, 1, false}}) {
     std::mt19937_64 g(3 + heads);
     const int D = 3, T = 5;
     M q = random_matrix(T, heads * D, g), k = random_matrix(T, kv_heads * D, g),
@@ -96,29 +99,30 @@ TEST(Nn, CausalAttentionBackwardMatchesFiniteDifferences) {
     auto f = [&] {
       std::vector<M> p;
       M out;
-      causal_attention_forward<double>(q, k, v, heads, kv_heads, p, out);
+      attention_forward<double>(q, k, v, heads, kv_heads, causal, p, out);
       return out.cwiseProduct(w).sum();
     };
     std::vector<M> probs;
     M out;
-    causal_attention_forward<double>(q, k, v, heads, kv_heads, probs, out);
-    // Causal: position 0 reads only itself, rows sum to 1, nothing above the diagonal.
+    attention_forward<double>(q, k, v, heads, kv_heads, causal, probs, out);
+    // Rows sum to 1; causal: position 0 reads only itself, nothing above the diagonal;
+    // bidirectional: every position reads every other.
     for (const auto& P : probs) {
-      EXPECT_NEAR(P(0, 0), 1.0, 1e-12);
+      EXPECT_EQ(P(0, 0) == 1.0, causal);
       for (int i = 0; i < T; ++i) {
         EXPECT_NEAR(P.row(i).sum(), 1.0, 1e-12);
-        for (int j = i + 1; j < T; ++j) EXPECT_EQ(P(i, j), 0.0);
+        for (int j = i + 1; j < T; ++j) EXPECT_EQ(P(i, j) == 0.0, causal);
       }
     }
     M dq = M::Zero(T, heads * D), dk = M::Zero(T, kv_heads * D), dv = M::Zero(T, kv_heads * D);
-    causal_attention_backward<double>(q, k, v, heads, kv_heads, probs, w, dq, dk, dv);
+    attention_backward<double>(q, k, v, heads, kv_heads, causal, probs, w, dq, dk, dv);
     expect_gradient(q, f, dq, "dq");
     expect_gradient(k, f, dk, "dk");
     expect_gradient(v, f, dv, "dv");
   }
   M q(2, 4), k(2, 4), v(2, 4), out;
   std::vector<M> p;
-  EXPECT_THROW(causal_attention_forward<double>(q, k, v, 3, 1, p, out), std::invalid_argument);
+  EXPECT_THROW(attention_forward<double>(q, k, v, 3, 1, true, p, out), std::invalid_argument);
 }
 
 TEST(Nn, SoftmaxCrossEntropyAndItsGradient) {

@@ -63,7 +63,7 @@ Params small_params(const std::string& name) {
   if (name == "lightgcn") return {{"dim", "16"}, {"epochs", "60"}, {"batch_size", "256"}};
   if (name == "ease") return {{"lambda", "10"}};
   if (name == "blend") return {{"members", "mf,itemknn"}};
-  if (name == "sasrec")
+  if (name == "sasrec" || name == "bert4rec")
     return {{"dim", "16"},   {"blocks", "1"},     {"inner", "32"},    {"epochs", "40"},
             {"batch", "16"}, {"negatives", "10"}, {"dropout", "0.1"}, {"lr", "0.01"}};
   return {};

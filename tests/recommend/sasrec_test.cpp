@@ -1,22 +1,28 @@
-// SASRec: the network's gradient against finite differences, learning a sequential rule,
-// reproducibility, early stopping on held-out last items.
+// SASRec and BERT4Rec: the transformer's gradient against finite differences (causal and
+// bidirectional), learning a sequential rule, reproducibility, early stopping on held-out last
+// items.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <random>
 
 #include "recommend/registry.h"
-#include "recommend/sasrec.h"
-#include "recommend/sasrec_net.h"
+#include "recommend/sequence_transformer.h"
+#include "recommend/transformer_net.h"
 
 namespace chatrec::recommend {
 namespace {
 
-TEST(SasRecNet, GradientMatchesFiniteDifferencesWithDropout) {
-  SasRecShape shape;
+class TransformerGradient : public ::testing::TestWithParam<bool> {};
+
+TEST_P(TransformerGradient, MatchesFiniteDifferencesWithDropout) {
+  const bool bidirectional = GetParam();
+  TransformerShape shape;
   shape.items = 7, shape.dim = 4, shape.blocks = 2, shape.heads = 2, shape.inner = 6;
   shape.max_len = 5, shape.dropout = 0.2;
-  SasRecNet<double> net(shape);
+  shape.bidirectional = bidirectional;
+  shape.extra_tokens = bidirectional ? 1 : 0;
+  TransformerNet<double> net(shape);
   net.init(3);
   // Non-trivial norms and biases, so their gradients are exercised too.
   std::mt19937_64 g(9);
@@ -24,9 +30,13 @@ TEST(SasRecNet, GradientMatchesFiniteDifferencesWithDropout) {
   net.weights().visit([&](auto& m) {
     for (Eigen::Index k = 0; k < m.size(); ++k) m.data()[k] += n(g);
   });
-  SasRecExample ex;
+  TransformerExample ex;
   ex.inputs = {1, 4, 2, 4};
   ex.targets = {4, 2, 4, 6};
+  if (bidirectional) {  // BERT4Rec: masked positions (the mask token is 7) carry the targets
+    ex.inputs = {1, 7, 2, 7};
+    ex.targets = {kNoTarget, 4, kNoTarget, 6};
+  }
   ex.negatives = {0, 3, 5};
   ex.dropout_seed = 11;  // the same masks in every forward pass
   auto grad = net.weights().zeros_like();
@@ -54,11 +64,31 @@ TEST(SasRecNet, GradientMatchesFiniteDifferencesWithDropout) {
   });
   EXPECT_EQ(checked, net.weights().size());
   // Without dropout the loss does not depend on the seed.
-  SasRecExample other = ex;
+  TransformerExample other = ex;
   other.dropout_seed = 12;
   EXPECT_NE(net.loss(ex, true), net.loss(other, true));
   EXPECT_EQ(net.loss(ex, false), net.loss(other, false));
+  // Causal: the first output does not depend on later inputs; bidirectional: it does.
+  TransformerExample later = ex;
+  later.inputs[3] = 3;
+  TransformerExample plain = ex, changed = later;
+  plain.targets.clear(), changed.targets.clear();
+  // The first position's output before and after changing the last input.
+  const auto first_output = [&](const TransformerExample& e) {
+    auto copy = e;
+    copy.targets.assign(copy.inputs.size(), kNoTarget);
+    copy.targets[0] = 0;
+    copy.negatives = {1};
+    return net.loss(copy, false);
+  };
+  if (bidirectional)
+    EXPECT_NE(first_output(plain), first_output(changed));
+  else
+    EXPECT_EQ(first_output(plain), first_output(changed));
 }
+
+INSTANTIATE_TEST_SUITE_P(Attention, TransformerGradient, ::testing::Bool(),
+                         [](const auto& info) { return info.param ? "Bidirectional" : "Causal"; });
 
 // Users walk a ring of items in steps of +1 (even users) or +3 (odd users), starting anywhere: the
 // next item depends on the last two, which only an order-aware model sees.
@@ -80,13 +110,19 @@ Params small() {
           {"negatives", "8"}, {"dropout", "0"}, {"lr", "0.01"},  {"patience", "30"}};
 }
 
-TEST(SasRec, LearnsAnOrderDependentRuleAndStopsOnValidation) {
+class SequentialTransformer : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(SequentialTransformer, LearnsAnOrderDependentRuleAndStopsOnValidation) {
   const std::size_t users = 200, items = 30, len = 8;
   auto train = ring_data(users, items, len);
   // Each user's last item is the validation target.
   std::vector<data::Interaction> valid;
   for (UserIndex u = 0; u < users; ++u) valid.push_back({u, train.sequence(u).back(), 0, 0});
-  SasRecRecommender model(small());
+  Params p = small();
+  if (GetParam() == "bert4rec")
+    p["epochs"] = "120", p["patience"] = "120", p["mask_prob"] = "0.3", p["last_prob"] = "0.5";
+  auto made = make_recommender(GetParam(), p);
+  auto& model = dynamic_cast<SequenceTransformerRecommender&>(*made);
   FitOptions o;
   o.progress = false;
   o.threads = 2;
@@ -102,6 +138,9 @@ TEST(SasRec, LearnsAnOrderDependentRuleAndStopsOnValidation) {
   EXPECT_EQ(model.recommend_for_history(a, top1).at(0).item, 12u);
   EXPECT_EQ(model.recommend_for_history(b, top1).at(0).item, 16u);
 }
+
+INSTANTIATE_TEST_SUITE_P(Models, SequentialTransformer, ::testing::Values("sasrec", "bert4rec"),
+                         [](const auto& info) { return info.param; });
 
 TEST(SasRec, ReproducibleForASeedAndThreadCount) {
   auto train = ring_data(60, 20, 6);

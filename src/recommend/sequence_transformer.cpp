@@ -1,4 +1,4 @@
-#include "recommend/sasrec.h"
+#include "recommend/sequence_transformer.h"
 
 #include <fmt/format.h>
 #include <omp.h>
@@ -14,13 +14,12 @@
 
 namespace chatrec::recommend {
 
-SasRecRecommender::SasRecRecommender(const Params& params) {
-  detail::ParamReader r("sasrec", params);
+void SequenceTransformerRecommender::read_common(detail::ParamReader& r) {
   shape_.dim = r.integer("dim", 64, 1, 4096);
   shape_.blocks = r.integer("blocks", 2, 0, 16);
   shape_.heads = r.integer("heads", 2, 1, 64);
   shape_.inner = r.integer("inner", 256, 1, 65536);
-  shape_.max_len = r.integer("max_len", 50, 1, 4096);
+  shape_.max_len = r.integer("max_len", 50, 2, 4096);
   shape_.dropout = r.real("dropout", 0.3, 0.0, 0.95);
   epochs_ = r.integer("epochs", 60, 0, 100000);
   batch_ = r.integer("batch", 128, 1, 1 << 20);
@@ -30,13 +29,12 @@ SasRecRecommender::SasRecRecommender(const Params& params) {
   patience_ = r.integer("patience", 3, 1, 100000);
   valid_users_ = r.integer("valid_users", 5000, 0, 1 << 30);
   valid_negatives_ = r.integer("valid_negatives", 99, 1, 1 << 20);
-  r.finish();
   if (shape_.dim % shape_.heads != 0)
     throw std::invalid_argument(
-        fmt::format("sasrec: dim {} is not a multiple of heads {}", shape_.dim, shape_.heads));
+        fmt::format("{}: dim {} is not a multiple of heads {}", name(), shape_.dim, shape_.heads));
 }
 
-Params SasRecRecommender::params() const {
+Params SequenceTransformerRecommender::params() const {
   return {{"dim", std::to_string(shape_.dim)},
           {"blocks", std::to_string(shape_.blocks)},
           {"heads", std::to_string(shape_.heads)},
@@ -51,12 +49,6 @@ Params SasRecRecommender::params() const {
           {"patience", std::to_string(patience_)},
           {"valid_users", std::to_string(valid_users_)},
           {"valid_negatives", std::to_string(valid_negatives_)}};
-}
-
-SasRecShape SasRecRecommender::shape(std::size_t items) const {
-  SasRecShape s = shape_;
-  s.items = static_cast<int>(items);
-  return s;
 }
 
 namespace {
@@ -94,10 +86,11 @@ struct ValidCase {
 
 }  // namespace
 
-void SasRecRecommender::fit(const data::InteractionMatrix& train, const FitOptions& options) {
+void SequenceTransformerRecommender::fit(const data::InteractionMatrix& train,
+                                         const FitOptions& options) {
   remember(train);
   const std::size_t nu = train.num_users(), ni = train.num_items();
-  net_ = std::make_unique<SasRecNet<float>>(shape(ni));
+  net_ = std::make_unique<TransformerNet<float>>(shape(ni));
   net_->init(options.seed);
   best_validation_ = 0.0;
   best_epoch_ = 0;
@@ -133,17 +126,17 @@ void SasRecRecommender::fit(const data::InteractionMatrix& train, const FitOptio
   }
   std::vector<UserIndex> users;
   for (UserIndex u = 0; u < nu; ++u) {
-    if (seqs[u].size() >= 2) users.push_back(u);
+    if (seqs[u].size() >= min_training_length()) users.push_back(u);
   }
   if (users.empty() || epochs_ == 0) return;
 
   // NDCG@10 of each held-out target among its sampled negatives (ties count against it).
-  auto validate = [&](const SasRecNet<float>& net) {
+  auto validate = [&](const TransformerNet<float>& net) {
     std::vector<double> gains(valid.size());
 #pragma omp parallel for schedule(static) num_threads(threads)
     for (std::size_t k = 0; k < valid.size(); ++k) {
       const auto& c = valid[k];
-      const nn::Vec<float> h = net.encode(c.history);
+      const nn::Vec<float> h = net.encode(inference_inputs(c.history));
       const float t = h.dot(net.weights().item.row(c.target));
       std::size_t rank = 0;
       for (ItemIndex j : c.negatives) rank += h.dot(net.weights().item.row(j)) >= t ? 1 : 0;
@@ -154,18 +147,17 @@ void SasRecRecommender::fit(const data::InteractionMatrix& train, const FitOptio
     return valid.empty() ? 0.0 : s / static_cast<double>(valid.size());
   };
 
-  std::vector<SasRecWeights<float>> grads(static_cast<std::size_t>(threads),
-                                          net_->weights().zeros_like());
+  std::vector<TransformerWeights<float>> grads(static_cast<std::size_t>(threads),
+                                               net_->weights().zeros_like());
   std::vector<nn::Adam<float>> adam;
   net_->weights().visit([&](auto& m) {
     adam.emplace_back(static_cast<std::size_t>(m.size()),
                       nn::AdamOptions{0.9, 0.98, 1e-9, weight_decay_});
   });
-  SasRecWeights<float> best = net_->weights();
+  TransformerWeights<float> best = net_->weights();
   int evals_without_gain = 0;
   auto progress =
-      detail::maybe_progress(options, "sasrec", static_cast<std::uint64_t>(epochs_), "epoch");
-  const auto max_len = static_cast<std::size_t>(shape_.max_len);
+      detail::maybe_progress(options, name(), static_cast<std::uint64_t>(epochs_), "epoch");
   for (int epoch = 1; epoch <= epochs_; ++epoch) {
     Rng order(mix(options.seed, 0xe90c, static_cast<std::uint64_t>(epoch)));
     order.shuffle(users);
@@ -173,16 +165,13 @@ void SasRecRecommender::fit(const data::InteractionMatrix& train, const FitOptio
     std::size_t positions_sum = 0;
     for (std::size_t start = 0; start < users.size(); start += static_cast<std::size_t>(batch_)) {
       const std::size_t end = std::min(users.size(), start + static_cast<std::size_t>(batch_));
-      std::vector<SasRecExample> batch(end - start);
+      std::vector<TransformerExample> batch(end - start);
       std::size_t positions = 0;
       for (std::size_t k = start; k < end; ++k) {
         const UserIndex u = users[k];
-        const auto& s = seqs[u];
-        const std::size_t n = std::min(s.size(), max_len + 1);
         auto& ex = batch[k - start];
-        ex.inputs.assign(s.end() - static_cast<std::ptrdiff_t>(n), s.end() - 1);
-        ex.targets.assign(s.end() - static_cast<std::ptrdiff_t>(n) + 1, s.end());
         Rng r(mix(options.seed, static_cast<std::uint64_t>(epoch), u));
+        training_example(seqs[u], r, ex);
         ex.negatives = sample_unseen(train, u, static_cast<std::size_t>(negatives_), r,
                                      std::numeric_limits<ItemIndex>::max());
         ex.dropout_seed = r.next();
@@ -242,35 +231,123 @@ void SasRecRecommender::fit(const data::InteractionMatrix& train, const FitOptio
   net_->weights() = best;
 }
 
-void SasRecRecommender::score(UserIndex user, std::span<float> out) const {
-  if (!net_) throw std::logic_error("sasrec: score before fit");
+void SequenceTransformerRecommender::score(UserIndex user, std::span<float> out) const {
+  if (!net_) throw std::logic_error(name() + ": score before fit");
   if (!train_ || user >= train_->num_users()) {
     std::fill(out.begin(), out.end(), 0.0f);
     return;
   }
-  net_->score(train_->sequence(user), out);
+  net_->score(inference_inputs(train_->sequence(user)), out);
 }
 
-void SasRecRecommender::score_items(std::span<const ItemIndex> history,
-                                    std::span<float> out) const {
-  if (!net_) throw std::logic_error("sasrec: score before fit");
-  net_->score(history, out);
+void SequenceTransformerRecommender::score_items(std::span<const ItemIndex> history,
+                                                 std::span<float> out) const {
+  if (!net_) throw std::logic_error(name() + ": score before fit");
+  net_->score(inference_inputs(history), out);
 }
 
-void SasRecRecommender::save_state(std::ostream& out) const {
-  const_cast<SasRecNet<float>&>(*net_).weights().visit(
+void SequenceTransformerRecommender::save_state(std::ostream& out) const {
+  const_cast<TransformerNet<float>&>(*net_).weights().visit(
       [&](auto& m) { detail::write_matrix(out, m); });
 }
 
-void SasRecRecommender::load_state(std::istream& in) {
-  net_ = std::make_unique<SasRecNet<float>>(shape(num_items_));
+void SequenceTransformerRecommender::load_state(std::istream& in) {
+  net_ = std::make_unique<TransformerNet<float>>(shape(num_items_));
   net_->weights().visit([&](auto& m) {
     using M = std::remove_reference_t<decltype(m)>;
-    M read = detail::read_matrix<M>(in, "sasrec weights");
+    M read = detail::read_matrix<M>(in, "transformer weights");
     if (read.rows() != m.rows() || read.cols() != m.cols())
-      throw std::runtime_error("model file is corrupt (sasrec weight shapes)");
+      throw std::runtime_error("model file is corrupt (" + name() + " weight shapes)");
     m = std::move(read);
   });
+}
+
+// ---- SASRec: every position predicts the next item.
+
+SasRecRecommender::SasRecRecommender(const Params& params) {
+  detail::ParamReader r("sasrec", params);
+  read_common(r);
+  r.finish();
+}
+
+TransformerShape SasRecRecommender::shape(std::size_t items) const {
+  TransformerShape s = shape_;
+  s.items = static_cast<int>(items);
+  return s;
+}
+
+void SasRecRecommender::training_example(const std::vector<ItemIndex>& seq, Rng&,
+                                         TransformerExample& ex) const {
+  const std::size_t n = std::min(seq.size(), static_cast<std::size_t>(shape_.max_len) + 1);
+  ex.inputs.assign(seq.end() - static_cast<std::ptrdiff_t>(n), seq.end() - 1);
+  ex.targets.assign(seq.end() - static_cast<std::ptrdiff_t>(n) + 1, seq.end());
+}
+
+std::vector<ItemIndex> SasRecRecommender::inference_inputs(
+    std::span<const ItemIndex> history) const {
+  const std::size_t n = std::min(history.size(), static_cast<std::size_t>(shape_.max_len));
+  return {history.end() - static_cast<std::ptrdiff_t>(n), history.end()};
+}
+
+// ---- BERT4Rec: masked items are predicted from both sides; at inference a mask after the
+// history is the next item.
+
+Bert4RecRecommender::Bert4RecRecommender(const Params& params) {
+  detail::ParamReader r("bert4rec", params);
+  read_common(r);
+  mask_prob_ = r.real("mask_prob", 0.2, 0.0, 1.0);
+  last_prob_ = r.real("last_prob", 0.1, 0.0, 1.0);
+  r.finish();
+}
+
+Params Bert4RecRecommender::params() const {
+  Params p = SequenceTransformerRecommender::params();
+  p["mask_prob"] = detail::fmt_param(mask_prob_);
+  p["last_prob"] = detail::fmt_param(last_prob_);
+  return p;
+}
+
+TransformerShape Bert4RecRecommender::shape(std::size_t items) const {
+  TransformerShape s = shape_;
+  s.items = static_cast<int>(items);
+  s.bidirectional = true;
+  s.extra_tokens = 1;
+  return s;
+}
+
+void Bert4RecRecommender::training_example(const std::vector<ItemIndex>& seq, Rng& rng,
+                                           TransformerExample& ex) const {
+  const std::size_t n = std::min(seq.size(), static_cast<std::size_t>(shape_.max_len));
+  ex.inputs.assign(seq.end() - static_cast<std::ptrdiff_t>(n), seq.end());
+  ex.targets.assign(n, kNoTarget);
+  const auto mask = static_cast<ItemIndex>(train_->num_items());
+  // Some sequences mask only their last item, the inference case (BERT4Rec §3.6).
+  if (rng.uniform() < last_prob_) {
+    ex.targets[n - 1] = ex.inputs[n - 1];
+    ex.inputs[n - 1] = mask;
+    return;
+  }
+  bool any = false;
+  for (std::size_t t = 0; t < n; ++t) {
+    if (rng.uniform() < mask_prob_) {
+      ex.targets[t] = ex.inputs[t];
+      ex.inputs[t] = mask;
+      any = true;
+    }
+  }
+  if (!any) {
+    const auto t = static_cast<std::size_t>(rng.below(n));
+    ex.targets[t] = ex.inputs[t];
+    ex.inputs[t] = mask;
+  }
+}
+
+std::vector<ItemIndex> Bert4RecRecommender::inference_inputs(
+    std::span<const ItemIndex> history) const {
+  const std::size_t n = std::min(history.size(), static_cast<std::size_t>(shape_.max_len) - 1);
+  std::vector<ItemIndex> in(history.end() - static_cast<std::ptrdiff_t>(n), history.end());
+  in.push_back(static_cast<ItemIndex>(num_items_));
+  return in;
 }
 
 }  // namespace chatrec::recommend

@@ -1,4 +1,4 @@
-#include "recommend/sasrec_net.h"
+#include "recommend/transformer_net.h"
 
 #include <cmath>
 #include <stdexcept>
@@ -11,40 +11,42 @@ using nn::Mat;
 using nn::Vec;
 
 template <typename S>
-SasRecWeights<S> SasRecWeights<S>::zeros_like() const {
-  SasRecWeights<S> z = *this;
+TransformerWeights<S> TransformerWeights<S>::zeros_like() const {
+  TransformerWeights<S> z = *this;
   z.visit([](auto& m) { m.setZero(); });
   return z;
 }
 
 template <typename S>
-std::size_t SasRecWeights<S>::size() const {
+std::size_t TransformerWeights<S>::size() const {
   std::size_t n = 0;
-  const_cast<SasRecWeights<S>*>(this)->visit(
+  const_cast<TransformerWeights<S>*>(this)->visit(
       [&](auto& m) { n += static_cast<std::size_t>(m.size()); });
   return n;
 }
 
 template <typename S>
-struct SasRecNet<S>::Cache {
+struct TransformerNet<S>::Cache {
   struct BlockCache {
     Mat<S> x_in, a, q, k, v, att, drop1, x_mid, c, f1, drop2;
     nn::LayerNormCache<S> ln1, ln2;
     std::vector<Mat<S>> probs;
   };
   Mat<S> drop0, x_out, h, negatives, logits, dlogits;
+  std::vector<Eigen::Index> rows;  // positions with a target
   nn::LayerNormCache<S> lnf;
   std::vector<BlockCache> blocks;
   int first_position = 0;
 };
 
 template <typename S>
-SasRecNet<S>::SasRecNet(SasRecShape shape) : shape_(shape) {
+TransformerNet<S>::TransformerNet(TransformerShape shape) : shape_(shape) {
   if (shape.items <= 0 || shape.dim <= 0 || shape.blocks < 0 || shape.heads <= 0 ||
       shape.dim % shape.heads != 0 || shape.inner <= 0 || shape.max_len <= 0)
     throw std::invalid_argument("sasrec: dim must be a positive multiple of heads, sizes positive");
   const int d = shape.dim;
-  w_.item = Mat<S>::Zero(shape.items, d);
+  if (shape.extra_tokens < 0) throw std::invalid_argument("transformer: negative extra tokens");
+  w_.item = Mat<S>::Zero(shape.items + shape.extra_tokens, d);
   w_.pos = Mat<S>::Zero(shape.max_len, d);
   w_.blocks.resize(static_cast<std::size_t>(shape.blocks));
   for (auto& b : w_.blocks) {
@@ -59,7 +61,7 @@ SasRecNet<S>::SasRecNet(SasRecShape shape) : shape_(shape) {
 }
 
 template <typename S>
-void SasRecNet<S>::init(std::uint64_t seed) {
+void TransformerNet<S>::init(std::uint64_t seed) {
   Rng rng(seed);
   auto fill = [&](auto& m, double std) {
     for (Eigen::Index k = 0; k < m.size(); ++k) m.data()[k] = static_cast<S>(rng.normal(0, std));
@@ -86,11 +88,11 @@ void dropout_mask(Rng& rng, Eigen::Index rows, Eigen::Index cols, double p, Mat<
 }  // namespace
 
 template <typename S>
-S SasRecNet<S>::forward(const SasRecExample& ex, bool train, Cache* cache,
-                        Mat<S>* final_hidden) const {
+S TransformerNet<S>::forward(const TransformerExample& ex, bool train, Cache* cache,
+                             Mat<S>* final_hidden) const {
   const int d = shape_.dim;
   const auto L = static_cast<Eigen::Index>(ex.inputs.size());
-  if (L == 0 || L > shape_.max_len) throw std::invalid_argument("sasrec: sequence length");
+  if (L == 0 || L > shape_.max_len) throw std::invalid_argument("transformer: sequence length");
   const bool drop = train && shape_.dropout > 0;
   Rng rng(ex.dropout_seed);
   Cache local;
@@ -100,8 +102,8 @@ S SasRecNet<S>::forward(const SasRecExample& ex, bool train, Cache* cache,
   const S emb_scale = std::sqrt(static_cast<S>(d));
   for (Eigen::Index t = 0; t < L; ++t) {
     const auto item = ex.inputs[static_cast<std::size_t>(t)];
-    if (item >= static_cast<data::ItemIndex>(shape_.items))
-      throw std::out_of_range("sasrec: item outside the catalogue");
+    if (item >= static_cast<data::ItemIndex>(shape_.items + shape_.extra_tokens))
+      throw std::out_of_range("transformer: item outside the catalogue");
     x.row(t) = emb_scale * w_.item.row(item) + w_.pos.row(c.first_position + t);
   }
   if (drop) {
@@ -118,7 +120,8 @@ S SasRecNet<S>::forward(const SasRecExample& ex, bool train, Cache* cache,
     nn::affine_forward<S>(bc.a, b.wq, b.bq, bc.q);
     nn::affine_forward<S>(bc.a, b.wk, b.bk, bc.k);
     nn::affine_forward<S>(bc.a, b.wv, b.bv, bc.v);
-    nn::causal_attention_forward<S>(bc.q, bc.k, bc.v, shape_.heads, shape_.heads, bc.probs, bc.att);
+    nn::attention_forward<S>(bc.q, bc.k, bc.v, shape_.heads, shape_.heads, !shape_.bidirectional,
+                             bc.probs, bc.att);
     nn::affine_forward<S>(bc.att, b.wo, b.bo, tmp);
     if (drop) {
       dropout_mask(rng, L, d, shape_.dropout, bc.drop1);
@@ -140,25 +143,37 @@ S SasRecNet<S>::forward(const SasRecExample& ex, bool train, Cache* cache,
   if (final_hidden) *final_hidden = c.h;
   if (ex.targets.empty()) return S(0);
   if (static_cast<Eigen::Index>(ex.targets.size()) != L)
-    throw std::invalid_argument("sasrec: one target per input");
+    throw std::invalid_argument("transformer: one target (or kNoTarget) per input");
+  c.rows.clear();
+  for (Eigen::Index t = 0; t < L; ++t) {
+    const auto y = ex.targets[static_cast<std::size_t>(t)];
+    if (y == kNoTarget) continue;
+    if (y >= static_cast<data::ItemIndex>(shape_.items))
+      throw std::out_of_range("transformer: target outside the catalogue");
+    c.rows.push_back(t);
+  }
+  const auto R = static_cast<Eigen::Index>(c.rows.size());
   const auto M = static_cast<Eigen::Index>(ex.negatives.size());
   c.negatives.resize(M, d);
   for (Eigen::Index m = 0; m < M; ++m) c.negatives.row(m) = w_.item.row(ex.negatives[m]);
-  c.logits.resize(L, 1 + M);
-  for (Eigen::Index t = 0; t < L; ++t)
-    c.logits(t, 0) = c.h.row(t).dot(w_.item.row(ex.targets[static_cast<std::size_t>(t)]));
-  if (M > 0) c.logits.rightCols(M).noalias() = c.h * c.negatives.transpose();
-  const std::vector<int> zero(static_cast<std::size_t>(L), 0);
+  Mat<S> hr(R, d);
+  for (Eigen::Index r = 0; r < R; ++r) hr.row(r) = c.h.row(c.rows[r]);
+  c.logits.resize(R, 1 + M);
+  for (Eigen::Index r = 0; r < R; ++r)
+    c.logits(r, 0) = hr.row(r).dot(w_.item.row(ex.targets[static_cast<std::size_t>(c.rows[r])]));
+  if (M > 0) c.logits.rightCols(M).noalias() = hr * c.negatives.transpose();
+  const std::vector<int> zero(static_cast<std::size_t>(R), 0);
   return nn::softmax_cross_entropy<S>(c.logits, zero, S(1), c.dlogits);
 }
 
 template <typename S>
-S SasRecNet<S>::loss(const SasRecExample& ex, bool train) {
+S TransformerNet<S>::loss(const TransformerExample& ex, bool train) {
   return forward(ex, train, nullptr, nullptr);
 }
 
 template <typename S>
-S SasRecNet<S>::loss_and_grad(const SasRecExample& ex, bool train, S scale, SasRecWeights<S>& g) {
+S TransformerNet<S>::loss_and_grad(const TransformerExample& ex, bool train, S scale,
+                                   TransformerWeights<S>& g) {
   Cache c;
   const S loss = forward(ex, train, &c, nullptr);
   const int d = shape_.dim;
@@ -166,18 +181,22 @@ S SasRecNet<S>::loss_and_grad(const SasRecExample& ex, bool train, S scale, SasR
   const auto M = static_cast<Eigen::Index>(ex.negatives.size());
   const bool drop = train && shape_.dropout > 0;
   c.dlogits *= scale;
-  // Scores: dot products with the item embeddings.
-  Mat<S> dh(L, d);
-  for (Eigen::Index t = 0; t < L; ++t) {
-    const auto target = ex.targets[static_cast<std::size_t>(t)];
-    dh.row(t) = c.dlogits(t, 0) * w_.item.row(target);
-    g.item.row(target) += c.dlogits(t, 0) * c.h.row(t);
+  // Scores: dot products with the item embeddings, at the positions with a target.
+  const auto R = static_cast<Eigen::Index>(c.rows.size());
+  Mat<S> hr(R, d), dhr(R, d);
+  for (Eigen::Index r = 0; r < R; ++r) {
+    const auto target = ex.targets[static_cast<std::size_t>(c.rows[r])];
+    hr.row(r) = c.h.row(c.rows[r]);
+    dhr.row(r) = c.dlogits(r, 0) * w_.item.row(target);
+    g.item.row(target) += c.dlogits(r, 0) * hr.row(r);
   }
   if (M > 0) {
-    dh.noalias() += c.dlogits.rightCols(M) * c.negatives;
-    const Mat<S> dneg = c.dlogits.rightCols(M).transpose() * c.h;
+    dhr.noalias() += c.dlogits.rightCols(M) * c.negatives;
+    const Mat<S> dneg = c.dlogits.rightCols(M).transpose() * hr;
     for (Eigen::Index m = 0; m < M; ++m) g.item.row(ex.negatives[m]) += dneg.row(m);
   }
+  Mat<S> dh = Mat<S>::Zero(L, d);
+  for (Eigen::Index r = 0; r < R; ++r) dh.row(c.rows[r]) = dhr.row(r);
   Mat<S> dx = Mat<S>::Zero(L, d);
   nn::layer_norm_backward<S>(dh, w_.lnf_g, c.lnf, dx, g.lnf_g, g.lnf_b);
   Mat<S> dtmp, drelu, dc, datt, dq, dk, dv, da;
@@ -201,8 +220,8 @@ S SasRecNet<S>::loss_and_grad(const SasRecExample& ex, bool train, S scale, SasR
     datt.setZero(L, d);
     nn::affine_backward<S>(bc.att, b.wo, dtmp, &datt, gb.wo, gb.bo);
     dq.setZero(L, d), dk.setZero(L, d), dv.setZero(L, d);
-    nn::causal_attention_backward<S>(bc.q, bc.k, bc.v, shape_.heads, shape_.heads, bc.probs, datt,
-                                     dq, dk, dv);
+    nn::attention_backward<S>(bc.q, bc.k, bc.v, shape_.heads, shape_.heads, !shape_.bidirectional,
+                              bc.probs, datt, dq, dk, dv);
     da.setZero(L, d);
     nn::affine_backward<S>(bc.a, b.wq, dq, &da, gb.wq, gb.bq);
     nn::affine_backward<S>(bc.a, b.wk, dk, &da, gb.wk, gb.bk);
@@ -219,8 +238,8 @@ S SasRecNet<S>::loss_and_grad(const SasRecExample& ex, bool train, S scale, SasR
 }
 
 template <typename S>
-Vec<S> SasRecNet<S>::encode(std::span<const data::ItemIndex> history) const {
-  SasRecExample ex;
+Vec<S> TransformerNet<S>::encode(std::span<const data::ItemIndex> history) const {
+  TransformerExample ex;
   const std::size_t n =
       std::min<std::size_t>(history.size(), static_cast<std::size_t>(shape_.max_len));
   ex.inputs.assign(history.end() - static_cast<std::ptrdiff_t>(n), history.end());
@@ -231,16 +250,16 @@ Vec<S> SasRecNet<S>::encode(std::span<const data::ItemIndex> history) const {
 }
 
 template <typename S>
-void SasRecNet<S>::score(std::span<const data::ItemIndex> history, std::span<float> out) const {
-  const Vec<S> h = encode(history);
-  const auto n = std::min<Eigen::Index>(static_cast<Eigen::Index>(out.size()), w_.item.rows());
+void TransformerNet<S>::score(std::span<const data::ItemIndex> inputs, std::span<float> out) const {
+  const Vec<S> h = encode(inputs);
+  const auto n = std::min<Eigen::Index>(static_cast<Eigen::Index>(out.size()), shape_.items);
   for (Eigen::Index i = 0; i < n; ++i)
     out[static_cast<std::size_t>(i)] = static_cast<float>(w_.item.row(i).dot(h));
 }
 
-template struct SasRecWeights<float>;
-template struct SasRecWeights<double>;
-template class SasRecNet<float>;
-template class SasRecNet<double>;
+template struct TransformerWeights<float>;
+template struct TransformerWeights<double>;
+template class TransformerNet<float>;
+template class TransformerNet<double>;
 
 }  // namespace chatrec::recommend
