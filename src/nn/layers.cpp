@@ -60,7 +60,7 @@ void affine_backward(const Mat<S>& x, const Mat<S>& w, const Mat<S>& dy, Mat<S>*
 
 template <typename S>
 void attention_forward(const Mat<S>& q, const Mat<S>& k, const Mat<S>& v, int heads, int kv_heads,
-                       bool causal, std::vector<Mat<S>>& probs, Mat<S>& out) {
+                       bool causal, std::vector<Mat<S>>& probs, Mat<S>& out, int threads) {
   if (heads <= 0 || kv_heads <= 0 || heads % kv_heads != 0 || q.cols() % heads != 0)
     throw std::invalid_argument("attention: heads must divide the width and kv_heads heads");
   const Eigen::Index T = q.rows();
@@ -69,6 +69,7 @@ void attention_forward(const Mat<S>& q, const Mat<S>& k, const Mat<S>& v, int he
   const S scale = S(1) / std::sqrt(static_cast<S>(D));
   probs.resize(static_cast<std::size_t>(heads));
   out.resize(T, q.cols());
+#pragma omp parallel for schedule(dynamic) num_threads(threads) if (threads > 1)
   for (int h = 0; h < heads; ++h) {
     const Eigen::Index kvh = h / group;
     Mat<S>& P = probs[static_cast<std::size_t>(h)];
@@ -93,7 +94,7 @@ void attention_forward(const Mat<S>& q, const Mat<S>& k, const Mat<S>& v, int he
 template <typename S>
 void attention_backward(const Mat<S>& q, const Mat<S>& k, const Mat<S>& v, int heads, int kv_heads,
                         bool causal, const std::vector<Mat<S>>& probs, const Mat<S>& dout,
-                        Mat<S>& dq, Mat<S>& dk, Mat<S>& dv) {
+                        Mat<S>& dq, Mat<S>& dk, Mat<S>& dv, int threads) {
   const Eigen::Index T = q.rows();
   const Eigen::Index D = q.cols() / heads;
   const int group = heads / kv_heads;
@@ -101,22 +102,28 @@ void attention_backward(const Mat<S>& q, const Mat<S>& k, const Mat<S>& v, int h
   if (dq.rows() != T || dq.cols() != q.cols()) dq.setZero(T, q.cols());
   if (dk.rows() != T || dk.cols() != k.cols()) dk.setZero(T, k.cols());
   if (dv.rows() != T || dv.cols() != v.cols()) dv.setZero(T, v.cols());
-  Mat<S> dP, dS;
+  std::vector<Mat<S>> dk_h(static_cast<std::size_t>(heads)), dv_h(dk_h.size());
+#pragma omp parallel for schedule(dynamic) num_threads(threads) if (threads > 1)
   for (int h = 0; h < heads; ++h) {
     const Eigen::Index kvh = h / group;
     const Mat<S>& P = probs[static_cast<std::size_t>(h)];
     const auto dO = dout.middleCols(h * D, D);
-    dv.middleCols(kvh * D, D).noalias() += P.transpose() * dO;
-    dP.noalias() = dO * v.middleCols(kvh * D, D).transpose();
-    dS.setZero(T, T);
+    dv_h[static_cast<std::size_t>(h)].noalias() = P.transpose() * dO;
+    Mat<S> dP = dO * v.middleCols(kvh * D, D).transpose();
     for (Eigen::Index i = 0; i < T; ++i) {
       const Eigen::Index last = causal ? i : T - 1;
       S dot = 0;
       for (Eigen::Index j = 0; j <= last; ++j) dot += dP(i, j) * P(i, j);
-      for (Eigen::Index j = 0; j <= last; ++j) dS(i, j) = scale * P(i, j) * (dP(i, j) - dot);
+      for (Eigen::Index j = 0; j <= last; ++j) dP(i, j) = P(i, j) * (dP(i, j) - dot) * scale;
+      for (Eigen::Index j = last + 1; j < T; ++j) dP(i, j) = 0;
     }
-    dq.middleCols(h * D, D).noalias() += dS * k.middleCols(kvh * D, D);
-    dk.middleCols(kvh * D, D).noalias() += dS.transpose() * q.middleCols(h * D, D);
+    dq.middleCols(h * D, D).noalias() += dP * k.middleCols(kvh * D, D);
+    dk_h[static_cast<std::size_t>(h)].noalias() = dP.transpose() * q.middleCols(h * D, D);
+  }
+  for (int h = 0; h < heads; ++h) {
+    const Eigen::Index kvh = h / group;
+    dk.middleCols(kvh * D, D) += dk_h[static_cast<std::size_t>(h)];
+    dv.middleCols(kvh * D, D) += dv_h[static_cast<std::size_t>(h)];
   }
 }
 
@@ -150,10 +157,10 @@ S softmax_cross_entropy(const Mat<S>& logits, const std::vector<int>& target, S 
   template void affine_backward<S>(const Mat<S>&, const Mat<S>&, const Mat<S>&, Mat<S>*, Mat<S>&,  \
                                    Vec<S>&);                                                       \
   template void attention_forward<S>(const Mat<S>&, const Mat<S>&, const Mat<S>&, int, int, bool,  \
-                                     std::vector<Mat<S>>&, Mat<S>&);                               \
+                                     std::vector<Mat<S>>&, Mat<S>&, int);                          \
   template void attention_backward<S>(const Mat<S>&, const Mat<S>&, const Mat<S>&, int, int, bool, \
                                       const std::vector<Mat<S>>&, const Mat<S>&, Mat<S>&, Mat<S>&, \
-                                      Mat<S>&);                                                    \
+                                      Mat<S>&, int);                                               \
   template S softmax_cross_entropy<S>(const Mat<S>&, const std::vector<int>&, S, Mat<S>&);
 
 CHATREC_NN_INSTANTIATE(float)

@@ -40,14 +40,17 @@ void affine_backward(const Mat<S>& x, const Mat<S>& w, const Mat<S>& dy, Mat<S>*
 // head h reads key/value head h / (heads / kv_heads) (grouped-query attention; kv_heads == heads is
 // plain multi-head attention). Scores are scaled by 1 / sqrt(D). Causal: position i reads
 // positions <= i only (bidirectional: all). `probs` keeps each head's T x T attention weights (zero
-// above the diagonal when causal) for the backward pass.
+// above the diagonal when causal) for the backward pass. Heads run in parallel on `threads`; a
+// key/value head's gradient sums its query heads' parts in head order, so the result does not
+// depend on the thread count. The LoRA trainer (llm/runtime) and the sequence transformers
+// (recommend) share it.
 template <typename S>
 void attention_forward(const Mat<S>& q, const Mat<S>& k, const Mat<S>& v, int heads, int kv_heads,
-                       bool causal, std::vector<Mat<S>>& probs, Mat<S>& out);
+                       bool causal, std::vector<Mat<S>>& probs, Mat<S>& out, int threads = 1);
 template <typename S>
 void attention_backward(const Mat<S>& q, const Mat<S>& k, const Mat<S>& v, int heads, int kv_heads,
                         bool causal, const std::vector<Mat<S>>& probs, const Mat<S>& dout,
-                        Mat<S>& dq, Mat<S>& dk, Mat<S>& dv);
+                        Mat<S>& dq, Mat<S>& dk, Mat<S>& dv, int threads = 1);
 
 // Softmax cross-entropy of each row of `logits` with target column `target[t]`; returns the summed
 // loss and writes d(sum loss)/d logits * scale into dlogits.

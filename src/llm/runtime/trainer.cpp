@@ -1,5 +1,7 @@
 #include "llm/runtime/trainer.h"
 
+#include "nn/layers.h"
+
 #include <omp.h>
 
 #include <Eigen/Core>
@@ -237,8 +239,7 @@ struct LoraTrainer<S>::Impl {
     const int T = static_cast<int>(tokens.size());
     if (T == 0) throw std::invalid_argument("training sequence has no tokens");
     const int E = c.n_embd, D = c.head_dim;
-    const int q_dim = c.n_head * D, kv_dim = c.n_head_kv * D, group = c.n_head / c.n_head_kv;
-    const S att_scale = S(1) / std::sqrt(static_cast<S>(D));
+    const int q_dim = c.n_head * D, kv_dim = c.n_head_kv * D;
     const S eps = static_cast<S>(c.rms_eps);
     rope_tables(T);
 
@@ -271,28 +272,8 @@ struct LoraTrainer<S>::Impl {
       }
       rope(a.q, c.n_head, false);
       rope(a.k, c.n_head_kv, false);
-      a.attn.resize(T, q_dim);
-      a.probs.resize(static_cast<std::size_t>(c.n_head));
-#pragma omp parallel for schedule(dynamic) num_threads(threads) if (threads > 1)
-      for (int h = 0; h < c.n_head; ++h) {
-        const int kvh = h / group;
-        Mat<S>& P = a.probs[static_cast<std::size_t>(h)];
-        P.noalias() =
-            att_scale * (a.q.middleCols(h * D, D) * a.k.middleCols(kvh * D, D).transpose());
-        for (int i = 0; i < T; ++i) {
-          S mx = -std::numeric_limits<S>::infinity();
-          for (int j = 0; j <= i; ++j) mx = std::max(mx, P(i, j));
-          S sum = 0;
-          for (int j = 0; j <= i; ++j) {
-            P(i, j) = std::exp(P(i, j) - mx);
-            sum += P(i, j);
-          }
-          const S invs = S(1) / sum;
-          for (int j = 0; j <= i; ++j) P(i, j) *= invs;
-          for (int j = i + 1; j < T; ++j) P(i, j) = 0;
-        }
-        a.attn.middleCols(h * D, D).noalias() = P * a.v.middleCols(kvh * D, D);
-      }
+      nn::attention_forward<S>(a.q, a.k, a.v, c.n_head, c.n_head_kv, true, a.probs, a.attn,
+                               threads);
       project(li, LoraTarget::kO, a.attn, tmp, a.lora_mid[3]);
       a.x_mid = a.x_in + tmp;
       rms_forward(a.x_mid, L.ffn_norm, eps, a.xn2, a.inv2);
@@ -405,8 +386,7 @@ struct LoraTrainer<S>::Impl {
     const ModelConfig& c = base.config();
     const int T = static_cast<int>(dx.rows());
     const int D = c.head_dim;
-    const int q_dim = c.n_head * D, kv_dim = c.n_head_kv * D, group = c.n_head / c.n_head_kv;
-    const S att_scale = S(1) / std::sqrt(static_cast<S>(D));
+    const int q_dim = c.n_head * D, kv_dim = c.n_head_kv * D;
     for (int li = c.n_layer - 1; li >= first_adapted; --li) {
       const Model::Layer& L = base.layer(li);
       LayerActs& a = acts[static_cast<std::size_t>(li)];
@@ -426,31 +406,10 @@ struct LoraTrainer<S>::Impl {
       // Attention: x_mid = x_in + o(attn).
       Mat<S> dattn = Mat<S>::Zero(T, q_dim);
       project_backward(li, LoraTarget::kO, a.attn, a.lora_mid[3], dx, dattn);
-      Mat<S> dq(T, q_dim);
-      std::vector<Mat<S>> dk_h(static_cast<std::size_t>(c.n_head)), dv_h(dk_h.size());
-#pragma omp parallel for schedule(dynamic) num_threads(threads) if (threads > 1)
-      for (int hh = 0; hh < c.n_head; ++hh) {
-        const int kvh = hh / group;
-        const Mat<S>& P = a.probs[static_cast<std::size_t>(hh)];
-        const auto dO = dattn.middleCols(hh * D, D);
-        const auto V = a.v.middleCols(kvh * D, D);
-        dv_h[static_cast<std::size_t>(hh)].noalias() = P.transpose() * dO;
-        Mat<S> dP = dO * V.transpose();
-        for (int i = 0; i < T; ++i) {
-          S dot = 0;
-          for (int j = 0; j <= i; ++j) dot += dP(i, j) * P(i, j);
-          for (int j = 0; j <= i; ++j) dP(i, j) = P(i, j) * (dP(i, j) - dot) * att_scale;
-          for (int j = i + 1; j < T; ++j) dP(i, j) = 0;
-        }
-        dq.middleCols(hh * D, D).noalias() = dP * a.k.middleCols(kvh * D, D);
-        dk_h[static_cast<std::size_t>(hh)].noalias() = dP.transpose() * a.q.middleCols(hh * D, D);
-      }
-      Mat<S> dk = Mat<S>::Zero(T, kv_dim), dv = Mat<S>::Zero(T, kv_dim);
-      for (int hh = 0; hh < c.n_head; ++hh) {
-        const int kvh = hh / group;
-        dk.middleCols(kvh * D, D) += dk_h[static_cast<std::size_t>(hh)];
-        dv.middleCols(kvh * D, D) += dv_h[static_cast<std::size_t>(hh)];
-      }
+      Mat<S> dq = Mat<S>::Zero(T, q_dim), dk = Mat<S>::Zero(T, kv_dim),
+             dv = Mat<S>::Zero(T, kv_dim);
+      nn::attention_backward<S>(a.q, a.k, a.v, c.n_head, c.n_head_kv, true, a.probs, dattn, dq, dk,
+                                dv, threads);
       rope(dq, c.n_head, true);
       rope(dk, c.n_head_kv, true);
       Mat<S> dxn1 = Mat<S>::Zero(T, c.n_embd);
