@@ -20,7 +20,7 @@ void SequenceTransformerRecommender::read_common(detail::ParamReader& r) {
   shape_.heads = r.integer("heads", 2, 1, 64);
   shape_.inner = r.integer("inner", 256, 1, 65536);
   shape_.max_len = r.integer("max_len", 50, 2, 4096);
-  shape_.dropout = r.real("dropout", 0.3, 0.0, 0.95);
+  shape_.dropout = r.real("dropout", 0.5, 0.0, 0.95);
   epochs_ = r.integer("epochs", 60, 0, 100000);
   batch_ = r.integer("batch", 128, 1, 1 << 20);
   negatives_ = r.integer("negatives", 128, 0, 1 << 20);
