@@ -23,10 +23,10 @@ void SequenceTransformerRecommender::read_common(detail::ParamReader& r) {
   shape_.dropout = r.real("dropout", 0.5, 0.0, 0.95);
   epochs_ = r.integer("epochs", 60, 0, 100000);
   batch_ = r.integer("batch", 128, 1, 1 << 20);
-  negatives_ = r.integer("negatives", 128, 0, 1 << 20);
+  negatives_ = r.integer("negatives", 512, 0, 1 << 20);
   lr_ = r.real("lr", 1e-3, 0.0, 10.0);
   weight_decay_ = r.real("weight_decay", 0.0, 0.0, 1.0);
-  patience_ = r.integer("patience", 3, 1, 100000);
+  patience_ = r.integer("patience", 5, 1, 100000);
   valid_users_ = r.integer("valid_users", 5000, 0, 1 << 30);
   valid_negatives_ = r.integer("valid_negatives", 99, 1, 1 << 20);
   if (shape_.dim % shape_.heads != 0)
