@@ -26,6 +26,7 @@ void SequenceTransformerRecommender::read_common(detail::ParamReader& r) {
   negatives_ = r.integer("negatives", 512, 0, 1 << 20);
   lr_ = r.real("lr", 1e-3, 0.0, 10.0);
   weight_decay_ = r.real("weight_decay", 0.0, 0.0, 1.0);
+  pop_negatives_ = r.real("pop_negatives", 0.0, 0.0, 1.0);
   patience_ = r.integer("patience", 5, 1, 100000);
   valid_users_ = r.integer("valid_users", 5000, 0, 1 << 30);
   valid_negatives_ = r.integer("valid_negatives", 99, 1, 1 << 20);
@@ -46,6 +47,7 @@ Params SequenceTransformerRecommender::params() const {
           {"negatives", std::to_string(negatives_)},
           {"lr", detail::fmt_param(lr_)},
           {"weight_decay", detail::fmt_param(weight_decay_)},
+          {"pop_negatives", detail::fmt_param(pop_negatives_)},
           {"patience", std::to_string(patience_)},
           {"valid_users", std::to_string(valid_users_)},
           {"valid_negatives", std::to_string(valid_negatives_)}};
@@ -60,20 +62,55 @@ std::uint64_t mix(std::uint64_t seed, std::uint64_t a, std::uint64_t b) {
   return x ^ (x >> 29);
 }
 
-// Uniform items the user never interacted with, distinct.
+// Items drawn with probability proportional to count^0.75 (word2vec's smoothing).
+class PopularitySampler {
+ public:
+  explicit PopularitySampler(const data::InteractionMatrix& train) {
+    cumulative_.resize(train.num_items());
+    double total = 0;
+    for (ItemIndex i = 0; i < train.num_items(); ++i) {
+      total += std::pow(static_cast<double>(train.users_of(i).size()), 0.75);
+      cumulative_[i] = total;
+    }
+    total_ = total;
+  }
+  ItemIndex draw(Rng& rng) const {
+    const double x = rng.uniform() * total_;
+    const auto it = std::upper_bound(cumulative_.begin(), cumulative_.end(), x);
+    return static_cast<ItemIndex>(std::min<std::size_t>(
+        static_cast<std::size_t>(it - cumulative_.begin()), cumulative_.size() - 1));
+  }
+  double probability(ItemIndex i) const {
+    const double lo = i == 0 ? 0.0 : cumulative_[i - 1];
+    return total_ > 0 ? (cumulative_[i] - lo) / total_ : 0.0;
+  }
+
+ private:
+  std::vector<double> cumulative_;
+  double total_ = 0;
+};
+
+// Distinct items the user never interacted with: uniform, or with probability `pop_share` by
+// popularity.
 std::vector<ItemIndex> sample_unseen(const data::InteractionMatrix& train, UserIndex u,
-                                     std::size_t n, Rng& rng, ItemIndex also_exclude) {
+                                     std::size_t n, Rng& rng, ItemIndex also_exclude,
+                                     const PopularitySampler* popular = nullptr,
+                                     double pop_share = 0.0) {
   std::vector<ItemIndex> out;
   const std::size_t ni = train.num_items();
   const std::size_t unseen = ni - train.items_of(u).size();
   n = std::min(n, unseen > 0 ? unseen - 1 : 0);
+  thread_local std::vector<std::uint8_t> taken;  // marks of this call's picks, cleared on return
+  if (taken.size() < ni) taken.assign(ni, 0);
   for (std::size_t attempts = 0; out.size() < n && attempts < 50 * n + 100; ++attempts) {
-    const auto j = static_cast<ItemIndex>(rng.below(ni));
-    if (j == also_exclude || train.contains(u, j) ||
-        std::find(out.begin(), out.end(), j) != out.end())
-      continue;
+    const auto j = popular && rng.uniform() < pop_share
+                       ? popular->draw(rng)
+                       : static_cast<ItemIndex>(rng.below(ni));
+    if (j == also_exclude || taken[j] || train.contains(u, j)) continue;
+    taken[j] = 1;
     out.push_back(j);
   }
+  for (ItemIndex j : out) taken[j] = 0;
   return out;
 }
 
@@ -128,6 +165,7 @@ void SequenceTransformerRecommender::fit(const data::InteractionMatrix& train,
   for (UserIndex u = 0; u < nu; ++u) {
     if (seqs[u].size() >= min_training_length()) users.push_back(u);
   }
+  const PopularitySampler popular(train);
   if (users.empty() || epochs_ == 0) return;
 
   // NDCG@10 of each held-out target among its sampled negatives (ties count against it).
@@ -173,7 +211,17 @@ void SequenceTransformerRecommender::fit(const data::InteractionMatrix& train,
         Rng r(mix(options.seed, static_cast<std::uint64_t>(epoch), u));
         training_example(seqs[u], r, ex);
         ex.negatives = sample_unseen(train, u, static_cast<std::size_t>(negatives_), r,
-                                     std::numeric_limits<ItemIndex>::max());
+                                     std::numeric_limits<ItemIndex>::max(),
+                                     pop_negatives_ > 0 ? &popular : nullptr, pop_negatives_);
+        if (pop_negatives_ > 0) {
+          // Sampled softmax's correction: each negative's logit less log of its proposal
+          // probability (a mixture of uniform and popularity), relative to uniform.
+          ex.negative_offsets.resize(ex.negatives.size());
+          for (std::size_t m = 0; m < ex.negatives.size(); ++m)
+            ex.negative_offsets[m] = static_cast<float>(std::log(
+                (1.0 - pop_negatives_) + pop_negatives_ * popular.probability(ex.negatives[m]) *
+                                             static_cast<double>(ni)));
+        }
         ex.dropout_seed = r.next();
         positions += ex.inputs.size();
       }

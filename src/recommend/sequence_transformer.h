@@ -58,6 +58,9 @@ class SequenceTransformerRecommender : public Recommender {
   int epochs_ = 0, batch_ = 0, negatives_ = 0, patience_ = 0, valid_users_ = 0,
       valid_negatives_ = 0;
   double lr_ = 0, weight_decay_ = 0;
+  // Share of the negatives drawn by popularity (count^0.75) rather than uniformly, with the
+  // sampled-softmax log-q correction; popular items are the ones full ranking must push down.
+  double pop_negatives_ = 0;
   std::unique_ptr<TransformerNet<float>> net_;
   double best_validation_ = 0.0;
   int best_epoch_ = 0;

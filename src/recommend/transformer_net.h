@@ -30,6 +30,9 @@ inline constexpr data::ItemIndex kNoTarget = static_cast<data::ItemIndex>(-1);
 // negatives. The last input sits at the last position.
 struct TransformerExample {
   std::vector<data::ItemIndex> inputs, targets, negatives;
+  // Subtracted from each negative's logit (sampled softmax's log-q correction for negatives drawn
+  // with unequal probabilities); empty for none.
+  std::vector<float> negative_offsets;
   std::uint64_t dropout_seed = 0;
 };
 
