@@ -103,9 +103,8 @@ std::vector<ItemIndex> sample_unseen(const data::InteractionMatrix& train, UserI
   thread_local std::vector<std::uint8_t> taken;  // marks of this call's picks, cleared on return
   if (taken.size() < ni) taken.assign(ni, 0);
   for (std::size_t attempts = 0; out.size() < n && attempts < 50 * n + 100; ++attempts) {
-    const auto j = popular && rng.uniform() < pop_share
-                       ? popular->draw(rng)
-                       : static_cast<ItemIndex>(rng.below(ni));
+    const auto j = popular && rng.uniform() < pop_share ? popular->draw(rng)
+                                                        : static_cast<ItemIndex>(rng.below(ni));
     if (j == also_exclude || taken[j] || train.contains(u, j)) continue;
     taken[j] = 1;
     out.push_back(j);
@@ -219,8 +218,8 @@ void SequenceTransformerRecommender::fit(const data::InteractionMatrix& train,
           ex.negative_offsets.resize(ex.negatives.size());
           for (std::size_t m = 0; m < ex.negatives.size(); ++m)
             ex.negative_offsets[m] = static_cast<float>(std::log(
-                (1.0 - pop_negatives_) + pop_negatives_ * popular.probability(ex.negatives[m]) *
-                                             static_cast<double>(ni)));
+                (1.0 - pop_negatives_) +
+                pop_negatives_ * popular.probability(ex.negatives[m]) * static_cast<double>(ni)));
         }
         ex.dropout_seed = r.next();
         positions += ex.inputs.size();

@@ -166,7 +166,8 @@ S TransformerNet<S>::forward(const TransformerExample& ex, bool train, Cache* ca
     if (static_cast<Eigen::Index>(ex.negative_offsets.size()) != M)
       throw std::invalid_argument("transformer: one offset per negative");
     for (Eigen::Index m = 0; m < M; ++m)
-      c.logits.col(1 + m).array() -= static_cast<S>(ex.negative_offsets[static_cast<std::size_t>(m)]);
+      c.logits.col(1 + m).array() -=
+          static_cast<S>(ex.negative_offsets[static_cast<std::size_t>(m)]);
   }
   const std::vector<int> zero(static_cast<std::size_t>(R), 0);
   return nn::softmax_cross_entropy<S>(c.logits, zero, S(1), c.dlogits);
