@@ -2,8 +2,8 @@
 compared with (docs/results.md). Same data as the bench (every rating of u.data as an interaction),
 64 factors, 100 epochs; prints the median of --repeats fits per thread count.
 
-    python3 -m venv /tmp/peer-venv && /tmp/peer-venv/bin/pip install implicit==0.7.3 scipy
-    /tmp/peer-venv/bin/python bench/peers/implicit_bpr.py --threads 1,2
+    python3 -m venv .peer-venv && .peer-venv/bin/pip install implicit==0.7.3 scipy
+    .peer-venv/bin/python bench/peers/implicit_bpr.py --threads 1,2
 """
 import argparse
 import os

@@ -69,6 +69,21 @@ Params small_params(const std::string& name) {
   return {};
 }
 
+double planted_auc(const Recommender& model, const Planted& p) {
+  std::vector<float> scores(p.items);
+  std::size_t wins = 0, comparisons = 0;
+  for (auto [u, target] : p.held) {
+    model.score(u, scores);
+    const ItemIndex other_base = target < 20 ? 20 : 0;
+    for (ItemIndex j = other_base; j < other_base + 20; ++j) {
+      if (p.matrix.contains(u, j)) continue;
+      ++comparisons;
+      wins += scores[target] > scores[j] ? 1 : 0;
+    }
+  }
+  return static_cast<double>(wins) / static_cast<double>(comparisons);
+}
+
 class EveryModel : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(EveryModel, RanksPlantedItemsAboveTheOtherBlock) {
@@ -77,18 +92,7 @@ TEST_P(EveryModel, RanksPlantedItemsAboveTheOtherBlock) {
   auto p = make_planted(rating);
   auto model = make_recommender(name, small_params(name));
   model->fit(p.matrix, quiet());
-  std::vector<float> scores(p.items);
-  std::size_t wins = 0, comparisons = 0;
-  for (auto [u, target] : p.held) {
-    model->score(u, scores);
-    const ItemIndex other_base = target < 20 ? 20 : 0;
-    for (ItemIndex j = other_base; j < other_base + 20; ++j) {
-      if (p.matrix.contains(u, j)) continue;
-      ++comparisons;
-      wins += scores[target] > scores[j] ? 1 : 0;
-    }
-  }
-  const double auc = static_cast<double>(wins) / static_cast<double>(comparisons);
+  const double auc = planted_auc(*model, p);
   if (name == "popularity") {
     EXPECT_GT(auc, 0.3);  // no personalisation; only checks it runs and scores the catalogue
   } else {
@@ -311,21 +315,6 @@ TEST(FoldIn, HistoryScoringMatchesTheUserAndExcludesHistory) {
   mf->fit(pr.matrix, quiet());
   std::vector<ItemIndex> h = {1};
   EXPECT_THROW(mf->recommend_for_history(h, {}), std::logic_error);
-}
-
-double planted_auc(const Recommender& model, const Planted& p) {
-  std::vector<float> scores(p.items);
-  std::size_t wins = 0, comparisons = 0;
-  for (auto [u, target] : p.held) {
-    model.score(u, scores);
-    const ItemIndex other_base = target < 20 ? 20 : 0;
-    for (ItemIndex j = other_base; j < other_base + 20; ++j) {
-      if (p.matrix.contains(u, j)) continue;
-      ++comparisons;
-      wins += scores[target] > scores[j] ? 1 : 0;
-    }
-  }
-  return static_cast<double>(wins) / static_cast<double>(comparisons);
 }
 
 TEST(Bpr, ParallelEpochsAreReproducibleForAThreadCountAndAsGood) {

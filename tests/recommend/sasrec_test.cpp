@@ -135,9 +135,9 @@ TEST_P(SequentialTransformer, LearnsAnOrderDependentRuleAndStopsOnValidation) {
     EXPECT_GT(model.best_validation(), 0.8);
     // Next after (..., 10, 11) is 12; after (..., 10, 13) it is 16: the same last-but-one item
     // leads to different next items. Histories as long as the training sequences (BERT4Rec trains
-    // on whole sequences only).
-    // The order of the two rules' answers is what the model must get right; which of the unseen
-    // items wins outright varies with float rounding (optimisation level, thread count).
+    // on whole sequences only). The order of the two rules' answers is what the model must get
+    // right; which unseen item wins outright varies with float rounding (optimisation level,
+    // thread count).
     std::vector<ItemIndex> a = {5, 6, 7, 8, 9, 10, 11}, b = {25, 28, 1, 4, 7, 10, 13};
     std::vector<float> sa(items), sb(items);
     model.score_items(a, sa);
