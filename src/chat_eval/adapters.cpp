@@ -18,6 +18,8 @@
 #include "common/random.h"
 #include "common/text.h"
 #include "data/splits.h"
+#include "instruct/candidate_ranker.h"
+#include "instruct/tuning.h"
 #include "recommend/registry.h"
 
 namespace chatrec::chat {
@@ -72,9 +74,38 @@ std::string ChatRecReranker::name() const {
   return n;
 }
 
+RerankResult ChatRecReranker::label_rerank(data::UserIndex user,
+                                           const data::InteractionMatrix& train,
+                                           const std::vector<recommend::ScoredItem>& candidates) {
+  RerankResult r;
+  const std::size_t n = candidates.size();
+  r.llm_order.resize(n);
+  std::iota(r.llm_order.begin(), r.llm_order.end(), 0);
+  // The adapter knows as many letters as it was tuned on; any candidate past them keeps its base
+  // place after the lettered ones.
+  const std::size_t shown = std::min(n, options_.label->options);
+  std::vector<data::ItemIndex> items;
+  for (std::size_t j = 0; j < shown; ++j) items.push_back(candidates[j].item);
+  const std::vector<data::ItemIndex> history =
+      instruct::latest_likes(train, user, options_.label->history);
+  const auto terms = label_ranker_->likelihood_terms(user, history, items);
+  if (!terms) {
+    r.degraded = true;
+    r.notes.push_back("the LLM did not score the options; showing the recommender's own ranking");
+    return r;
+  }
+  r.llm_scores = terms->conditional;
+  r.llm_scores.resize(n, -1e9);
+  std::stable_sort(r.llm_order.begin(), r.llm_order.begin() + static_cast<std::ptrdiff_t>(shown),
+                   [&](std::size_t a, std::size_t b) { return r.llm_scores[a] > r.llm_scores[b]; });
+  r.llm_used = true;
+  return r;
+}
+
 RerankResult ChatRecReranker::llm_rerank(data::UserIndex user, const data::InteractionMatrix& train,
                                          const std::vector<recommend::ScoredItem>& candidates,
                                          std::size_t k, bool keep_terms) {
+  if (options_.label) return label_rerank(user, train, candidates);
   RerankRequest q;
   q.context =
       history_context(*ds_, train, user, options_.sequence ? options_.sequence->history : 10, 3);
@@ -108,6 +139,18 @@ void ChatRecReranker::prepare(const data::Dataset& ds, const data::InteractionMa
   ds_ = &ds;
   train_ = &train;
   weight_ = 1.0;
+  if (options_.label) {
+    if (!options_.label->source.empty() && options_.label->source != base.name())
+      throw InputError("--model", 0, base.name(),
+                       "the adapter was tuned to rerank " + options_.label->source +
+                           "'s candidates, in its order; evaluate it on that model");
+    instruct::CandidateRankerConfig config;
+    config.scoring = "label";
+    config.calibration = "none";
+    config.template_id = options_.label->template_id;
+    config.history_length = options_.label->history;
+    label_ranker_ = std::make_shared<instruct::InstructCandidateRanker>(ds, lm_, config);
+  }
   if (!options_.fusion) return;
   // Validation users carved out of the training data: 20% of their liked training items are held
   // out, a fresh base model is trained without them, and the weight is the best NDCG@5 of the fused
@@ -212,7 +255,17 @@ std::vector<data::ItemIndex> ChatRecReranker::rerank(
 
 eval::StageStats ChatRecReranker::stats() const {
   std::lock_guard lock(mutex_);
-  return to_stage_stats(stats_);
+  eval::StageStats out = to_stage_stats(stats_);
+  if (label_ranker_) {
+    const eval::StageStats l = label_ranker_->stats();
+    out.prompts += l.prompts;
+    out.tokens_in += l.tokens_in;
+    out.tokens_out += l.tokens_out;
+    out.seconds += l.seconds;
+    for (const auto& [kind, count] : l.failures) out.failures[kind] += count;
+    for (const auto& [kind, count] : l.resolutions) out.resolutions[kind] += count;
+  }
+  return out;
 }
 
 ChatRecRatingPredictor::ChatRecRatingPredictor(std::shared_ptr<llm::LanguageModel> lm,

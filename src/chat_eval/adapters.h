@@ -14,6 +14,10 @@
 #include "llm/language_model.h"
 #include "protocols/rankers.h"
 
+namespace chatrec::instruct {
+class InstructCandidateRanker;
+}
+
 namespace chatrec::chat {
 
 struct ChatRecEvalOptions {
@@ -30,6 +34,16 @@ struct ChatRecEvalOptions {
   // With `sequence` and `fusion`: choose the sequence's PMI weight together with the fusion
   // weight on the validation users (choose_pmi_and_fusion_weight).
   bool choose_pmi_weight = false;
+  // Score mode with a listwise adapter (`instruct tune --loss label --candidates MODEL`): the
+  // candidates lettered in the base model's order, each scored by its letter's log-probability in
+  // one pass, after the user's latest likes (instruct::latest_likes), as the adapter was tuned.
+  struct LabelFormat {
+    std::string template_id = "P07";
+    std::size_t history = 20;
+    std::size_t options = 20;  // letters the adapter was tuned on
+    std::string source;        // the recommender whose candidates it was tuned on
+  };
+  std::optional<LabelFormat> label;
   // With `fusion`: write each validation case (the base model's candidates and scores, the LLM's
   // scores or likelihood terms, which candidates were held out) as one JSON line here, for analysis
   // of the fusion choice.
@@ -60,8 +74,13 @@ class ChatRecReranker : public protocols::TopkReranker {
                           const std::vector<recommend::ScoredItem>& candidates, std::size_t k,
                           bool keep_terms);
 
+  // The listwise adapter's scoring (options_.label): the ranking of the candidates in base order.
+  RerankResult label_rerank(data::UserIndex user, const data::InteractionMatrix& train,
+                            const std::vector<recommend::ScoredItem>& candidates);
+
   std::shared_ptr<llm::LanguageModel> lm_;
   ChatRecEvalOptions options_;
+  std::shared_ptr<instruct::InstructCandidateRanker> label_ranker_;
   const data::Dataset* ds_ = nullptr;
   const data::InteractionMatrix* train_ = nullptr;
   double weight_ = 1.0;

@@ -50,6 +50,22 @@ chat::ChatRecEvalOptions eval_options(const LlmEvalOptions& o) {
                        "a sequence-tuned adapter must carry its instruction");
     out.sequence = std::move(f);
   }
+  if (file.get_string("chatrec.instruct.scoring", "") == "label") {
+    // A listwise adapter ranks the base model's candidates in the order it was tuned to see them.
+    const std::string source = file.get_string("chatrec.instruct.candidates", "random");
+    if (source == "random")
+      throw InputError(o.open.lora, 0, "chatrec.instruct.candidates",
+                       "this label adapter was tuned on a target among random items; the rerank "
+                       "lists the base model's candidates: tune with --candidates MODEL");
+    chat::ChatRecEvalOptions::LabelFormat f;
+    f.template_id = file.get_string("chatrec.instruct.template", "P07");
+    f.history = std::stoul(file.get_string("chatrec.instruct.history", "20"));
+    f.options = std::stoul(file.get_string("chatrec.instruct.options", "10"));
+    f.source = source;
+    if (out.mode != chat::RerankMode::kScore)
+      throw InputError("--rerank", 0, mode, "a label adapter scores its options: use score");
+    out.label = f;
+  }
   if (file.get_string("chatrec.instruct.protocol", "") == "ml100k-topk") {
     const std::string seed = file.get_string("chatrec.instruct.seed", "");
     if (seed != std::to_string(o.seed))

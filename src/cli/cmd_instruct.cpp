@@ -214,6 +214,11 @@ const Registration registration(70, [](CLI::App& root) {
                    "into windows")
       ->capture_default_str()
       ->check(CLI::IsMember({"time", "random"}));
+  tune->add_option("--candidates", to.candidates,
+                   "ml-100k with --loss label: 'random' (target among random items) or a "
+                   "recommender (e.g. ease) whose top negatives+1, in its order, are the listed "
+                   "candidates, as the rerank sees them (pass --negatives 19 for its 20)")
+      ->capture_default_str();
   tune->add_option("--template", to.template_id,
                    "Template id (default by loss: lm P05, label P07, yesno P02)");
   tune->add_option("--validation-users", to.validation_users, "Held-out users for validation")

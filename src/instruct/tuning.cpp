@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <map>
 #include <set>
 
 #include "common/error.h"
@@ -16,6 +17,7 @@
 #include "common/random.h"
 #include "data/matrix.h"
 #include "data/splits.h"
+#include "eval/metrics.h"
 #include "instruct/candidate_ranker.h"
 #include "instruct/templates.h"
 #include "llm/runtime/builtin_model.h"
@@ -26,6 +28,7 @@
 #include "llm/runtime/model.h"
 #include "llm/runtime/tokenizer.h"
 #include "llm/runtime/trainer.h"
+#include "recommend/registry.h"
 
 namespace chatrec::instruct {
 namespace {
@@ -48,10 +51,11 @@ std::uint64_t user_seed(std::uint64_t seed, std::uint64_t salt, data::UserIndex 
 std::string fingerprint(const TuneOptions& o) {
   return fmt::format(
       "protocol={} loss={} examples={} epochs={} rank={} alpha={} lr={} batch={} targets={} "
-      "layers={} history={} negatives={} seed={} template={} validation={}{}{}",
+      "layers={} history={} negatives={} seed={} template={} validation={}{}{}{}",
       o.protocol, o.loss, o.examples, o.epochs, o.rank, o.alpha, o.lr, o.batch, o.targets, o.layers,
       o.history, o.negatives, o.seed, o.template_id, o.validation_users,
       o.window_order == "time" ? std::string() : " windows=" + o.window_order,
+      o.candidates == "random" ? std::string() : " candidates=" + o.candidates,
       o.init.empty() ? std::string()
                      : fmt::format(" init={} skip={}", o.init.string(), o.skip_examples));
 }
@@ -141,7 +145,14 @@ class Encoder {
     if (letters) {
       std::vector<int> classes(labels_.begin(),
                                labels_.begin() + static_cast<std::ptrdiff_t>(c.candidates.size()));
-      s.terms.push_back({last, labels_[target], std::move(classes), 1.0f});
+      // Hard candidates can hold several of the user's held-out likes: the loss is the mean of
+      // their -log p (a soft label spread over them).
+      std::vector<std::size_t> hits;
+      for (std::size_t k = 0; k < c.candidates.size(); ++k)
+        if (std::binary_search(c.held.begin(), c.held.end(), c.candidates[k])) hits.push_back(k);
+      if (hits.empty()) hits.push_back(target);
+      for (std::size_t k : hits)
+        s.terms.push_back({last, labels_[k], classes, 1.0f / static_cast<float>(hits.size())});
     } else {
       const std::vector<int> answer = tokenizer_.encode(titles[target], false);
       for (std::size_t k = 0; k < answer.size(); ++k) {
@@ -263,7 +274,97 @@ float rating_in(const data::InteractionMatrix& m, data::UserIndex u, data::ItemI
 // Above every per-case salt (6 + case index) so the shuffle's stream is its own.
 constexpr std::uint64_t kWindowShuffleSalt = 1ull << 31;
 
+}  // namespace
+
+std::vector<data::ItemIndex> latest_likes(const data::InteractionMatrix& m, data::UserIndex u,
+                                          std::size_t n) {
+  std::vector<data::ItemIndex> out;
+  const auto& seq = m.sequence(u);
+  for (auto it = seq.rbegin(); it != seq.rend() && out.size() < n; ++it)
+    if (rating_in(m, u, *it) >= 4.0f) out.push_back(*it);
+  std::reverse(out.begin(), out.end());
+  return out;
+}
+
+namespace {
+
+// One hard case per holdout user: the candidate source fitted on the holdout's kept data, the
+// user's top negatives + 1 in its order. A user none of whose held-out likes reach the top is
+// kept only when `keep_misses` (validation: NDCG counts them as 0 for every order).
+// `exclude`: per user, items never listed (sorted).
+std::vector<TuneCase> hard_cases(
+    const data::Dataset& ds, const data::LikedHoldout& h, const TuneOptions& o, bool keep_misses,
+    const std::map<data::UserIndex, std::vector<data::ItemIndex>>& exclude) {
+  const data::InteractionMatrix kept(ds.num_users(), ds.num_items(), h.kept);
+  std::unique_ptr<recommend::Recommender> model;
+  try {
+    model = recommend::make_recommender(o.candidates);
+  } catch (const std::invalid_argument& e) {
+    throw InputError("--candidates", 0, o.candidates, e.what());
+  }
+  recommend::FitOptions fit;
+  fit.seed = o.seed;
+  fit.threads = o.threads;
+  fit.progress = false;
+  model->fit(kept, fit);
+  std::vector<TuneCase> out;
+  for (data::UserIndex u : h.users) {
+    recommend::RankOptions ro;
+    ro.k = o.negatives + 1;
+    const auto never = exclude.find(u);
+    if (never != exclude.end()) ro.exclude = never->second;
+    TuneCase c;
+    c.user = u;
+    c.held = h.held.at(u);
+    for (const auto& s : model->recommend(u, ro)) c.candidates.push_back(s.item);
+    const auto hit = std::find_if(c.candidates.begin(), c.candidates.end(), [&](auto i) {
+      return std::binary_search(c.held.begin(), c.held.end(), i);
+    });
+    if (hit == c.candidates.end() && !keep_misses) continue;
+    c.target = hit == c.candidates.end() ? c.held.front() : *hit;
+    c.history = latest_likes(kept, u, o.history);
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+
+// Above every other salt: the seed of hard-candidate round r.
+constexpr std::uint64_t kRoundSalt = 1ull << 32;
+
+TuneData ml100k_hard_cases(const data::Dataset& ds, const TuneOptions& o) {
+  const data::Split split = data::split_topk_holdout(ds, o.seed);
+  const data::InteractionMatrix train(ds.num_users(), ds.num_items(), split.train);
+  // The validation users' held-out likes, as `chatrec eval --fusion` holds them out.
+  const data::LikedHoldout validation =
+      data::split_liked_validation(train, o.seed, o.validation_users);
+  TuneData d;
+  if (o.validation_users > 0) d.validation = hard_cases(ds, validation, o, true, {});
+  // Training instructions never list a user's test items or validation likes, not even as
+  // negatives: the recommender would propose them, since its data does not have them.
+  std::map<data::UserIndex, std::vector<data::ItemIndex>> never = validation.held;
+  for (const auto& x : split.test) never[x.user].push_back(x.item);
+  for (auto& [u, items] : never) std::sort(items.begin(), items.end());
+  const data::InteractionMatrix kept(ds.num_users(), ds.num_items(), validation.kept);
+  const std::size_t wanted = o.examples + o.skip_examples;
+  constexpr int kMaxRounds = 64;
+  std::vector<TuneCase> all;
+  for (int round = 0; round < kMaxRounds && all.size() < wanted; ++round) {
+    const data::LikedHoldout h = data::split_liked_validation(
+        kept, user_seed(o.seed, kRoundSalt, static_cast<data::UserIndex>(round)), ds.num_users());
+    std::vector<TuneCase> cases = hard_cases(ds, h, o, false, never);
+    if (cases.empty()) break;
+    Rng(user_seed(o.seed, kRoundSalt + 1, static_cast<data::UserIndex>(round))).shuffle(cases);
+    for (auto& c : cases) all.push_back(std::move(c));
+  }
+  all.erase(all.begin(),
+            all.begin() + static_cast<std::ptrdiff_t>(std::min(o.skip_examples, all.size())));
+  if (all.size() > o.examples) all.resize(o.examples);
+  d.train = std::move(all);
+  return d;
+}
+
 TuneData ml100k_cases(const data::Dataset& ds, const TuneOptions& o) {
+  if (o.candidates != "random") return ml100k_hard_cases(ds, o);
   const data::Split split = data::split_topk_holdout(ds, o.seed);
   const data::InteractionMatrix all(ds.num_users(), ds.num_items(), ds.interactions());
   const data::InteractionMatrix train(ds.num_users(), ds.num_items(), split.train);
@@ -336,6 +437,10 @@ TuneData tuning_cases(const data::Dataset& ds, const TuneOptions& o) {
   if (o.protocol != "games-seq")
     throw InputError("--dataset", 0, "protocol",
                      "tuning data comes from games-seq or ml100k-topk, not '" + o.protocol + "'");
+  if (o.candidates != "random")
+    throw InputError("--candidates", 0, o.candidates,
+                     "games-seq ranks the target among random items, so its instructions do too; "
+                     "a recommender's candidates are for ml100k-topk, whose rerank reorders them");
   if (o.window_order != "time")
     throw InputError("--window-order", 0, "window_order",
                      "games-seq windows follow the sequence in time; '" + o.window_order +
@@ -380,8 +485,12 @@ TuneData tuning_cases(const data::Dataset& ds, const TuneOptions& o) {
 
 std::string TuneSummary::to_text() const {
   const std::string validation =
-      base_validation_hr1 < 0.0
-          ? std::string("no validation users")
+      base_validation_hr1 < 0.0 ? std::string("no validation users")
+      : validation_metric == "NDCG@5"
+          ? fmt::format(
+                "validation NDCG@5 of the candidates reranked: base model {:.4f}, best {:.4f} "
+                "(step {}); the candidate source's own order {:.4f}",
+                base_validation_hr1, best_validation_hr1, best_step, candidate_source_validation)
           : fmt::format(
                 "validation HR@1: base {:.4f}, best {:.4f} (step {}, "
                 "PMI weight {:.2f})",
@@ -399,6 +508,10 @@ TuneSummary tune_adapter(const data::Dataset& ds, const TuneOptions& options) {
   if (o.loss != "label" && o.loss != "lm" && o.loss != "yesno" && o.loss != "seq")
     throw InputError("--loss", 0, "loss",
                      "unknown loss '" + o.loss + "' (label, lm, yesno or seq)");
+  const bool hard = o.candidates != "random";
+  if (hard && o.loss != "label")
+    throw InputError("--candidates", 0, o.candidates,
+                     "a recommender's candidates are trained listwise: use --loss label");
   if (o.batch < 1 || o.epochs < 1 || o.examples < 1)
     throw InputError("--batch", 0, "options", "batch, epochs and examples must be positive");
   const auto t0 = Clock::now();
@@ -452,6 +565,9 @@ TuneSummary tune_adapter(const data::Dataset& ds, const TuneOptions& options) {
     a.info["instruct.protocol"] = o.protocol;
     a.info["instruct.seed"] = std::to_string(o.seed);
     a.info["instruct.validation_users"] = std::to_string(o.validation_users);
+    // Hard candidates: the reranker lists that recommender's candidates, in its order, lettered.
+    a.info["instruct.candidates"] = o.candidates;
+    if (o.loss == "label") a.info["instruct.options"] = std::to_string(o.negatives + 1);
     if (o.loss == "seq") {
       // The prompt, for callers that build it themselves (the Chat-Rec reranker).
       a.info["instruct.system"] = builtin_templates().system;
@@ -494,6 +610,33 @@ TuneSummary tune_adapter(const data::Dataset& ds, const TuneOptions& options) {
     std::size_t failed = 0;
     Progress bar("validate", data.validation.size(), "users");
     bar.set_postfix(adapter ? "adapter" : "base");
+    if (hard) {
+      // NDCG@5 of the LLM's order of the recommender's candidates against the held-out likes,
+      // over every validation user (a user with none among the candidates scores 0 in any order).
+      double ndcg = 0.0;
+      for (const TuneCase& c : data.validation) {
+        const bool any = std::any_of(c.candidates.begin(), c.candidates.end(), [&](auto i) {
+          return std::binary_search(c.held.begin(), c.held.end(), i);
+        });
+        auto t = any ? ranker.likelihood_terms(c.user, c.history, c.candidates) : std::nullopt;
+        bar.advance();
+        std::vector<data::ItemIndex> ranked = c.candidates;  // a failure keeps the base order
+        if (t) {
+          std::vector<std::size_t> order(c.candidates.size());
+          for (std::size_t k = 0; k < order.size(); ++k) order[k] = k;
+          std::stable_sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) {
+            return t->conditional[x] > t->conditional[y];
+          });
+          for (std::size_t k = 0; k < order.size(); ++k) ranked[k] = c.candidates[order[k]];
+        }
+        ndcg += eval::ndcg_at_k(ranked, c.held, 5);
+      }
+      bar.finish();
+      if (adapter) std::filesystem::remove(val_path);
+      PmiWeightChoice choice;
+      choice.hr1 = ndcg / static_cast<double>(std::max<std::size_t>(1, data.validation.size()));
+      return choice;
+    }
     for (const TuneCase& c : data.validation) {
       auto t = ranker.likelihood_terms(c.user, c.history, c.candidates);
       bar.advance();
@@ -525,10 +668,21 @@ TuneSummary tune_adapter(const data::Dataset& ds, const TuneOptions& options) {
     return o.lr * (0.1 + 0.9 * 0.5 * (1.0 + std::cos(3.141592653589793 * p)));
   };
 
+  const std::string metric = hard ? "NDCG@5" : "HR@1";
+  // The candidate source's own order of the validation cases: what the rerank must beat.
+  double source_score = -1.0;
+  if (hard && !data.validation.empty()) {
+    source_score = 0.0;
+    for (const TuneCase& c : data.validation)
+      source_score += eval::ndcg_at_k(c.candidates, c.held, 5);
+    source_score /= static_cast<double>(data.validation.size());
+    std::cerr << fmt::format("validation NDCG@5 of {}'s own order: {:.4f} ({} users)\n",
+                             o.candidates, source_score, data.validation.size());
+  }
   const bool first_validation = state.base_hr1 < 0.0;
   if (first_validation && !data.validation.empty()) {
     state.base_hr1 = validate(nullptr).hr1;
-    std::cerr << fmt::format("validation HR@1 of the base model: {:.4f} ({} users)\n",
+    std::cerr << fmt::format("validation {} of the base model: {:.4f} ({} users)\n", metric,
                              state.base_hr1, data.validation.size());
   }
   auto orders = [&](std::int64_t epoch) {
@@ -567,8 +721,9 @@ TuneSummary tune_adapter(const data::Dataset& ds, const TuneOptions& options) {
         rank_config.calibration == "pmi"
             ? fmt::format(" at PMI weight {:.2f} (full PMI {:.4f})", v.weight, v.hr1_full_pmi)
             : std::string();
-    std::cerr << fmt::format("step {}: validation HR@1 {:.4f}{} (best so far {:.4f})\n",
-                             trainer.steps_taken(), v.hr1, pmi, std::max(state.best_hr1, 0.0));
+    std::cerr << fmt::format("step {}: validation {} {:.4f}{} (best so far {:.4f})\n",
+                             trainer.steps_taken(), metric, v.hr1, pmi,
+                             std::max(state.best_hr1, 0.0));
     if (v.hr1 > state.best_hr1) {
       state.best_hr1 = v.hr1;
       state.best_step = trainer.steps_taken();
@@ -627,6 +782,8 @@ TuneSummary tune_adapter(const data::Dataset& ds, const TuneOptions& options) {
   summary.best_validation_hr1 = state.best_hr1;
   summary.best_step = state.best_step;
   summary.pmi_weight = state.best_pmi_weight;
+  summary.validation_metric = metric;
+  summary.candidate_source_validation = source_score;
   return summary;
 }
 

@@ -20,6 +20,17 @@
 // are items the user never rated (in any split). A validation case per validation user: the latest
 // liked remaining items as history, one held-out like as the target.
 //
+// Hard candidates (ml100k-topk, `candidates` a recommender's name, e.g. "ease"): the instruction
+// lists what the LLM will rerank at inference, that recommender's top negatives + 1 in its own
+// order, instead of a target among random items. Each round holds out 20% of every user's likes
+// (data::split_liked_validation with the round's seed on the training data above), fits the
+// recommender on the rest, and gives one instruction per user whose held-out likes reach the
+// top: every held-out like among the candidates is a target (the loss is their mean). The history
+// is the user's latest likes of the round's kept data. Validation cases are built exactly as
+// `chatrec eval --fusion` builds its own: the validation users' top candidates from the
+// recommender fitted without their held-out likes; the validation score is then NDCG@5 of the
+// LLM's order against those likes, next to the recommender's own.
+//
 // Losses (docs/instruct.md has the measurements):
 //   seq   — the history and the target as the start of the reply, one title per line
 //           (sequence_prompt); every line is a next-item target given the lines before it, so one
@@ -37,6 +48,7 @@
 #include <vector>
 
 #include "data/dataset.h"
+#include "data/matrix.h"
 #include "llm/runtime/trainer.h"
 
 namespace chatrec::llm::runtime {
@@ -74,6 +86,9 @@ struct TuneOptions {
   // ml100k-topk: how each user's likes are ordered before they are cut into windows, "time" or
   // "random" (see above). games-seq windows are always in time order.
   std::string window_order = "time";
+  // "random" (target plus uniform negatives, shuffled) or, for ml100k-topk, a registered
+  // recommender whose top negatives + 1 are the candidates (see above).
+  std::string candidates = "random";
   std::uint64_t seed = 2023;
   int threads = 0;
   bool resume = false;
@@ -93,6 +108,9 @@ struct TuneCase {
   std::vector<data::ItemIndex> history;
   std::vector<data::ItemIndex> candidates;
   data::ItemIndex target = 0;
+  // Hard candidates: every held-out like of the user (the targets are those among the
+  // candidates; the rest count in NDCG's ideal). Empty: `target` alone.
+  std::vector<data::ItemIndex> held;
 };
 
 struct TuneData {
@@ -109,8 +127,12 @@ struct TuneSummary {
   std::int64_t tokens = 0;
   double wall_seconds = 0.0;
   double peak_rss_mib = 0.0;
+  // The validation score: HR@1 among random candidates, or NDCG@5 over hard candidates (then
+  // `candidate_source_validation` is the candidate source's own NDCG@5 on the same cases).
+  std::string validation_metric = "HR@1";
   double base_validation_hr1 = 0.0;
   double best_validation_hr1 = 0.0;
+  double candidate_source_validation = -1.0;
   std::int64_t best_step = 0;
   double pmi_weight = 1.0;  // of the kept adapter (instruct.pmi_weight)
   double final_loss = 0.0;
@@ -122,6 +144,11 @@ struct TuneSummary {
 llm::runtime::TrainingSequence training_sequence(const data::Dataset& ds,
                                                  const llm::runtime::GgufFile& model_file,
                                                  const TuneOptions& options, const TuneCase& c);
+
+// The user's latest likes (>= 4) in `m`, oldest first, at most `n`: the history of a hard-candidate
+// instruction, and what the rerank shows an adapter tuned on them.
+std::vector<data::ItemIndex> latest_likes(const data::InteractionMatrix& m, data::UserIndex u,
+                                          std::size_t n);
 
 // The template a loss trains with when none is given.
 std::string default_template(const std::string& loss);

@@ -20,6 +20,7 @@
 #include "llm/runtime/lora.h"
 #include "llm/runtime/model.h"
 #include "llm/runtime/tokenizer.h"
+#include "recommend/registry.h"
 #include "test_data.h"
 #include "testing/test_env.h"
 
@@ -265,6 +266,115 @@ TEST(TuningCases, RandomWindowOrderTrainsOnTheSameLikesInAnotherOrder) {
   o.protocol = "ml100k-topk";
   o.window_order = "sideways";
   EXPECT_THROW(tuning_cases(ds, o), InputError);
+}
+
+// Hard candidates: each instruction lists EASE's top 20 for the user, fitted without the user's
+// held-out likes, in EASE's order; the targets are those likes among them. Validation cases are
+// exactly the ones `chatrec eval --fusion` ranks (EASE fitted without the validation likes, no
+// exclusions); training lists never show a test item or a validation like, even as a negative;
+// several rounds give one user instructions with different held-out likes. The label encoding
+// spreads the loss over every target among the options.
+TEST(TuningCases, HardCandidatesAreTheRecommendersTopWithTheHeldOutLikesAsTargets) {
+  if (!std::filesystem::exists(chatrec::testing::ml100k_dir()))
+    GTEST_SKIP() << "MovieLens-100K not found under " << chatrec::testing::ml100k_dir();
+  const data::Dataset ds = data::load_named("ml-100k", chatrec::testing::data_dir());
+  TuneOptions o = every_movielens_window();
+  o.loss = "label";
+  o.candidates = "ease";
+  o.negatives = 19;
+  o.examples = 1500;
+  const TuneData d = tuning_cases(ds, o);
+  const data::Split split = data::split_topk_holdout(ds, o.seed);
+  std::set<std::pair<data::UserIndex, data::ItemIndex>> test;
+  for (const auto& x : split.test) test.insert({x.user, x.item});
+  const data::InteractionMatrix train(ds.num_users(), ds.num_items(), split.train);
+  const data::LikedHoldout validation = data::split_liked_validation(train, o.seed, 100);
+  const data::InteractionMatrix kept(ds.num_users(), ds.num_items(), validation.kept);
+  auto validation_like = [&](data::UserIndex u, data::ItemIndex i) {
+    const auto h = validation.held.find(u);
+    return h != validation.held.end() && std::binary_search(h->second.begin(), h->second.end(), i);
+  };
+  auto rating = [&](const data::InteractionMatrix& m, data::UserIndex u, data::ItemIndex i) {
+    const auto items = m.items_of(u);
+    const auto at = std::lower_bound(items.begin(), items.end(), i);
+    return at != items.end() && *at == i
+               ? m.ratings_of(u)[static_cast<std::size_t>(at - items.begin())]
+               : -1.0f;
+  };
+  // Validation: what the evaluation's fusion validation ranks for the same users.
+  auto ease = recommend::make_recommender("ease");
+  recommend::FitOptions fit;
+  fit.progress = false;
+  ease->fit(kept, fit);
+  ASSERT_EQ(d.validation.size(), validation.users.size());
+  for (const TuneCase& c : d.validation) {
+    std::vector<data::ItemIndex> top;
+    for (const auto& x : ease->recommend(c.user, {})) top.push_back(x.item);
+    EXPECT_EQ(c.candidates, top) << "user " << c.user;
+    EXPECT_EQ(c.held, validation.held.at(c.user));
+    EXPECT_EQ(c.history, latest_likes(kept, c.user, o.history));
+  }
+  ASSERT_EQ(d.train.size(), o.examples);
+  std::map<data::UserIndex, std::set<std::vector<data::ItemIndex>>> held_sets;
+  std::size_t several_targets = 0;
+  for (const TuneCase& c : d.train) {
+    ASSERT_EQ(c.candidates.size(), 20u);
+    EXPECT_EQ(std::set<data::ItemIndex>(c.candidates.begin(), c.candidates.end()).size(), 20u);
+    ASSERT_FALSE(c.held.empty());
+    EXPECT_TRUE(std::binary_search(c.held.begin(), c.held.end(), c.target));
+    EXPECT_EQ(std::count(c.candidates.begin(), c.candidates.end(), c.target), 1);
+    EXPECT_LE(c.history.size(), o.history);
+    std::size_t targets = 0;
+    for (auto i : c.candidates) {
+      EXPECT_FALSE(test.count({c.user, i}));
+      EXPECT_FALSE(validation_like(c.user, i));
+      EXPECT_EQ(rating(kept, c.user, i) >= 0.0f,
+                std::binary_search(c.held.begin(), c.held.end(), i))
+          << "a listed item the user rated must be one of the held-out likes";
+      targets += std::binary_search(c.held.begin(), c.held.end(), i);
+    }
+    several_targets += targets > 1;
+    for (auto i : c.held) {
+      EXPECT_GE(rating(kept, c.user, i), 4.0f);
+      EXPECT_FALSE(validation_like(c.user, i));
+    }
+    for (auto i : c.history) {
+      EXPECT_GE(rating(kept, c.user, i), 4.0f);
+      EXPECT_FALSE(std::binary_search(c.held.begin(), c.held.end(), i));
+      EXPECT_FALSE(validation_like(c.user, i));
+    }
+    held_sets[c.user].insert(c.held);
+  }
+  EXPECT_GT(several_targets, o.examples / 4);
+  EXPECT_TRUE(std::any_of(held_sets.begin(), held_sets.end(), [](const auto& kv) {
+    return kv.second.size() > 1;
+  })) << "1,500 instructions need more than one round of held-out likes";
+  // The loss terms: one per target among the options, at the answer position, over the 20 letters.
+  const auto bytes = llm::runtime::testing::make_tiny_model({});
+  const llm::runtime::GgufFile tiny = llm::runtime::GgufFile::parse(bytes);
+  const TuneCase& c = *std::find_if(d.train.begin(), d.train.end(), [](const TuneCase& x) {
+    return std::count_if(x.candidates.begin(), x.candidates.end(), [&](auto i) {
+             return std::binary_search(x.held.begin(), x.held.end(), i);
+           }) > 1;
+  });
+  const llm::runtime::TrainingSequence seq = training_sequence(ds, tiny, o, c);
+  std::size_t hits = 0;
+  for (auto i : c.candidates) hits += std::binary_search(c.held.begin(), c.held.end(), i);
+  ASSERT_EQ(seq.terms.size(), hits);
+  float weight = 0.0f;
+  for (const auto& t : seq.terms) {
+    EXPECT_EQ(t.position, static_cast<int>(seq.tokens.size()) - 1);
+    EXPECT_EQ(t.classes.size(), 20u);
+    weight += t.weight;
+  }
+  EXPECT_NEAR(weight, 1.0f, 1e-6f);
+  // Refused where it cannot apply.
+  TuneOptions games = o;
+  games.protocol = "games-seq";
+  EXPECT_THROW(tuning_cases(ds, games), InputError);
+  TuneOptions unknown = o;
+  unknown.candidates = "no-such-model";
+  EXPECT_THROW(tuning_cases(ds, unknown), InputError);
 }
 
 std::vector<char> read_all(const std::filesystem::path& p) {
