@@ -8,6 +8,7 @@
 #include <cstring>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -372,10 +373,7 @@ TuneData ml100k_cases(const data::Dataset& ds, const TuneOptions& o) {
       data::split_liked_validation(train, o.seed, o.validation_users);
   const data::InteractionMatrix kept(ds.num_users(), ds.num_items(), holdout.kept);
   auto liked_sequence = [&](data::UserIndex u) {
-    std::vector<data::ItemIndex> liked;
-    for (data::ItemIndex i : kept.sequence(u))
-      if (rating_in(kept, u, i) >= 4.0f) liked.push_back(i);
-    return liked;
+    return latest_likes(kept, u, std::numeric_limits<std::size_t>::max());
   };
   auto add_negatives = [&](TuneCase& c, std::uint64_t salt) {
     c.candidates = {c.target};
