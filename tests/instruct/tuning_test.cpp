@@ -160,6 +160,25 @@ TuneOptions every_movielens_window() {
   return o;
 }
 
+// The ml100k-topk split the tuner reads for `seed`: its test pairs, and the likes held out of 100
+// validation users (what the Chat-Rec fusion weight is chosen on).
+struct MovieLensSplit {
+  MovieLensSplit(const data::Dataset& ds, std::uint64_t seed)
+      : split(data::split_topk_holdout(ds, seed)),
+        train(ds.num_users(), ds.num_items(), split.train),
+        validation(data::split_liked_validation(train, seed, 100)) {
+    for (const auto& x : split.test) test.insert({x.user, x.item});
+  }
+  bool validation_like(data::UserIndex u, data::ItemIndex i) const {
+    const auto h = validation.held.find(u);
+    return h != validation.held.end() && std::binary_search(h->second.begin(), h->second.end(), i);
+  }
+  data::Split split;
+  data::InteractionMatrix train;
+  data::LikedHoldout validation;
+  std::set<std::pair<data::UserIndex, data::ItemIndex>> test;
+};
+
 // ml100k-topk: no case shows a test item of its user (target, candidate or history), training
 // never shows a like held out of a validation user (what the Chat-Rec fusion weight is chosen on),
 // and validation targets are exactly such held-out likes; for both window orders.
@@ -172,15 +191,11 @@ TEST_P(MovieLensTuningCases, UseTheTrainingSplitWithoutTheValidationLikes) {
   TuneOptions o = every_movielens_window();
   o.window_order = GetParam();
   const TuneData d = tuning_cases(ds, o);
-  const data::Split split = data::split_topk_holdout(ds, o.seed);
-  std::set<std::pair<data::UserIndex, data::ItemIndex>> test;
-  for (const auto& x : split.test) test.insert({x.user, x.item});
-  const data::InteractionMatrix train(ds.num_users(), ds.num_items(), split.train);
-  const data::LikedHoldout holdout = data::split_liked_validation(train, o.seed, 100);
-  auto held = [&](data::UserIndex u, data::ItemIndex i) {
-    const auto h = holdout.held.find(u);
-    return h != holdout.held.end() && std::binary_search(h->second.begin(), h->second.end(), i);
-  };
+  const MovieLensSplit s(ds, o.seed);
+  const auto& test = s.test;
+  const auto& train = s.train;
+  const data::LikedHoldout& holdout = s.validation;
+  auto held = [&](data::UserIndex u, data::ItemIndex i) { return s.validation_like(u, i); };
   ASSERT_GT(d.train.size(), 2000u);
   EXPECT_EQ(d.validation.size(), 100u);
   std::size_t windows_of_validation_users = 0;
@@ -284,15 +299,12 @@ TEST(TuningCases, HardCandidatesAreTheRecommendersTopWithTheHeldOutLikesAsTarget
   o.negatives = 19;
   o.examples = 1500;
   const TuneData d = tuning_cases(ds, o);
-  const data::Split split = data::split_topk_holdout(ds, o.seed);
-  std::set<std::pair<data::UserIndex, data::ItemIndex>> test;
-  for (const auto& x : split.test) test.insert({x.user, x.item});
-  const data::InteractionMatrix train(ds.num_users(), ds.num_items(), split.train);
-  const data::LikedHoldout validation = data::split_liked_validation(train, o.seed, 100);
+  const MovieLensSplit s(ds, o.seed);
+  const auto& test = s.test;
+  const data::LikedHoldout& validation = s.validation;
   const data::InteractionMatrix kept(ds.num_users(), ds.num_items(), validation.kept);
   auto validation_like = [&](data::UserIndex u, data::ItemIndex i) {
-    const auto h = validation.held.find(u);
-    return h != validation.held.end() && std::binary_search(h->second.begin(), h->second.end(), i);
+    return s.validation_like(u, i);
   };
   auto rating = [&](const data::InteractionMatrix& m, data::UserIndex u, data::ItemIndex i) {
     const auto items = m.items_of(u);
