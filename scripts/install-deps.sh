@@ -4,7 +4,7 @@ set -euo pipefail
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
 PACKAGES=(
-  build-essential cmake ninja-build pkg-config git python3 python3-pip unzip curl ca-certificates
+  build-essential cmake ninja-build pkg-config git python3 python3-pip python3-venv unzip curl ca-certificates
   libeigen3-dev libopenblas-dev libfaiss-dev libomp-dev
   libsqlitecpp-dev libsqlite3-dev libpqxx-dev postgresql
   libcpp-httplib-dev libssl-dev zlib1g-dev libcurl4-openssl-dev
@@ -30,4 +30,14 @@ fi
 WEB="$(cd "$(dirname "$0")/../tests/web" && pwd)"
 if command -v npm >/dev/null && [ ! -d "$WEB/node_modules/playwright-core" ]; then
   (cd "$WEB" && npm ci --no-audit --no-fund --silent) || echo "install-deps: npm ci in tests/web failed (web e2e test skips)"
+fi
+# The official OpenAI Python client for llm-serve's compatibility test (tests/llm/openai/python), pinned by its
+# requirements file, in a private virtualenv; reinstalled when the requirements change.
+PY="$(cd "$(dirname "$0")/../tests/llm/openai/python" && pwd)"
+if [ ! -f "$PY/.venv/requirements.txt" ] || ! cmp -s "$PY/requirements.txt" "$PY/.venv/requirements.txt"; then
+  if python3 -m venv "$PY/.venv" && "$PY/.venv/bin/pip" install --quiet --disable-pip-version-check -r "$PY/requirements.txt"; then
+    cp "$PY/requirements.txt" "$PY/.venv/requirements.txt"
+  else
+    echo "install-deps: the OpenAI client venv in tests/llm/openai/python failed (its test skips)"
+  fi
 fi

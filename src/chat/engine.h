@@ -185,6 +185,7 @@ class ChatEngine {
   const Catalog& catalog() const { return *catalog_; }
   const EngineOptions& options() const { return options_; }
   std::string llm_name() const;
+  const llm::LanguageModel* llm() const { return llm_.get(); }
 
  private:
   ConstraintStyle constraint_style() const;

@@ -28,7 +28,7 @@ struct LlmServeArgs {
   llm::OpenOptions open;
 };
 
-void run_llm_serve(const LlmServeArgs& args) {
+void run_llm_serve(LlmServeArgs args) {
   std::shared_ptr<llm::LanguageModel> model = llm::open_language_model(args.model, args.open);
   llm::openai::OpenAIServerOptions options;
   options.threads = args.threads;
@@ -62,7 +62,11 @@ void run_llm_serve(const LlmServeArgs& args) {
   });
 
   try {
-    server.bind_to_port(args.host, args.port);
+    if (args.port == 0) {
+      args.port = server.bind_to_any_port(args.host);
+    } else {
+      server.bind_to_port(args.host, args.port);
+    }
   } catch (...) {
     pthread_kill(waiter.native_handle(), SIGTERM);
     waiter.join();
@@ -86,9 +90,9 @@ const Registration registration(80, [](CLI::App& root) {
                   "builtin, builtin:FILE.gguf, FILE.gguf, openai:URL or mock")
       ->capture_default_str();
   cmd->add_option("--host", args->host, "Address to listen on")->capture_default_str();
-  cmd->add_option("--port", args->port, "Port to listen on")
+  cmd->add_option("--port", args->port, "Port to listen on (0: a free one, printed)")
       ->capture_default_str()
-      ->check(CLI::Range(1, 65535));
+      ->check(CLI::Range(0, 65535));
   cmd->add_option("--threads", args->threads, "HTTP worker threads (0: httplib's default)")
       ->check(CLI::Range(0, 1024));
   cmd->add_option("--name", args->name,

@@ -1,9 +1,12 @@
 #include "llm/factory.h"
 
+#include <algorithm>
 #include <filesystem>
+#include <vector>
 
 #include "llm/mock_model.h"
 #include "llm/openai/openai_client.h"
+#include "llm/pool.h"
 #include "llm/runtime/builtin_model.h"
 
 namespace chatrec::llm {
@@ -27,7 +30,23 @@ std::unique_ptr<LanguageModel> open_language_model(const std::string& spec,
     return runtime::open_builtin_model(path, builtin);
   }
   if (spec.rfind("openai:", 0) == 0) {
-    return openai::open_openai_model(openai::OpenAIConfig::from_env(spec.substr(7)));
+    const std::string urls = spec.substr(7);
+    if (urls.find(',') == std::string::npos)
+      return openai::open_openai_model(openai::OpenAIConfig::from_env(urls));
+    // Several servers of one model: the pool fails over instead of retrying the same server.
+    std::vector<std::unique_ptr<LanguageModel>> backends;
+    std::size_t begin = 0;
+    while (begin <= urls.size()) {
+      std::size_t end = std::min(urls.find(',', begin), urls.size());
+      const std::string url = urls.substr(begin, end - begin);
+      if (url.empty())
+        throw LlmError(LlmError::Kind::kUnsupported, "empty URL in LLM spec '" + spec + "'");
+      openai::OpenAIConfig config = openai::OpenAIConfig::from_env(url);
+      config.max_retries = 0;
+      backends.push_back(openai::open_openai_model(config));
+      begin = end + 1;
+    }
+    return std::make_unique<LanguageModelPool>(std::move(backends));
   }
   if (std::filesystem::exists(spec)) return runtime::open_builtin_model(spec, builtin);
   throw LlmError(

@@ -12,6 +12,7 @@ namespace chatrec::llm {
 // Opens a backend from a spec:
 //   "builtin" (the default model file from the model cache), "builtin:/path/model.gguf",
 //   "openai:http://host:port/v1" (model and key from CHATREC_OPENAI_MODEL / OPENAI_API_KEY),
+//   "openai:URL1,URL2,..." (servers of the same model as one LanguageModelPool, pool.h),
 //   "mock".
 struct OpenOptions {
   std::string lora;  // LoRA adapter file for the built-in runtime (--lora)

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace chatrec::llm {
@@ -14,6 +15,14 @@ namespace chatrec::llm {
 struct Message {
   std::string role;  // "system", "user" or "assistant"
   std::string content;
+};
+
+// One generated token and how likely the model found it and its best alternatives. Bytes, not
+// characters: a token can hold part of a UTF-8 sequence.
+struct TokenLogprob {
+  std::string token;
+  double logprob = 0.0;
+  std::vector<std::pair<std::string, double>> top;  // most likely first
 };
 
 struct GenerationOptions {
@@ -29,6 +38,15 @@ struct GenerationOptions {
   // runtime enforces it with a token trie; remote backends pick the most likely choice by
   // log-likelihood.
   std::vector<std::string> choices;
+  // Constrained decoding: when true the output is one JSON object (OpenAI's response_format
+  // json_object); a reply cut short by max_tokens is the only way it can be incomplete.
+  bool json_object = false;
+  // -1: no log-probabilities. k >= 0: each generated token's log-probability under the model and
+  // its k most likely alternatives (OpenAI's logprobs / top_logprobs; at most 20).
+  int logprobs = -1;
+  // Called with each generated token's log-probabilities as soon as it is sampled, before its text
+  // reaches on_text (streaming servers attach them to the next chunk).
+  std::function<void(const TokenLogprob&)> on_logprob;
 };
 
 struct Usage {
@@ -43,6 +61,9 @@ struct Completion {
   std::string text;
   std::string finish_reason;  // "stop", "length", "choice"
   Usage usage;
+  // Filled when GenerationOptions::logprobs >= 0, one entry per token of `text` (a stop sequence
+  // cuts the tokens that start after it).
+  std::vector<TokenLogprob> logprobs;
 };
 
 // Log-probability of one continuation after a prompt: the sum over its tokens, and how many tokens
@@ -64,11 +85,15 @@ class LlmError : public std::runtime_error {
     kContextOverflow,
     kModel
   };
-  LlmError(Kind kind, const std::string& message) : std::runtime_error(message), kind_(kind) {}
+  LlmError(Kind kind, const std::string& message, int http_status = 0)
+      : std::runtime_error(message), kind_(kind), http_status_(http_status) {}
   Kind kind() const { return kind_; }
+  // The server's HTTP status for kHttp (and kContextOverflow) errors from HTTP backends; else 0.
+  int http_status() const { return http_status_; }
 
  private:
   Kind kind_;
+  int http_status_ = 0;
 };
 const char* to_string(LlmError::Kind kind);
 
@@ -96,6 +121,10 @@ class LanguageModel {
 
   // Tokens used since construction (both directions), for reports and metrics.
   virtual Usage total_usage() const = 0;
+
+  // A cheap request that throws LlmError when the backend cannot answer now (a pool's health
+  // check). In-process backends have nothing to check.
+  virtual void probe() {}
 };
 
 }  // namespace chatrec::llm

@@ -205,6 +205,14 @@ void Server::Impl::register_static() {
   add("GET", "/healthz", Access::kOpen, [this](RequestContext& ctx) {
     json body{{"status", "ok"}};
     if (engine) body["llm"] = engine->llm_name();
+    if (const auto* pool =
+            engine ? dynamic_cast<const llm::LanguageModelPool*>(engine->llm()) : nullptr) {
+      json backends = json::array();
+      for (const llm::BackendStats& b : pool->stats())
+        backends.push_back(
+            {{"name", b.name}, {"available", b.available}, {"in_flight", b.in_flight}});
+      body["llm_backends"] = backends;
+    }
     ctx.json(200, body);
   });
   add("GET", "/metrics", Access::kOpen, [this](RequestContext& ctx) {
@@ -241,8 +249,34 @@ std::string Server::Impl::render_metrics() {
           << prometheus_label(colon == std::string::npos ? "" : key.substr(colon + 1)) << "\"} "
           << n << "\n";
     }
+    if (const auto* pool = dynamic_cast<const llm::LanguageModelPool*>(engine->llm()))
+      render_backend_metrics(out, pool->stats());
   }
   return out.str();
+}
+
+// One series per server of an LLM pool (--llm openai:URL1,URL2,...).
+void Server::Impl::render_backend_metrics(std::ostream& out,
+                                          const std::vector<llm::BackendStats>& backends) {
+  auto family = [&](const char* name, const char* type, const char* help, auto value) {
+    out << "# HELP " << name << " " << help << "\n# TYPE " << name << " " << type << "\n";
+    for (const llm::BackendStats& b : backends)
+      out << name << "{backend=\"" << prometheus_label(b.name) << "\"} " << value(b) << "\n";
+  };
+  family("chatrec_llm_backend_requests_total", "counter", "LLM calls routed to each server.",
+         [](const llm::BackendStats& b) { return b.requests; });
+  family("chatrec_llm_backend_failures_total", "counter", "LLM calls that failed on each server.",
+         [](const llm::BackendStats& b) { return b.failures; });
+  family("chatrec_llm_backend_failovers_total", "counter",
+         "Failed calls that another server then took over.",
+         [](const llm::BackendStats& b) { return b.failovers; });
+  family("chatrec_llm_backend_seconds_total", "counter", "Time spent in calls to each server.",
+         [](const llm::BackendStats& b) { return b.seconds_total; });
+  family("chatrec_llm_backend_in_flight", "gauge", "Calls in flight on each server.",
+         [](const llm::BackendStats& b) { return b.in_flight; });
+  family("chatrec_llm_backend_available", "gauge",
+         "1 while a server is in service, 0 while its circuit breaker holds it out.",
+         [](const llm::BackendStats& b) { return b.available ? 1 : 0; });
 }
 
 Server::Server(ServerConfig config, std::shared_ptr<chat::ChatEngine> engine,

@@ -4,6 +4,7 @@
 #include <httplib.h>
 
 #include <functional>
+#include <iosfwd>
 #include <memory>
 #include <optional>
 #include <string>
@@ -12,6 +13,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "llm/pool.h"
 #include "server/access.h"
 #include "server/metrics.h"
 #include "server/server.h"
@@ -72,6 +74,8 @@ struct Server::Impl {
   void register_api();     // handlers.cpp
   void register_static();  // server.cpp
   std::string render_metrics();
+  static void render_backend_metrics(std::ostream& out,
+                                     const std::vector<llm::BackendStats>& backends);
   void check_domain_known(const std::string& domain) const;
 };
 

@@ -69,7 +69,8 @@ struct TestServer {
   std::unique_ptr<Server> server;
   int port = 0;
 
-  explicit TestServer(ServerConfig config = {}) {
+  // `llm`: another backend for the engine (e.g. a pool); `model` stays the scripted mock.
+  explicit TestServer(ServerConfig config = {}, std::shared_ptr<llm::LanguageModel> llm = nullptr) {
     store = store::open_store("sqlite:" + (dir.path() / "test.db").string());
     data::Dataset ds = synthetic_movies();
     import_dataset(*store, ds, "movies");
@@ -84,7 +85,8 @@ struct TestServer {
     });
     chat::EngineOptions options;
     options.llm_timeout_seconds = 10;
-    engine = std::make_shared<chat::ChatEngine>(catalog, model, store, options);
+    engine = std::make_shared<chat::ChatEngine>(
+        catalog, llm ? llm : std::shared_ptr<llm::LanguageModel>(model), store, options);
     config.host = "127.0.0.1";
     config.port = 0;
     if (config.domains.empty()) config.domains = {"movies"};

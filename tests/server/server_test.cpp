@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "common/error.h"
+#include "llm/pool.h"
 #include "server/http_util.h"
 #include "server_fixture.h"
 
@@ -450,6 +451,45 @@ TEST_F(ServerTest, MetricsInPrometheusFormat) {
       std::string::npos);
   EXPECT_NE(t.find("chatrec_llm_tokens_total{direction=\"in\"}"), std::string::npos);
   EXPECT_NE(t.find("# TYPE chatrec_llm_failures_total counter"), std::string::npos);
+}
+
+// With --llm openai:URL1,URL2 the engine's model is a pool: /metrics and /healthz show each server.
+TEST(ServerPool, MetricsAndHealthShowEveryServerOfAnLlmPool) {
+  struct Named : llm::MockModel {
+    explicit Named(std::string n) : label(std::move(n)) {
+      set_responder([](const std::vector<llm::Message>&, const llm::GenerationOptions&) {
+        return std::string("Here are a few films you may enjoy.");
+      });
+    }
+    std::string name() const override { return label; }
+    std::string label;
+  };
+  std::vector<std::unique_ptr<llm::LanguageModel>> backends;
+  backends.push_back(std::make_unique<Named>("left"));
+  backends.push_back(std::make_unique<Named>("right"));
+  auto pool = std::make_shared<llm::LanguageModelPool>(
+      std::move(backends), llm::PoolOptions{.health_interval_seconds = 0});
+  TestServer s({}, pool);
+  auto c = s.client();
+  auto turn = post(c, "/api/conversations", {{"user_id", "1"}});
+  ASSERT_EQ(turn->status, 201) << turn->body;
+  const std::string id = body_json(turn)["id"];
+  auto reply =
+      post(c, "/api/conversations/" + id + "/messages", {{"text", "Recommend me a comedy"}});
+  ASSERT_EQ(reply->status, 200) << reply->body;
+  const nlohmann::json health = body_json(c.Get("/healthz"));
+  ASSERT_EQ(health["llm_backends"].size(), 2u) << health;
+  EXPECT_EQ(health["llm_backends"][0]["name"], "left");
+  EXPECT_EQ(health["llm_backends"][1]["available"], true);
+  const std::string t = c.Get("/metrics")->body;
+  EXPECT_NE(t.find("# TYPE chatrec_llm_backend_requests_total counter"), std::string::npos) << t;
+  EXPECT_NE(t.find("chatrec_llm_backend_available{backend=\"right\"} 1"), std::string::npos) << t;
+  const auto stats = pool->stats();
+  EXPECT_GT(stats[0].requests + stats[1].requests, 0);
+  EXPECT_NE(t.find("chatrec_llm_backend_requests_total{backend=\"left\"} " +
+                   std::to_string(stats[0].requests)),
+            std::string::npos)
+      << t;
 }
 
 // ---- configuration variants

@@ -348,8 +348,16 @@ class OpenAIModel final : public LanguageModel {
     if (!options.stop.empty()) request["stop"] = options.stop;
     if (options.top_k > 0)
       request["top_k"] = options.top_k;  // not OpenAI, but vLLM and llama.cpp take it
+    if (options.json_object) request["response_format"] = {{"type", "json_object"}};
+    if (options.logprobs >= 0) {
+      request["logprobs"] = true;
+      request["top_logprobs"] = std::min(options.logprobs, 20);
+    }
     Completion out =
         options.on_text ? chat_streamed(request, messages, options) : chat_plain(request);
+    if (!options.on_text && options.on_logprob) {
+      for (const TokenLogprob& t : out.logprobs) options.on_logprob(t);
+    }
     add_usage(out.usage);
     return out;
   }
@@ -365,6 +373,18 @@ class OpenAIModel final : public LanguageModel {
       usage.prompt_tokens += approx_tokens(messages) + approx_tokens(c);
     add_usage(usage);
     return out;
+  }
+
+  // GET /v1/models once, without retries: a pool asks often and decides itself what to retry.
+  void probe() override {
+    const std::string url = base_ + "/models";
+    HttpResult r = transport_.perform("GET", url, nullptr, {}, nullptr);
+    if (r.status < 200 || r.status >= 300) {
+      throw LlmError(
+          Kind::kHttp,
+          "GET " + url + ": HTTP " + std::to_string(r.status) + ": " + server_message(r.body),
+          r.status);
+    }
   }
 
   std::vector<std::vector<float>> embed(const std::vector<std::string>& texts) override {
@@ -500,12 +520,13 @@ class OpenAIModel final : public LanguageModel {
           std::this_thread::sleep_for(std::chrono::duration<double>(wait));
           continue;
         }
-        throw LlmError(Kind::kHttp, what + " (after " + std::to_string(attempt + 1) + " attempts)");
+        throw LlmError(Kind::kHttp, what + " (after " + std::to_string(attempt + 1) + " attempts)",
+                       r.status);
       }
       if (r.status >= 400 && return_client_errors) return r;
       if (r.status == 400 && is_context_overflow(r.body))
-        throw LlmError(Kind::kContextOverflow, what);
-      throw LlmError(Kind::kHttp, what);
+        throw LlmError(Kind::kContextOverflow, what, r.status);
+      throw LlmError(Kind::kHttp, what, r.status);
     }
   }
 
@@ -529,6 +550,37 @@ class OpenAIModel final : public LanguageModel {
         parse_json(request_with_retries("POST", url, dump(request), {}).body, url), request, url);
   }
 
+  // A choice's chat logprobs ({"content": [{"token", "logprob", "bytes", "top_logprobs"}]}); the
+  // exact bytes come from "bytes" when the server sends them. Servers without logprobs add none.
+  static void append_logprobs(const json& choice, std::vector<TokenLogprob>& out,
+                              const GenerationOptions* options) {
+    if (!choice.contains("logprobs") || !choice["logprobs"].is_object()) return;
+    const json& content = choice["logprobs"].value("content", json());
+    if (!content.is_array()) return;
+    auto token_of = [](const json& entry) {
+      if (entry.contains("bytes") && entry["bytes"].is_array()) {
+        std::string bytes;
+        for (const json& b : entry["bytes"])
+          if (b.is_number_integer()) bytes.push_back(static_cast<char>(b.get<int>()));
+        return bytes;
+      }
+      return entry.value("token", std::string());
+    };
+    for (const json& entry : content) {
+      if (!entry.is_object() || !entry.contains("logprob") || !entry["logprob"].is_number())
+        continue;
+      TokenLogprob t{token_of(entry), entry["logprob"].get<double>(), {}};
+      if (entry.contains("top_logprobs") && entry["top_logprobs"].is_array()) {
+        for (const json& alt : entry["top_logprobs"]) {
+          if (alt.is_object() && alt.contains("logprob") && alt["logprob"].is_number())
+            t.top.emplace_back(token_of(alt), alt["logprob"].get<double>());
+        }
+      }
+      if (options && options->on_logprob) options->on_logprob(t);
+      out.push_back(std::move(t));
+    }
+  }
+
   static Completion completion_from(const json& response, const json& request,
                                     const std::string& url) {
     if (!response.contains("choices") || !response["choices"].is_array() ||
@@ -547,6 +599,7 @@ class OpenAIModel final : public LanguageModel {
       throw LlmError(Kind::kBadResponse, url + ": message content is not a string");
     }
     out.finish_reason = finish_reason(choice);
+    append_logprobs(choice, out.logprobs, nullptr);
     const json usage = response.value("usage", json());
     out.usage.prompt_tokens = usage_field(usage, "prompt_tokens");
     out.usage.completion_tokens = usage_field(usage, "completion_tokens");
@@ -577,6 +630,7 @@ class OpenAIModel final : public LanguageModel {
       if (!choice.is_object()) throw LlmError(Kind::kBadResponse, url + ": malformed stream chunk");
       if (choice.contains("finish_reason") && choice["finish_reason"].is_string())
         finish = finish_reason(choice);
+      append_logprobs(choice, out.logprobs, &options);
       if (!choice.contains("delta") || !choice["delta"].is_object()) return true;
       const json& content = choice["delta"].value("content", json());
       if (!content.is_string()) return true;

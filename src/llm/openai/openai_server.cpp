@@ -25,6 +25,7 @@ using Kind = LlmError::Kind;
 
 constexpr int kDefaultMaxTokens = 512;
 constexpr int kDefaultCompletionTokens = 16;  // OpenAI's default for /v1/completions
+constexpr std::int64_t kMaxChoices = 16;      // `n` per request
 // Echo scoring splits the continuation into at most this many word pieces (one model call each).
 constexpr std::size_t kMaxScoredPieces = 64;
 
@@ -245,12 +246,12 @@ struct OpenAIServer::Impl {
   std::vector<ServedModel> served;
   OpenAIServerOptions options;
 
-  // The model a request names. Without a name, or when only one model is served, the first one
-  // (clients often send a placeholder name to single-model servers); else an unknown name is 404.
+  // The model a request names; without a name, the first one. An unknown name is 404
+  // model_not_found listing the served names, as the OpenAI API answers.
   const ServedModel& resolve(const json& body) const {
     const json* m = field(body, "model");
-    if (!m || !m->is_string() || m->get<std::string>().empty() || served.size() == 1)
-      return served.front();
+    if (!m || (m->is_string() && m->get<std::string>().empty())) return served.front();
+    if (!m->is_string()) throw RequestError(400, "'model' must be a string", "model");
     std::string names;
     for (const ServedModel& s : served) {
       if (s.name == m->get<std::string>()) return s;
@@ -381,9 +382,53 @@ struct OpenAIServer::Impl {
                                           : static_cast<std::uint64_t>(seed->get<std::int64_t>());
     }
     o.stop = parse_stop(body);
-    if (int_field(body, "n", 1, 1 << 20).value_or(1) != 1)
-      throw RequestError(400, "only n = 1 is supported", "n");
+    if (const json* format = field(body, "response_format")) {
+      const json* type = format->is_object() ? field(*format, "type") : nullptr;
+      if (!type || !type->is_string())
+        throw RequestError(400, "'response_format' must be an object with a 'type'",
+                           "response_format");
+      if (*type == "json_object") {
+        o.json_object = true;
+      } else if (*type != "text") {
+        throw RequestError(400,
+                           "response_format type '" + type->get<std::string>() +
+                               "' is not supported (use 'text' or 'json_object')",
+                           "response_format");
+      }
+    }
     return o;
+  }
+
+  // OpenAI's `n`: how many independent replies; each after the first samples with the next seed.
+  int choice_count(const json& body) const {
+    return static_cast<int>(int_field(body, "n", 1, kMaxChoices).value_or(1));
+  }
+
+  // Chat logprobs: {"content": [{"token", "logprob", "bytes", "top_logprobs": [...]}]}.
+  static json token_entry(const std::string& token, double logprob) {
+    json bytes = json::array();
+    for (char c : token) bytes.push_back(static_cast<unsigned char>(c));
+    return {{"token", token}, {"logprob", logprob}, {"bytes", bytes}};
+  }
+  static json chat_logprobs(const std::vector<TokenLogprob>& tokens) {
+    json content = json::array();
+    for (const TokenLogprob& t : tokens) {
+      json entry = token_entry(t.token, t.logprob);
+      json top = json::array();
+      for (const auto& [token, lp] : t.top) top.push_back(token_entry(token, lp));
+      entry["top_logprobs"] = std::move(top);
+      content.push_back(std::move(entry));
+    }
+    return {{"content", content}, {"refusal", nullptr}};
+  }
+
+  // The chat request's logprobs / top_logprobs as GenerationOptions::logprobs.
+  static int chat_logprob_request(const json& body) {
+    const bool wanted = bool_field(body, "logprobs", false);
+    std::optional<std::int64_t> top = int_field(body, "top_logprobs", 0, 20);
+    if (top && !wanted)
+      throw RequestError(400, "'top_logprobs' requires 'logprobs' to be true", "top_logprobs");
+    return wanted ? static_cast<int>(top.value_or(0)) : -1;
   }
 
   void chat_completions(const httplib::Request& req, httplib::Response& res) {
@@ -396,6 +441,8 @@ struct OpenAIServer::Impl {
     if (const json* choices = field(body, "chatrec_choices")) {
       gen.choices = string_list(*choices, "chatrec_choices", options.max_batch, false);
     }
+    gen.logprobs = chat_logprob_request(body);
+    const int n = choice_count(body);
     bool stream = bool_field(body, "stream", false);
     bool include_usage = false;
     if (const json* so = field(body, "stream_options")) {
@@ -406,22 +453,31 @@ struct OpenAIServer::Impl {
     const std::string id = new_id("chatcmpl");
     const std::int64_t created = now();
     if (!stream) {
-      Completion c = sm.model->chat(messages, gen);
-      std::int64_t prompt =
-          c.usage.prompt_tokens > 0 ? c.usage.prompt_tokens : prompt_tokens(sm, messages);
-      std::int64_t completion = c.usage.completion_tokens > 0 ? c.usage.completion_tokens
-                                                              : sm.model->count_tokens(c.text);
-      json choice = {{"index", 0},
-                     {"message", {{"role", "assistant"}, {"content", c.text}}},
-                     {"logprobs", nullptr},
-                     {"finish_reason", openai_finish_reason(c.finish_reason)}};
+      json choices = json::array();
+      std::int64_t prompt = 0, completion = 0, cached = 0;
+      for (int i = 0; i < n; ++i) {
+        GenerationOptions g = gen;
+        g.seed = gen.seed + static_cast<std::uint64_t>(i);
+        Completion c = sm.model->chat(messages, g);
+        if (i == 0) {
+          prompt = c.usage.prompt_tokens > 0 ? c.usage.prompt_tokens : prompt_tokens(sm, messages);
+          cached = c.usage.cached_prompt_tokens;
+        }
+        completion += c.usage.completion_tokens > 0 ? c.usage.completion_tokens
+                                                    : sm.model->count_tokens(c.text);
+        choices.push_back(
+            {{"index", i},
+             {"message", {{"role", "assistant"}, {"content", c.text}, {"refusal", nullptr}}},
+             {"logprobs", gen.logprobs >= 0 ? chat_logprobs(c.logprobs) : json(nullptr)},
+             {"finish_reason", openai_finish_reason(c.finish_reason)}});
+      }
       send_json(res, 200,
                 {{"id", id},
                  {"object", "chat.completion"},
                  {"created", created},
                  {"model", sm.name},
-                 {"choices", json::array({choice})},
-                 {"usage", usage_json(prompt, completion, c.usage.cached_prompt_tokens)}});
+                 {"choices", choices},
+                 {"usage", usage_json(prompt, completion, cached)}});
       return;
     }
     // Everything is validated; from here on errors travel inside the event stream.
@@ -430,17 +486,20 @@ struct OpenAIServer::Impl {
     res.set_header("Cache-Control", "no-cache");
     res.set_chunked_content_provider(
         "text/event-stream",
-        [model_ref, name, id, created, include_usage, messages = std::move(messages),
+        [model_ref, name, id, created, include_usage, n, messages = std::move(messages),
          gen = std::move(gen)](std::size_t, httplib::DataSink& sink) mutable {
-          auto chunk = [&](json delta, json finish) {
-            return json{{"id", id},
-                        {"object", "chat.completion.chunk"},
-                        {"created", created},
-                        {"model", name},
-                        {"choices", json::array({{{"index", 0},
-                                                  {"delta", std::move(delta)},
-                                                  {"logprobs", nullptr},
-                                                  {"finish_reason", std::move(finish)}}})}};
+          const bool with_logprobs = gen.logprobs >= 0;
+          auto chunk = [&](int index, json delta, json finish, json logprobs = nullptr) {
+            json c = {{"id", id},
+                      {"object", "chat.completion.chunk"},
+                      {"created", created},
+                      {"model", name},
+                      {"choices", json::array({{{"index", index},
+                                                {"delta", std::move(delta)},
+                                                {"logprobs", std::move(logprobs)},
+                                                {"finish_reason", std::move(finish)}}})}};
+            if (include_usage) c["usage"] = nullptr;  // as the API does: only the last has usage
+            return c;
           };
           bool connected = true;
           auto send = [&](const json& event) {
@@ -450,29 +509,48 @@ struct OpenAIServer::Impl {
             return connected;
           };
           try {
-            send(chunk({{"role", "assistant"}, {"content", ""}}, nullptr));
-            std::string pending;  // an incomplete UTF-8 sequence waits for the rest of its bytes
-            std::int64_t pieces = 0;
-            gen.on_text = [&](std::string_view piece) {
-              pending.append(piece);
-              std::size_t ready = utf8_complete_prefix(pending);
-              if (ready == 0) return connected;
-              ++pieces;
-              bool ok = send(chunk({{"content", pending.substr(0, ready)}}, nullptr));
-              pending.erase(0, ready);
-              return ok;
-            };
-            Completion c = model_ref->chat(messages, gen);
-            if (!pending.empty()) send(chunk({{"content", pending}}, nullptr));
-            send(chunk(json::object(), openai_finish_reason(c.finish_reason)));
-            if (include_usage) {
-              std::int64_t prompt = c.usage.prompt_tokens;
-              if (prompt <= 0) {
-                prompt = 0;
-                for (const auto& m : messages) prompt += model_ref->count_tokens(m.content);
+            std::int64_t prompt = 0, completion = 0;
+            for (int index = 0; index < n && connected; ++index) {
+              GenerationOptions g = gen;
+              g.seed = gen.seed + static_cast<std::uint64_t>(index);
+              send(chunk(index, {{"role", "assistant"}, {"content", ""}, {"refusal", nullptr}},
+                         nullptr));
+              std::string pending;  // an incomplete UTF-8 sequence waits for the rest of its bytes
+              std::vector<TokenLogprob> pending_logprobs;  // sampled, their text not sent yet
+              std::int64_t pieces = 0;
+              auto logprobs_json = [&]() -> json {
+                if (!with_logprobs) return nullptr;
+                json out = chat_logprobs(pending_logprobs);
+                pending_logprobs.clear();
+                return out;
+              };
+              if (with_logprobs) {
+                g.on_logprob = [&](const TokenLogprob& t) { pending_logprobs.push_back(t); };
               }
-              std::int64_t completion =
-                  c.usage.completion_tokens > 0 ? c.usage.completion_tokens : pieces;
+              g.on_text = [&](std::string_view piece) {
+                pending.append(piece);
+                std::size_t ready = utf8_complete_prefix(pending);
+                if (ready == 0) return connected;
+                ++pieces;
+                bool ok = send(chunk(index, {{"content", pending.substr(0, ready)}}, nullptr,
+                                     logprobs_json()));
+                pending.erase(0, ready);
+                return ok;
+              };
+              Completion c = model_ref->chat(messages, g);
+              if (!pending.empty() || !pending_logprobs.empty())
+                send(chunk(index, {{"content", pending}}, nullptr, logprobs_json()));
+              send(chunk(index, json::object(), openai_finish_reason(c.finish_reason)));
+              if (index == 0) {
+                prompt = c.usage.prompt_tokens;
+                if (prompt <= 0) {
+                  prompt = 0;
+                  for (const auto& m : messages) prompt += model_ref->count_tokens(m.content);
+                }
+              }
+              completion += c.usage.completion_tokens > 0 ? c.usage.completion_tokens : pieces;
+            }
+            if (include_usage) {
               send({{"id", id},
                     {"object", "chat.completion.chunk"},
                     {"created", created},
@@ -519,13 +597,17 @@ struct OpenAIServer::Impl {
       throw RequestError(400, "echo is only supported with max_tokens 0 (scoring the prompt)",
                          "echo");
     }
-    json choice = {{"index", 0}, {"logprobs", nullptr}, {"finish_reason", "length"}};
+    const int n = choice_count(body);
+    if (echo && n != 1) throw RequestError(400, "echo scoring takes n = 1", "n");
+    json choices = json::array();
     json usage;
     if (echo) {
-      choice["text"] = prompt;
+      json choice = {
+          {"index", 0}, {"text", prompt}, {"logprobs", nullptr}, {"finish_reason", "length"}};
       if (logprobs) choice["logprobs"] = score_prompt(sm, prompt, static_cast<int>(*logprobs));
-      std::int64_t n = sm.model->count_tokens(prompt);
-      usage = usage_json(n, 0);
+      choices.push_back(std::move(choice));
+      std::int64_t tokens = sm.model->count_tokens(prompt);
+      usage = usage_json(tokens, 0);
     } else {
       // A raw prompt goes through the chat template: as the chat it renders, or as one user
       // message.
@@ -536,14 +618,24 @@ struct OpenAIServer::Impl {
       } else {
         messages = {{"user", prompt}};
       }
-      Completion c =
-          gen.max_tokens > 0 ? sm.model->chat(messages, gen) : Completion{"", "length", {}};
-      choice["text"] = c.text;
-      choice["finish_reason"] = openai_finish_reason(c.finish_reason);
-      std::int64_t p =
-          c.usage.prompt_tokens > 0 ? c.usage.prompt_tokens : prompt_tokens(sm, messages);
-      std::int64_t q = c.usage.completion_tokens > 0 ? c.usage.completion_tokens
-                                                     : sm.model->count_tokens(c.text);
+      gen.logprobs = logprobs ? static_cast<int>(*logprobs) : -1;
+      std::int64_t p = 0, q = 0;
+      for (int i = 0; i < n; ++i) {
+        GenerationOptions g = gen;
+        g.seed = gen.seed + static_cast<std::uint64_t>(i);
+        Completion c =
+            g.max_tokens > 0 ? sm.model->chat(messages, g) : Completion{"", "length", {}, {}};
+        json choice = {{"index", i},
+                       {"text", c.text},
+                       {"logprobs", nullptr},
+                       {"finish_reason", openai_finish_reason(c.finish_reason)}};
+        if (logprobs) choice["logprobs"] = completion_logprobs(c.logprobs, utf8_length(prompt));
+        choices.push_back(std::move(choice));
+        if (i == 0)
+          p = c.usage.prompt_tokens > 0 ? c.usage.prompt_tokens : prompt_tokens(sm, messages);
+        q += c.usage.completion_tokens > 0 ? c.usage.completion_tokens
+                                           : sm.model->count_tokens(c.text);
+      }
       usage = usage_json(p, q);
     }
     send_json(res, 200,
@@ -551,8 +643,31 @@ struct OpenAIServer::Impl {
                {"object", "text_completion"},
                {"created", now()},
                {"model", sm.name},
-               {"choices", json::array({choice})},
+               {"choices", choices},
                {"usage", usage}});
+  }
+
+  // The completions API's logprobs object for generated tokens; text_offset counts characters
+  // from the start of the prompt, as OpenAI's does.
+  static json completion_logprobs(const std::vector<TokenLogprob>& generated, std::size_t offset) {
+    json tokens = json::array(), token_logprobs = json::array(), top = json::array(),
+         text_offset = json::array();
+    std::string text;
+    for (const TokenLogprob& t : generated) {
+      tokens.push_back(t.token);
+      token_logprobs.push_back(t.logprob);
+      json alternatives = json::object();
+      for (const auto& [token, lp] : t.top) {
+        if (!alternatives.contains(token)) alternatives[token] = lp;
+      }
+      top.push_back(std::move(alternatives));
+      text_offset.push_back(offset + utf8_length(text));
+      text += t.token;
+    }
+    return {{"tokens", tokens},
+            {"token_logprobs", token_logprobs},
+            {"top_logprobs", top},
+            {"text_offset", text_offset}};
   }
 
   // Per-piece log-probabilities of the continuation in a plain-rendered prompt. The model only

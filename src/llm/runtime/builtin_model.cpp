@@ -9,6 +9,7 @@
 
 #include "llm/runtime/chat_template.h"
 #include "llm/runtime/gguf.h"
+#include "llm/runtime/json_constraint.h"
 #include "llm/runtime/lora.h"
 #include "llm/runtime/model.h"
 #include "llm/runtime/sampler.h"
@@ -266,15 +267,32 @@ class BuiltinModel final : public LanguageModel {
       }
       emitted = std::max(emitted, end);
     };
+    JsonObjectPrefix json;
+    std::vector<int> allowed;
+    std::vector<std::size_t> token_starts;  // where each logprobs entry's bytes begin in `text`
     for (int i = 0; i < options.max_tokens && !done; ++i) {
       if (cached().size() >= static_cast<std::size_t>(model_.cache_size())) break;
-      const int token = sampler.sample(logits);
+      if (options.json_object) {
+        json_continuations(json, allowed);
+        if (allowed.empty()) break;
+      }
+      const int token = sampler.sample(logits, allowed);
       if (tokenizer_.is_eog(token)) {
         result.finish_reason = "stop";
         break;
       }
       ++result.usage.completion_tokens;
-      text += tokenizer_.decode(token);
+      std::string piece = tokenizer_.decode(token);
+      if (options.json_object) json.feed(piece);
+      if (options.logprobs >= 0) {
+        TokenDistribution d = token_distribution(logits, token, std::min(options.logprobs, 20));
+        TokenLogprob entry{piece, d.logprob, {}};
+        for (const auto& [id, lp] : d.top) entry.top.emplace_back(tokenizer_.decode(id), lp);
+        if (options.on_logprob) options.on_logprob(entry);
+        token_starts.push_back(text.size());
+        result.logprobs.push_back(std::move(entry));
+      }
+      text += piece;
       // Earliest stop sequence in the newly reachable part of the text.
       std::size_t stop_at = std::string::npos;
       const std::size_t from = emitted > max_stop ? emitted - max_stop : 0;
@@ -284,6 +302,10 @@ class BuiltinModel final : public LanguageModel {
       }
       if (stop_at != std::string::npos) {
         text.resize(stop_at);
+        while (!token_starts.empty() && token_starts.back() >= stop_at) {
+          token_starts.pop_back();
+          result.logprobs.pop_back();
+        }
         result.finish_reason = "stop";
         break;
       }
@@ -306,6 +328,27 @@ class BuiltinModel final : public LanguageModel {
     }
     if (!done) emit(text.size());
     result.text = std::move(text);
+  }
+
+  // The tokens that keep the reply a prefix of one JSON object; once it is complete, only the
+  // end-of-generation tokens.
+  void json_continuations(const JsonObjectPrefix& json, std::vector<int>& allowed) {
+    allowed.clear();
+    const int n_vocab = tokenizer_.n_vocab();
+    if (token_pieces_.empty()) {
+      token_pieces_.reserve(static_cast<std::size_t>(n_vocab));
+      for (int t = 0; t < n_vocab; ++t) token_pieces_.push_back(tokenizer_.decode(t));
+    }
+    for (int t = 0; t < n_vocab; ++t) {
+      if (tokenizer_.is_eog(t)) {
+        if (json.complete()) allowed.push_back(t);
+        continue;
+      }
+      const std::string& piece = token_pieces_[static_cast<std::size_t>(t)];
+      if (json.complete() || piece.empty()) continue;
+      JsonObjectPrefix next = json;
+      if (next.feed(piece)) allowed.push_back(t);
+    }
   }
 
   void generate_choice(const GenerationOptions& options, Sampler& sampler,
@@ -355,7 +398,8 @@ class BuiltinModel final : public LanguageModel {
   std::atomic<std::int64_t> prompt_tokens_{0};
   std::atomic<std::int64_t> completion_tokens_{0};
   std::atomic<std::int64_t> cached_tokens_{0};
-  std::int64_t last_reused_ = 0;  // prompt tokens the last prefill found cached
+  std::int64_t last_reused_ = 0;           // prompt tokens the last prefill found cached
+  std::vector<std::string> token_pieces_;  // every token's bytes, for constrained decoding
 };
 
 }  // namespace

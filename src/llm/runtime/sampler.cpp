@@ -59,6 +59,32 @@ double log_softmax_at(std::span<const float> logits, int token) {
   return static_cast<double>(logits[static_cast<std::size_t>(token)]) - max_l - std::log(sum);
 }
 
+TokenDistribution token_distribution(std::span<const float> logits, int token, int top_k) {
+  const float max_l = *std::max_element(logits.begin(), logits.end());
+  double sum = 0.0;
+  for (float l : logits) sum += std::exp(static_cast<double>(l) - max_l);
+  const double log_z = max_l + std::log(sum);
+  TokenDistribution out;
+  out.logprob = static_cast<double>(logits[static_cast<std::size_t>(token)]) - log_z;
+  const std::size_t k =
+      std::min<std::size_t>(static_cast<std::size_t>(std::max(top_k, 0)), logits.size());
+  if (k == 0) return out;
+  std::vector<int> ids(logits.size());
+  for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<int>(i);
+  // Ties go to the lower id, so the list is the same on every run.
+  std::partial_sort(ids.begin(), ids.begin() + static_cast<std::ptrdiff_t>(k), ids.end(),
+                    [&](int a, int b) {
+                      const float la = logits[static_cast<std::size_t>(a)];
+                      const float lb = logits[static_cast<std::size_t>(b)];
+                      return la != lb ? la > lb : a < b;
+                    });
+  for (std::size_t i = 0; i < k; ++i) {
+    out.top.emplace_back(ids[i],
+                         static_cast<double>(logits[static_cast<std::size_t>(ids[i])]) - log_z);
+  }
+  return out;
+}
+
 ChoiceTrie::ChoiceTrie(const std::vector<std::vector<int>>& choices) : nodes_(1) {
   for (std::size_t c = 0; c < choices.size(); ++c) {
     int node = kRoot;

@@ -5,6 +5,7 @@
 #include <map>
 #include <random>
 #include <span>
+#include <utility>
 #include <vector>
 
 namespace chatrec::llm::runtime {
@@ -29,6 +30,13 @@ class Sampler {
 
 // log-softmax of one logit vector at `token`.
 double log_softmax_at(std::span<const float> logits, int token);
+
+// The log-probability of `token` and the `top_k` most likely tokens with theirs, most likely first.
+struct TokenDistribution {
+  double logprob = 0.0;
+  std::vector<std::pair<int, double>> top;
+};
+TokenDistribution token_distribution(std::span<const float> logits, int token, int top_k);
 
 // A trie over the token sequences of the allowed choices. Generation walks it: at each node only
 // the children's tokens may follow; a node where a choice ends can also be left by an

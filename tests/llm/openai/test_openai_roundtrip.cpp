@@ -21,6 +21,16 @@ class StreamingMock : public MockModel {
     GenerationOptions quiet = options;
     quiet.on_text = nullptr;
     Completion c = MockModel::chat(messages, quiet);
+    // With logprobs: one "token" per byte (so multi-byte characters are split), -0.5 each.
+    auto byte_logprob = [&](char b) {
+      TokenLogprob t{std::string(1, b), -0.5, {}};
+      if (options.logprobs >= 1) t.top.emplace_back(t.token, -0.5);
+      if (options.logprobs >= 2) t.top.emplace_back("x", -1.5);
+      return t;
+    };
+    if (options.logprobs >= 0) {
+      for (char b : c.text) c.logprobs.push_back(byte_logprob(b));
+    }
     if (!options.on_text) return c;
     std::string sent;
     size_t start = 0;
@@ -30,6 +40,9 @@ class StreamingMock : public MockModel {
       std::string piece = c.text.substr(start, end - start);
       sent += piece;
       start = end;
+      if (options.logprobs >= 0 && options.on_logprob) {
+        for (char b : piece) options.on_logprob(byte_logprob(b));
+      }
       if (!options.on_text(piece)) {
         c.text = sent;
         break;
@@ -101,6 +114,49 @@ TEST(OpenAIRoundTrip, GenerationOptionsArePassedThrough) {
   EXPECT_FLOAT_EQ(recorded->options.top_p, 0.9f);
   EXPECT_EQ(recorded->options.top_k, 40);
   EXPECT_EQ(recorded->options.seed, 42u);
+  EXPECT_FALSE(recorded->options.json_object);
+  EXPECT_EQ(recorded->options.logprobs, -1);
+}
+
+// response_format json_object and logprobs travel to the server and the token logprobs come back
+// with their exact bytes (a character split across tokens included), plain and streamed.
+TEST(OpenAIRoundTrip, JsonModeAndLogprobsRoundTrip) {
+  auto mock = std::make_shared<StreamingMock>();
+  auto recorded = std::make_shared<Recorded>();
+  mock->set_responder([recorded](const std::vector<Message>&, const GenerationOptions& o) {
+    std::lock_guard lock(recorded->mutex);
+    recorded->options = o;
+    return std::string("{\"film\": \"Zo\u00eb\"}");
+  });
+  ServerThread server(mock);
+  auto client = open_openai_model(config_for(server));
+  GenerationOptions o;
+  o.json_object = true;
+  o.logprobs = 2;
+  for (bool streamed : {false, true}) {
+    std::vector<TokenLogprob> seen;
+    o.on_logprob = [&](const TokenLogprob& t) { seen.push_back(t); };
+    o.on_text = nullptr;
+    if (streamed) o.on_text = [](std::string_view) { return true; };
+    const Completion c = client->chat(kChat, o);
+    {
+      std::lock_guard lock(recorded->mutex);
+      EXPECT_TRUE(recorded->options.json_object);
+      EXPECT_EQ(recorded->options.logprobs, 2);
+    }
+    ASSERT_EQ(c.text, "{\"film\": \"Zo\u00eb\"}");
+    ASSERT_EQ(c.logprobs.size(), c.text.size()) << "streamed " << streamed;
+    std::string joined;
+    for (const TokenLogprob& t : c.logprobs) {
+      joined += t.token;
+      EXPECT_DOUBLE_EQ(t.logprob, -0.5);
+      ASSERT_EQ(t.top.size(), 2u);
+      EXPECT_EQ(t.top[0].first, t.token);
+      EXPECT_DOUBLE_EQ(t.top[1].second, -1.5);
+    }
+    EXPECT_EQ(joined, c.text);
+    EXPECT_EQ(seen.size(), c.logprobs.size());
+  }
 }
 
 TEST(OpenAIRoundTrip, StreamedPiecesConcatenateToTheFullText) {

@@ -63,7 +63,18 @@ TEST(OpenAIServerErrors, MalformedRequestsGet400WithAReason) {
                400, "max_tokens");
   expect_error(post(client, chat, "{" + ok_messages + R"(,"temperature":5})"), 400, "temperature");
   expect_error(post(client, chat, "{" + ok_messages + R"(,"stop":[1]})"), 400, "stop");
-  expect_error(post(client, chat, "{" + ok_messages + R"(,"n":2})"), 400, "n = 1");
+  expect_error(post(client, chat, "{" + ok_messages + R"(,"n":0})"), 400, "'n'");
+  expect_error(post(client, chat, "{" + ok_messages + R"(,"n":17})"), 400, "'n'");
+  expect_error(post(client, chat, "{" + ok_messages + R"(,"top_logprobs":2})"), 400,
+               "requires 'logprobs'");
+  expect_error(post(client, chat, "{" + ok_messages + R"(,"logprobs":true,"top_logprobs":21})"),
+               400, "top_logprobs");
+  expect_error(post(client, chat, "{" + ok_messages + R"(,"response_format":"json"})"), 400,
+               "response_format");
+  expect_error(
+      post(client, chat, "{" + ok_messages + R"(,"response_format":{"type":"json_schema"}})"), 400,
+      "json_schema");
+  expect_error(post(client, chat, "{" + ok_messages + R"(,"model":7})"), 400, "'model'");
   expect_error(post(client, chat, "{" + ok_messages + R"(,"stream":"yes"})"), 400, "stream");
   expect_error(post(client, "/v1/completions", R"({"prompt":5})"), 400, "prompt");
   expect_error(post(client, "/v1/completions",
@@ -84,6 +95,31 @@ TEST(OpenAIServerErrors, MalformedRequestsGet400WithAReason) {
   EXPECT_EQ(ok.status, 200);
   EXPECT_EQ(ok.body["choices"][0]["message"]["content"], "re: hi");
   EXPECT_EQ(ok.body["object"], "chat.completion");
+  EXPECT_TRUE(ok.body["choices"][0]["logprobs"].is_null());
+
+  // n replies, each with its own index and seed; json_object reaches the model.
+  std::vector<GenerationOptions> seen;
+  auto recording = std::make_shared<MockModel>();
+  recording->set_responder([&](const std::vector<Message>&, const GenerationOptions& o) {
+    seen.push_back(o);
+    return std::string("{}");
+  });
+  ServerThread second(recording);
+  httplib::Client client2("127.0.0.1", second.port());
+  Reply three = post(client2, chat,
+                     "{" + ok_messages +
+                         R"(,"n":3,"seed":40,"response_format":{"type":"json_object"},)"
+                         R"("logprobs":true,"top_logprobs":2})");
+  ASSERT_EQ(three.status, 200) << three.body;
+  ASSERT_EQ(three.body["choices"].size(), 3u);
+  ASSERT_EQ(seen.size(), 3u);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_EQ(three.body["choices"][i]["index"], i);
+    EXPECT_EQ(seen[static_cast<std::size_t>(i)].seed, 40u + static_cast<unsigned>(i));
+    EXPECT_TRUE(seen[static_cast<std::size_t>(i)].json_object);
+    EXPECT_EQ(seen[static_cast<std::size_t>(i)].logprobs, 2);
+    EXPECT_TRUE(three.body["choices"][i]["logprobs"]["content"].is_array());
+  }
 }
 
 // Several served models (llm-serve with --lora: base + adapter and the base): /v1/models lists
@@ -119,6 +155,14 @@ TEST(OpenAIServerErrors, RequestsPickTheirModelAndUnknownNamesAre404) {
   expect_error(r, 404, "smol+games, smol");
   EXPECT_EQ(r.body["error"]["code"], "model_not_found");
   EXPECT_EQ(r.body["error"]["param"], "model");
+
+  // Also when only one model is served: a wrong name is never answered by another model.
+  ServerThread single(std::vector<ServedModel>{{"smol", base}});
+  httplib::Client client1(single.url());
+  r = post(client1, "/v1/chat/completions",
+           R"({"model": "gpt-4o", "messages": [{"role": "user", "content": "hi"}]})");
+  expect_error(r, 404, "served: smol");
+  EXPECT_EQ(r.body["error"]["code"], "model_not_found");
 }
 
 // encoding_format "base64" (the official clients' default) is little-endian float32 in base64,

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include <cmath>
 #include <fstream>
 #include <set>
@@ -9,6 +11,7 @@
 
 #include "gguf_writer.h"
 #include "llm/runtime/chat_template.h"
+#include "llm/runtime/json_constraint.h"
 #include "llm/runtime/model.h"
 #include "llm/runtime/sampler.h"
 #include "llm/runtime/tokenizer.h"
@@ -183,6 +186,85 @@ TEST_F(BuiltinModelTest, StopSequencesCutTheTextAndStreamingMatches) {
   const Completion early = model_->chat(messages_, o);
   EXPECT_EQ(calls, 3);
   EXPECT_LT(early.usage.completion_tokens, 40);
+}
+
+TEST_F(BuiltinModelTest, LogprobsDescribeEachGeneratedTokenAndItsBestAlternatives) {
+  GenerationOptions o;
+  o.max_tokens = 24;
+  o.logprobs = 3;
+  std::vector<TokenLogprob> streamed;
+  o.on_logprob = [&](const TokenLogprob& t) { streamed.push_back(t); };
+  const Completion greedy = model_->chat(messages_, o);
+  ASSERT_EQ(greedy.logprobs.size(), static_cast<std::size_t>(greedy.usage.completion_tokens));
+  ASSERT_FALSE(greedy.logprobs.empty());
+  std::string joined;
+  for (const TokenLogprob& t : greedy.logprobs) {
+    joined += t.token;
+    EXPECT_LE(t.logprob, 0.0);
+    ASSERT_EQ(t.top.size(), 3u);
+    double mass = 0.0;
+    for (std::size_t i = 0; i < t.top.size(); ++i) {
+      mass += std::exp(t.top[i].second);
+      if (i > 0) {
+        EXPECT_GE(t.top[i - 1].second, t.top[i].second);
+      }
+    }
+    EXPECT_LE(mass, 1.0 + 1e-9);
+    // Greedy: the chosen token is the most likely one.
+    EXPECT_EQ(t.top[0].first, t.token);
+    EXPECT_DOUBLE_EQ(t.top[0].second, t.logprob);
+  }
+  EXPECT_EQ(joined, greedy.text);
+  ASSERT_EQ(streamed.size(), greedy.logprobs.size());
+  for (std::size_t i = 0; i < streamed.size(); ++i) {
+    EXPECT_EQ(streamed[i].token, greedy.logprobs[i].token);
+    EXPECT_EQ(streamed[i].logprob, greedy.logprobs[i].logprob);
+  }
+
+  // The first token's log-probability is what scoring the prompt says.
+  const std::vector<Likelihood> first =
+      model_->loglikelihood(messages_, {greedy.logprobs[0].token});
+  ASSERT_EQ(first[0].tokens, 1);
+  EXPECT_NEAR(first[0].logprob, greedy.logprobs[0].logprob, 1e-4);
+
+  // A stop sequence drops the tokens that start after it; no logprobs unless asked.
+  o.on_logprob = nullptr;
+  ASSERT_GE(greedy.text.size(), 12u);
+  o.stop = {greedy.text.substr(8, 3)};
+  const Completion cut = model_->chat(messages_, o);
+  std::string cut_joined;
+  for (const TokenLogprob& t : cut.logprobs) cut_joined += t.token;
+  EXPECT_LT(cut.logprobs.size(), greedy.logprobs.size());
+  EXPECT_EQ(cut_joined.substr(0, cut.text.size()), cut.text);
+  EXPECT_LT(cut_joined.size() - cut.text.size(), cut.logprobs.back().token.size() + 1);
+  o.logprobs = -1;
+  EXPECT_TRUE(model_->chat(messages_, o).logprobs.empty());
+}
+
+TEST_F(BuiltinModelTest, JsonObjectModeOnlyEmitsPrefixesOfOneJsonObject) {
+  GenerationOptions o;
+  o.max_tokens = 48;
+  o.temperature = 1.2f;
+  o.json_object = true;
+  int finished = 0;
+  for (std::uint64_t seed = 1; seed <= 8; ++seed) {
+    o.seed = seed;
+    const Completion c = model_->chat(messages_, o);
+    ASSERT_FALSE(c.text.empty());
+    EXPECT_EQ(c.text.front(), '{');
+    JsonObjectPrefix check;
+    EXPECT_TRUE(check.feed(c.text)) << c.text;
+    if (c.finish_reason == "stop") {
+      ++finished;
+      EXPECT_TRUE(check.complete()) << c.text;
+      const nlohmann::json parsed = nlohmann::json::parse(c.text, nullptr, false);
+      EXPECT_TRUE(parsed.is_object()) << c.text;
+    } else {
+      EXPECT_EQ(c.finish_reason, "length");
+    }
+  }
+  // Tiny random weights rarely close what they open; the real model is tested through llm-serve.
+  RecordProperty("finished", finished);
 }
 
 TEST_F(BuiltinModelTest, ContextOverflowIsReported) {
