@@ -91,8 +91,7 @@ void respond_turn(RequestContext& ctx, TurnProducer produce) {
     ctx.json(200, produce({}).to_json());
     return;
   }
-  ctx.res.status = 200;
-  ctx.res.set_header("Cache-Control", "no-cache");
+  ctx.res.status = 200;  // Cache-Control: no-store comes with every /api/ response
   ctx.res.set_header("X-Accel-Buffering", "no");
   auto shared = std::make_shared<TurnProducer>(std::move(produce));
   ctx.res.set_chunked_content_provider("text/event-stream", [shared](std::size_t,

@@ -167,6 +167,8 @@ void Server::Impl::dispatch(const Route& route, const httplib::Request& req,
         throw ApiError(403, "forbidden", "this request needs an admin API key");
       }
     }
+    // API responses carry users' data: never kept by a browser or a shared cache.
+    if (route.info.path.rfind("/api/", 0) == 0) res.set_header("Cache-Control", "no-store");
     route.handler(ctx);
   } catch (const ApiError& e) {
     send_error(res, e.status(), e.code(), e.what());
@@ -313,6 +315,17 @@ Server::Server(ServerConfig config, std::shared_ptr<chat::ChatEngine> engine,
   s.http.set_read_timeout(10, 0);
   s.http.set_write_timeout(30, 0);
   s.http.set_keep_alive_timeout(5);
+  // On every response, errors included: the page runs only its own script and style files, cannot
+  // be framed, and nothing is sniffed into another type.
+  s.http.set_default_headers({
+      {"Content-Security-Policy",
+       "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+       "frame-ancestors 'none'"},
+      {"X-Content-Type-Options", "nosniff"},
+      {"X-Frame-Options", "DENY"},
+      {"Referrer-Policy", "no-referrer"},
+  });
   s.http.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
     trace.active = true;
     trace.route = "unmatched";

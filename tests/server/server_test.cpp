@@ -425,6 +425,42 @@ TEST_F(ServerTest, DislikedItemNeverComesBackAndIsPersisted) {
       404, "not_found");
 }
 
+TEST_F(ServerTest, SecurityHeadersOnEveryResponseAndNoCachingOfUsersData) {
+  auto c = client();
+  for (const char* path : {"/", "/static/app.js", "/healthz", "/api/users/1/recommendations?k=2",
+                           "/api/users/zzz", "/no/such/route"}) {
+    auto r = c.Get(path);
+    ASSERT_TRUE(r) << path;
+    const std::string csp = r->get_header_value("Content-Security-Policy");
+    EXPECT_NE(csp.find("script-src 'self'"), std::string::npos) << path << ": " << csp;
+    EXPECT_EQ(csp.find("unsafe-inline"), std::string::npos) << path;
+    EXPECT_NE(csp.find("frame-ancestors 'none'"), std::string::npos) << path;
+    EXPECT_EQ(r->get_header_value("X-Content-Type-Options"), "nosniff") << path;
+    EXPECT_EQ(r->get_header_value("X-Frame-Options"), "DENY") << path;
+    if (std::string(path).starts_with("/api/")) {
+      EXPECT_EQ(r->get_header_value_count("Cache-Control"), 1u) << path;
+      EXPECT_EQ(r->get_header_value("Cache-Control"), "no-store") << path;
+    }
+  }
+  // The page has no inline script for the policy to block.
+  auto page = c.Get("/");
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->body.find("<script>"), std::string::npos);
+  EXPECT_EQ(page->body.find(" onclick="), std::string::npos);
+  // A streamed turn too.
+  auto created = post(c, "/api/conversations", {{"user_id", "3"}});
+  ASSERT_EQ(created->status, 201);
+  const std::string id = body_json(created)["id"];
+  httplib::Headers accept = {{"Accept", "text/event-stream"}};
+  auto stream = c.Post(("/api/conversations/" + id + "/messages").c_str(), accept,
+                       R"({"text": "Recommend me a comedy"})", "application/json");
+  ASSERT_TRUE(stream);
+  EXPECT_EQ(stream->get_header_value("Content-Type").rfind("text/event-stream", 0), 0u);
+  EXPECT_EQ(stream->get_header_value_count("Cache-Control"), 1u);
+  EXPECT_EQ(stream->get_header_value("Cache-Control"), "no-store");
+  EXPECT_EQ(stream->get_header_value("X-Content-Type-Options"), "nosniff");
+}
+
 TEST_F(ServerTest, MetricsInPrometheusFormat) {
   auto c = client();
   // httplib records a request's metrics after its response is written; on one kept-alive connection

@@ -19,6 +19,10 @@ let failed = 0;
 const page = context.pages()[0] || (await context.newPage());
 const pageErrors = [];
 page.on("pageerror", (e) => pageErrors.push(e.message));
+// The server's Content-Security-Policy must not block anything the page does.
+page.on("console", (m) => {
+  if (m.type() === "error" && /Content Security Policy/i.test(m.text())) pageErrors.push(m.text());
+});
 try {
   await page.goto(url);
   // Without a key the page says it needs one.
