@@ -3,6 +3,7 @@
 #include <faiss/IndexFlat.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 
 #include "common/hash.h"
@@ -103,30 +104,41 @@ struct ColdStartIndex::DomainIndex {
   std::set<data::ItemIndex> present;
 };
 
+// The vector size is learnt from the first embeddings rather than asked at construction, so an
+// engine whose LLM is down at start-up still opens.
 ColdStartIndex::ColdStartIndex(std::shared_ptr<llm::LanguageModel> lm,
                                std::shared_ptr<store::Store> store)
-    : cache_(lm, std::move(store)), dim_(lm->embedding_size()) {}
+    : cache_(std::move(lm), std::move(store)) {}
 
 ColdStartIndex::~ColdStartIndex() = default;
 
-void ColdStartIndex::add(const std::string& domain,
+bool ColdStartIndex::add(const std::string& domain,
                          const std::vector<std::pair<data::ItemIndex, data::Item>>& items,
                          bool cold, Stats* stats) {
   std::vector<std::pair<data::ItemIndex, data::Item>> todo;
   {
     std::lock_guard lock(mutex_);
-    auto& d = domains_[domain];
-    if (!d) d = std::make_unique<DomainIndex>(dim_);
-    for (const auto& it : items) {
-      if (!d->present.count(it.first)) todo.push_back(it);
+    auto it = domains_.find(domain);
+    for (const auto& item : items) {
+      if (it == domains_.end() || !it->second->present.count(item.first)) todo.push_back(item);
     }
   }
-  if (todo.empty()) return;
+  if (todo.empty()) return true;
   std::vector<std::string> texts;
   for (const auto& [i, item] : todo) texts.push_back(item_text(item));
-  const auto vectors = cache_.embed(texts, stats);
+  std::vector<std::vector<float>> vectors;
+  try {
+    vectors = cache_.embed(texts, stats);
+  } catch (const llm::LlmError&) {
+    std::lock_guard lock(mutex_);
+    pending_.push_back({domain, std::move(todo), cold});
+    return false;
+  }
   std::lock_guard lock(mutex_);
-  auto& d = *domains_[domain];
+  if (dim_ == 0 && !vectors.empty()) dim_ = static_cast<int>(vectors.front().size());
+  auto& slot = domains_[domain];
+  if (!slot) slot = std::make_unique<DomainIndex>(dim_);
+  auto& d = *slot;
   std::vector<float> flat;
   std::size_t added = 0;
   for (std::size_t j = 0; j < todo.size(); ++j) {
@@ -138,6 +150,30 @@ void ColdStartIndex::add(const std::string& domain,
     ++added;
   }
   if (added > 0) d.index.add(static_cast<faiss::Index::idx_t>(added), flat.data());
+  return true;
+}
+
+std::size_t ColdStartIndex::pending() const {
+  std::lock_guard lock(mutex_);
+  std::size_t n = 0;
+  for (const auto& p : pending_) n += p.items.size();
+  return n;
+}
+
+bool ColdStartIndex::index_pending(Stats* stats, double min_interval_seconds) {
+  std::vector<Pending> todo;
+  {
+    std::lock_guard lock(mutex_);
+    if (pending_.empty()) return true;
+    const auto now = std::chrono::steady_clock::now();
+    if (last_retry_ && now - *last_retry_ < std::chrono::duration<double>(min_interval_seconds))
+      return false;
+    last_retry_ = now;
+    todo.swap(pending_);
+  }
+  bool all = true;
+  for (auto& p : todo) all = add(p.domain, p.items, p.cold, stats) && all;  // failures re-queue
+  return all;
 }
 
 bool ColdStartIndex::contains(const std::string& domain, data::ItemIndex item) const {

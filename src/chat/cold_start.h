@@ -4,9 +4,12 @@
 // categories, year, description) is embedded with the configured LanguageModel::embed; vectors are
 // cached by (model name, text hash) in memory and in the store's embedding cache, and searched with
 // a FAISS inner-product index over the L2-normalised vectors (cosine similarity).
+#include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -55,9 +58,15 @@ class ColdStartIndex {
   // Embeds and indexes items of a domain (already indexed ones are skipped). `cold` marks items
   // without interactions (they are retrieved for every request); the others only serve cross-domain
   // requests.
-  void add(const std::string& domain,
+  // Returns false when the LLM could not embed them: they wait (pending()) for index_pending().
+  bool add(const std::string& domain,
            const std::vector<std::pair<data::ItemIndex, data::Item>>& items, bool cold,
            Stats* stats);
+  // Items waiting for the LLM to embed them.
+  std::size_t pending() const;
+  // Tries the waiting items again, at most once per `min_interval_seconds` (turns call it, and a
+  // dead LLM should not cost every turn a failed call). True when nothing is left waiting.
+  bool index_pending(Stats* stats, double min_interval_seconds = 30.0);
   bool contains(const std::string& domain, data::ItemIndex item) const;
   std::size_t size(const std::string& domain, bool cold_only) const;
 
@@ -69,8 +78,15 @@ class ColdStartIndex {
 
  private:
   struct DomainIndex;
+  struct Pending {
+    std::string domain;
+    std::vector<std::pair<data::ItemIndex, data::Item>> items;
+    bool cold = true;
+  };
   EmbeddingCache cache_;
-  int dim_ = 0;
+  int dim_ = 0;  // learnt from the first embeddings
+  std::vector<Pending> pending_;
+  std::optional<std::chrono::steady_clock::time_point> last_retry_;
   mutable std::mutex mutex_;
   std::map<std::string, std::unique_ptr<DomainIndex>> domains_;
 };

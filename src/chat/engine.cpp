@@ -4,6 +4,8 @@
 #include <chrono>
 #include <shared_mutex>
 
+#include <spdlog/spdlog.h>
+
 #include "chat/candidates.h"
 #include "chat/catalog.h"
 #include "chat/cold_start.h"
@@ -123,6 +125,16 @@ std::string ChatEngine::llm_name() const {
   return llm_ ? llm_->name() : "none";
 }
 
+ChatEngine::LlmHealth ChatEngine::llm_health() const {
+  LlmHealth h;
+  {
+    std::lock_guard lock(stats_mutex_);
+    h.answered = llm_answered_;
+  }
+  if (cold_start_) h.cold_start_pending = cold_start_->pending();
+  return h;
+}
+
 Stats ChatEngine::stats() const {
   std::lock_guard lock(stats_mutex_);
   return stats_;
@@ -154,6 +166,11 @@ void ChatEngine::finish_turn(Session& s, const std::vector<DialogueTurn>& new_tu
   {
     std::lock_guard lock(stats_mutex_);
     stats_.merge(result.stats);
+    if (result.stats.failures.count("llm_error") || result.stats.failures.count("timeout")) {
+      llm_answered_ = false;
+    } else if (result.stats.llm_calls > 0) {
+      llm_answered_ = true;
+    }
   }
   sessions_->save_turn(s, new_turns, result, listing);
 }
@@ -175,7 +192,12 @@ std::size_t ChatEngine::add_items(const std::string& domain, const std::vector<d
   }
   if (cold_start_) {
     Stats s;
-    cold_start_->add(domain, indexed, true, &s);
+    if (!cold_start_->add(domain, indexed, true, &s)) {
+      spdlog::warn(
+          "{}: the LLM cannot embed {} new items now; they are indexed for cold-start "
+          "retrieval when it answers",
+          domain, indexed.size());
+    }
     std::lock_guard lock(stats_mutex_);
     stats_.merge(s);
   }

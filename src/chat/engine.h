@@ -77,6 +77,9 @@ struct EngineOptions {
   std::size_t num_candidates = 20;
   std::size_t top_k = 5;
   std::size_t cold_start_candidates = 3;  // cold-start items joining the candidates per request
+  // Items the LLM could not embed when they were added (e.g. it was down at start-up) are tried
+  // again by a turn at most this often.
+  double cold_start_retry_seconds = 30.0;
   std::size_t cross_domain_pool =
       300;                    // most popular items of a domain indexed for cross-domain retrieval
   int max_reply_tokens = 96;  // free-text answers (explanations, chit-chat)
@@ -186,6 +189,13 @@ class ChatEngine {
   const EngineOptions& options() const { return options_; }
   std::string llm_name() const;
   const llm::LanguageModel* llm() const { return llm_.get(); }
+  // For health checks: whether the last turn that called the LLM got its answers (empty before
+  // the first), and how many new items wait for the LLM to embed them.
+  struct LlmHealth {
+    std::optional<bool> answered;
+    std::size_t cold_start_pending = 0;
+  };
+  LlmHealth llm_health() const;
 
  private:
   ConstraintStyle constraint_style() const;
@@ -207,6 +217,7 @@ class ChatEngine {
   std::unique_ptr<Sessions> sessions_;
   mutable std::mutex stats_mutex_;
   Stats stats_;
+  std::optional<bool> llm_answered_;  // how the last turn that called the LLM fared
 };
 
 }  // namespace chatrec::chat

@@ -206,7 +206,14 @@ void Server::Impl::register_static() {
   });
   add("GET", "/healthz", Access::kOpen, [this](RequestContext& ctx) {
     json body{{"status", "ok"}};
-    if (engine) body["llm"] = engine->llm_name();
+    if (engine) {
+      body["llm"] = engine->llm_name();
+      // The server answers without its LLM (classic rankings, flagged); say so here.
+      const chat::ChatEngine::LlmHealth h = engine->llm_health();
+      body["llm_answering"] = h.answered ? json(*h.answered) : json(nullptr);
+      body["cold_start_pending"] = h.cold_start_pending;
+      if (h.answered == false) body["status"] = "degraded";
+    }
     if (const auto* pool =
             engine ? dynamic_cast<const llm::LanguageModelPool*>(engine->llm()) : nullptr) {
       json backends = json::array();

@@ -124,5 +124,48 @@ TEST(EngineFallbacks, ColdStartItemsJoinMatchingRequests) {
   EXPECT_EQ(it->source, Source::kColdStart);
 }
 
+// An engine whose LLM cannot embed (down at start-up, say) still takes new items; they wait and
+// join cold-start retrieval once the LLM answers.
+TEST(EngineFallbacks, ItemsAddedWhileTheLlmIsDownWaitAndAreIndexedWhenItAnswers) {
+  struct FlakyEmbedder : llm::MockModel {
+    std::vector<std::vector<float>> embed(const std::vector<std::string>& texts) override {
+      if (down) throw llm::LlmError(llm::LlmError::Kind::kTransport, "connection refused");
+      return MockModel::embed(texts);
+    }
+    int embedding_size() const override {
+      if (down) throw llm::LlmError(llm::LlmError::Kind::kTransport, "connection refused");
+      return MockModel::embedding_size();
+    }
+    bool down = true;
+  };
+  auto lm = std::make_shared<FlakyEmbedder>();
+  lm->fail_with(llm::LlmError::Kind::kTransport);  // chat is down too
+  EngineOptions options;
+  options.cold_start_retry_seconds = 0;
+  ChatEngine engine(tiny_catalog(), lm, nullptr, options);  // does not need the LLM to open
+  data::Item item;
+  item.id = "new-1";
+  item.title = "Pirates of the Nebula";
+  item.categories = {"Comedy"};
+  item.text["description"] = "space pirates hunt a treasure across the galaxy";
+  EXPECT_EQ(engine.add_items("movies", {item}), 1u);
+  const std::string id = engine.create_conversation("2");
+  const std::string ask = "recommend a comedy about space pirates and treasure";
+  auto r = engine.turn(id, ask);
+  EXPECT_TRUE(r.degraded);
+  EXPECT_FALSE(r.recommendations.empty());  // the classic ranking answers
+  auto has_new = [](const TurnResult& t) {
+    return std::any_of(t.recommendations.begin(), t.recommendations.end(),
+                       [](const Recommendation& x) { return x.item_id == "new-1"; });
+  };
+  EXPECT_FALSE(has_new(r));
+  EXPECT_TRUE(std::any_of(r.notes.begin(), r.notes.end(), [](const std::string& n) {
+    return n.find("wait for the LLM") != std::string::npos;
+  }));
+  lm->down = false;  // the LLM's embeddings answer again
+  r = engine.turn(engine.create_conversation("2"), ask);
+  EXPECT_TRUE(has_new(r));
+}
+
 }  // namespace
 }  // namespace chatrec::chat

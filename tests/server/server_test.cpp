@@ -461,6 +461,31 @@ TEST_F(ServerTest, SecurityHeadersOnEveryResponseAndNoCachingOfUsersData) {
   EXPECT_EQ(stream->get_header_value("X-Content-Type-Options"), "nosniff");
 }
 
+TEST(ServerHealth, SaysWhenTheLlmStopsAnswering) {
+  TestServer server;
+  auto c = server.client();
+  nlohmann::json h = body_json(c.Get("/healthz"));
+  EXPECT_EQ(h["status"], "ok");
+  EXPECT_TRUE(h["llm_answering"].is_null());  // not asked yet
+  EXPECT_EQ(h["cold_start_pending"], 0);
+  auto created = post(c, "/api/conversations", {{"user_id", "3"}});
+  ASSERT_EQ(created->status, 201);
+  const std::string id = body_json(created)["id"];
+  ASSERT_EQ(post(c, "/api/conversations/" + id + "/messages", {{"text", "Recommend me a comedy"}})
+                ->status,
+            200);
+  h = body_json(c.Get("/healthz"));
+  EXPECT_EQ(h["llm_answering"], true);
+  EXPECT_EQ(h["status"], "ok");
+  server.model->fail_with(llm::LlmError::Kind::kTransport);
+  auto turn = post(c, "/api/conversations/" + id + "/messages", {{"text", "Recommend me a drama"}});
+  ASSERT_EQ(turn->status, 200) << turn->body;  // answered from the classic ranking
+  EXPECT_EQ(body_json(turn)["degraded"], true);
+  h = body_json(c.Get("/healthz"));
+  EXPECT_EQ(h["llm_answering"], false);
+  EXPECT_EQ(h["status"], "degraded");
+}
+
 TEST_F(ServerTest, MetricsInPrometheusFormat) {
   auto c = client();
   // httplib records a request's metrics after its response is written; on one kept-alive connection
