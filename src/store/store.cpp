@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <cstdlib>
 #include <random>
 #include <set>
 
@@ -105,7 +106,17 @@ std::unique_ptr<Store> open_store(const std::string& url) {
     throw StoreError("empty store URL; expected sqlite:PATH, a file path or postgresql://...");
   if (starts_with(url, "postgresql://") || starts_with(url, "postgres://") ||
       is_libpq_keyword_string(url)) {
-    return open_postgres_store(url, mask_password(url));
+    double wait = 30.0;
+    if (const char* env = std::getenv("CHATREC_STORE_CONNECT_SECONDS"); env && *env) {
+      char* end = nullptr;
+      wait = std::strtod(env, &end);
+      if (end == env || *end != '\0' || !(wait >= 0) || wait > 86400) {
+        throw StoreError(std::string("CHATREC_STORE_CONNECT_SECONDS must be a number of seconds "
+                                     "between 0 and 86400, not '") +
+                         env + "'");
+      }
+    }
+    return open_postgres_store(url, mask_password(url), wait);
   }
   std::string path = url;
   if (starts_with(url, "sqlite://")) {

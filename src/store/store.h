@@ -103,6 +103,8 @@ class Store {
 // "sqlite:PATH" (or a plain path), "postgresql://..." / "postgres://..." / "host=... dbname=..."
 // (libpq connection string). Pending migrations are applied on open, so the returned store is ready
 // to use. Throws StoreError naming the URL (password masked) on a bad URL or a failed connection.
+// A PostgreSQL server that is unreachable at first (starting up, restarting) is retried with
+// backoff for CHATREC_STORE_CONNECT_SECONDS (default 30) before that error.
 std::unique_ptr<Store> open_store(const std::string& url);
 
 // 128 random bits as 32 lowercase hex digits (conversation ids).

@@ -1,6 +1,7 @@
 // The store contract on PostgreSQL, when CHATREC_PG_URL names a server (see .ci/postgres.sh). Each
 // test gets a private schema (via search_path), dropped afterwards, so tests don't see each other's
 // rows.
+#include <chrono>
 #include <cstdlib>
 #include <pqxx/pqxx>
 
@@ -53,4 +54,41 @@ struct PostgresEngine {
 using Engines = ::testing::Types<PostgresEngine>;
 INSTANTIATE_TYPED_TEST_SUITE_P(Postgres, StoreContract, Engines);
 
+}  // namespace chatrec::store::testing
+
+namespace chatrec::store::testing {
+namespace {
+
+// Nothing listens on port 1: the store keeps trying for CHATREC_STORE_CONNECT_SECONDS, then says
+// how long it tried; a URL no server could accept fails at once.
+TEST(PostgresStartup, AnUnreachableServerIsRetriedThenNamedInTheError) {
+  ::setenv("CHATREC_STORE_CONNECT_SECONDS", "1.5", 1);
+  const auto start = std::chrono::steady_clock::now();
+  try {
+    open_store("postgresql://chatrec:secret@127.0.0.1:1/none?connect_timeout=2");
+    ADD_FAILURE() << "expected a StoreError";
+  } catch (const StoreError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("cannot connect to PostgreSQL"), std::string::npos) << what;
+    EXPECT_NE(what.find("attempts in"), std::string::npos) << what;
+    EXPECT_EQ(what.find("secret"), std::string::npos) << what;  // password masked
+  }
+  const double waited =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_GE(waited, 0.7);
+  EXPECT_LT(waited, 10.0);
+
+  ::setenv("CHATREC_STORE_CONNECT_SECONDS", "0", 1);
+  try {
+    open_store("postgresql://127.0.0.1:1/none");
+    ADD_FAILURE() << "expected a StoreError";
+  } catch (const StoreError& e) {
+    EXPECT_EQ(std::string(e.what()).find("attempts in"), std::string::npos) << e.what();
+  }
+  ::setenv("CHATREC_STORE_CONNECT_SECONDS", "soon", 1);
+  EXPECT_THROW(open_store("postgresql://127.0.0.1:1/none"), StoreError);
+  ::unsetenv("CHATREC_STORE_CONNECT_SECONDS");
+}
+
+}  // namespace
 }  // namespace chatrec::store::testing

@@ -3,9 +3,15 @@
 // share a connection.
 #include "store/postgres/postgres_store.h"
 
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+#include <cctype>
 #include <charconv>
+#include <chrono>
 #include <mutex>
 #include <pqxx/pqxx>
+#include <thread>
 
 #include "common/clock.h"
 #include "store/internal.h"
@@ -37,9 +43,9 @@ float parse_float(const pqxx::field& field) {
 
 class PostgresStore final : public Store {
  public:
-  PostgresStore(std::string conninfo, std::string display)
+  PostgresStore(std::string conninfo, std::string display, double wait_seconds)
       : conninfo_(std::move(conninfo)), display_(std::move(display)) {
-    release(connect());  // fail fast on a bad URL or an unreachable server
+    release(connect_at_start(wait_seconds));
   }
 
   void migrate() override {
@@ -355,6 +361,50 @@ class PostgresStore final : public Store {
     }
   }
 
+  // A server that is briefly unreachable (starting, restarting, a network blip) is retried with
+  // exponential backoff for `wait_seconds`; anything else (a bad URL, a refused login) fails at
+  // once, and so does the last attempt, saying how long it tried.
+  std::unique_ptr<pqxx::connection> connect_at_start(double wait_seconds) {
+    const auto start = std::chrono::steady_clock::now();
+    double delay = 0.25;
+    for (int attempt = 1;; ++attempt) {
+      try {
+        return std::make_unique<pqxx::connection>(conninfo_);
+      } catch (const std::exception& e) {
+        const double waited =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+        const std::string why = e.what();
+        if (!is_unreachable(why) || waited + delay > wait_seconds) {
+          throw StoreError("cannot connect to PostgreSQL " + display_ +
+                           (attempt > 1 ? " (" + std::to_string(attempt) + " attempts in " +
+                                              std::to_string(static_cast<int>(waited + 0.5)) + " s)"
+                                        : std::string()) +
+                           ": " + trim_trailing_space(why));
+        }
+        spdlog::warn("PostgreSQL {} is unreachable ({}); retrying in {:.2f} s", display_,
+                     trim_trailing_space(why), delay);
+        std::this_thread::sleep_for(std::chrono::duration<double>(delay));
+        delay = std::min(delay * 2, 4.0);
+      }
+    }
+  }
+
+  // libpq's words for a server that is not there (yet), as opposed to one that said no.
+  static bool is_unreachable(const std::string& why) {
+    for (const char* sign :
+         {"Connection refused", "could not connect", "timeout expired",
+          "the database system is starting up", "the database system is shutting down",
+          "No route to host", "Network is unreachable", "server closed the connection"}) {
+      if (why.find(sign) != std::string::npos) return true;
+    }
+    return false;
+  }
+
+  static std::string trim_trailing_space(std::string s) {
+    while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+    return s;
+  }
+
   std::unique_ptr<pqxx::connection> acquire() {
     {
       std::lock_guard lock(mutex_);
@@ -463,9 +513,9 @@ class PostgresStore final : public Store {
 
 }  // namespace
 
-std::unique_ptr<Store> open_postgres_store(const std::string& conninfo,
-                                           const std::string& display) {
-  auto store = std::make_unique<PostgresStore>(conninfo, display);
+std::unique_ptr<Store> open_postgres_store(const std::string& conninfo, const std::string& display,
+                                           double wait_seconds) {
+  auto store = std::make_unique<PostgresStore>(conninfo, display, wait_seconds);
   store->migrate();
   return store;
 }
