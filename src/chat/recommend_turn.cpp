@@ -68,8 +68,7 @@ void handle_recommend(TurnContext& tc, const std::string& text) {
   }
   // Cold-start items similar to the request join the candidates.
   std::optional<std::size_t> reserved_cold;
-  if (tc.cold && tc.cold->pending() > 0 &&
-      !tc.cold->index_pending(&tc.result.stats, tc.options.cold_start_retry_seconds)) {
+  if (tc.cold && !tc.cold->index_pending(&tc.result.stats, tc.options.cold_start_retry_seconds)) {
     tc.result.notes.push_back("some cold-start items wait for the LLM to embed them");
   }
   if (tc.cold && tc.options.cold_start_candidates > 0 && tc.cold->size(d.name, true) > 0) {
