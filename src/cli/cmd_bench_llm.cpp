@@ -46,7 +46,7 @@ Stat stat(const std::vector<double>& v) {
 }
 
 void run_bench(const BenchLlmArgs& a) {
-  const std::string path = a.model.empty() ? rt::default_model_path().string() : a.model;
+  const std::string path = rt::resolve_model_path(a.model).string();
   rt::Model model(rt::GgufFile::open(path));
   const auto& c = model.config();
   model.init_cache(a.prompt_tokens + a.gen_tokens + 1);
@@ -93,7 +93,8 @@ static Registration bench_llm_registration(91, [](CLI::App& root) {
   CLI::App& bench = group(root, "bench", "Benchmarks");
   auto args = std::make_shared<BenchLlmArgs>();
   auto* cmd = bench.add_subcommand("llm", "Prefill and decode speed of the built-in LLM runtime");
-  cmd->add_option("--model", args->model, "GGUF file (default: the built-in model path)");
+  cmd->add_option("--model", args->model,
+                  "GGUF file or built-in model name (default: smollm2-135m)");
   cmd->add_option("--threads", args->threads, "Comma-separated thread counts")
       ->capture_default_str();
   cmd->add_option("--prompt-tokens", args->prompt_tokens, "Prompt tokens per prefill")

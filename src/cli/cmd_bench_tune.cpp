@@ -47,7 +47,7 @@ double median(std::vector<double> v) {
 }
 
 void run_bench(const BenchTuneArgs& a) {
-  const std::string path = a.model.empty() ? rt::default_model_path().string() : a.model;
+  const std::string path = rt::resolve_model_path(a.model).string();
   rt::Model model(rt::GgufFile::open(path));
   const auto& c = model.config();
   model.init_cache(a.tokens + 1);
@@ -112,7 +112,8 @@ static Registration bench_tune_registration(92, [](CLI::App& root) {
   auto args = std::make_shared<BenchTuneArgs>();
   auto* cmd = bench.add_subcommand(
       "tune", "LoRA training tokens/s of the built-in runtime next to its prefill tokens/s");
-  cmd->add_option("--model", args->model, "GGUF file (default: the built-in model path)");
+  cmd->add_option("--model", args->model,
+                  "GGUF file or built-in model name (default: smollm2-135m)");
   cmd->add_option("--threads", args->threads, "Comma-separated thread counts")
       ->capture_default_str();
   cmd->add_option("--tokens", args->tokens, "Tokens per example")->capture_default_str();

@@ -91,11 +91,11 @@ struct TuneArgs {
 void run_tune(TuneArgs a) {
   instruct::TuneOptions o = a.options;
   o.protocol = a.dataset == "games" ? "games-seq" : "ml100k-topk";
-  o.model_path =
-      a.model.empty() ? llm::runtime::default_model_path() : std::filesystem::path(a.model);
+  o.model_path = llm::runtime::resolve_model_path(a.model);
   if (!std::filesystem::exists(o.model_path))
-    throw InputError(o.model_path.string(), 0, "--model",
-                     "model file not found (scripts/fetch-model.sh fetches the built-in one)");
+    throw InputError(
+        o.model_path.string(), 0, "--model",
+        "model file not found (`chatrec model fetch [NAME]` fetches the built-in ones)");
   if (a.out.empty()) {
     std::filesystem::create_directories(default_adapter_dir());
     a.out = default_adapter_dir() + "/" + a.dataset + ".gguf";
@@ -181,7 +181,9 @@ const Registration registration(70, [](CLI::App& root) {
       ->check(CLI::IsMember({"games", "ml-100k"}));
   tune->add_option("--data-dir", targs->data_dir, "Directory with ml-100k/ and amazon-games/")
       ->capture_default_str();
-  tune->add_option("--model", targs->model, "Base GGUF (default: the built-in model)");
+  tune->add_option(
+      "--model", targs->model,
+      "Base GGUF file or built-in model name, e.g. gemma3-270m (default: smollm2-135m)");
   tune->add_option("--out", targs->out,
                    "Adapter file (default ~/.cache/chatrec/adapters/DATASET.gguf)");
   tune->add_option("--loss", to.loss,

@@ -1,8 +1,9 @@
-// `chatrec model fetch`: downloads the default built-in model (scripts/fetch-model.sh).
+// `chatrec model fetch [NAME]`: downloads a built-in model (scripts/fetch-model.sh NAME).
 // `chatrec model info`: summarises a GGUF file's metadata and tensors.
 #include <fmt/format.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -42,9 +43,15 @@ fs::path find_fetch_script() {
       "scripts/fetch-model.sh not found (run from the source tree or set CHATREC_SOURCE_DIR)");
 }
 
-void run_fetch() {
+void run_fetch(const std::string& name) {
+  const auto known = rt::known_models();
+  if (std::none_of(known.begin(), known.end(), [&](const auto& m) { return name == m.name; })) {
+    std::string names;
+    for (const auto& m : known) names += (names.empty() ? "" : ", ") + std::string(m.name);
+    throw std::runtime_error("unknown model '" + name + "' (known: " + names + ")");
+  }
   const fs::path script = find_fetch_script();
-  const std::string cmd = "bash '" + script.string() + "'";
+  const std::string cmd = "bash '" + script.string() + "' '" + name + "'";
   const int rc = std::system(cmd.c_str());
   if (rc != 0) throw std::runtime_error(fmt::format("{} failed (status {})", script.string(), rc));
 }
@@ -72,8 +79,7 @@ std::string value_summary(const rt::GgufValue& v) {
 }
 
 void run_info(const std::string& model, bool all_keys) {
-  const rt::GgufFile f =
-      rt::GgufFile::open(model.empty() ? rt::default_model_path() : fs::path(model));
+  const rt::GgufFile f = rt::GgufFile::open(rt::resolve_model_path(model));
   const std::string arch = f.get_string("general.architecture", "?");
   auto num = [&](const std::string& key) {
     const rt::GgufValue* v = f.find(arch + "." + key);
@@ -125,13 +131,18 @@ void run_info(const std::string& model, bool all_keys) {
 
 static Registration model_registration(80, [](CLI::App& root) {
   CLI::App& model = group(root, "model", "Built-in LLM model files");
-  auto* fetch = model.add_subcommand(
-      "fetch", "Download the default model (SmolLM2-135M-Instruct Q4_1) into the model cache");
-  fetch->callback([] { run_fetch(); });
+  std::string fetch_help = "Download a built-in model into the model cache:";
+  for (const auto& m : rt::known_models())
+    fetch_help += std::string("\n  ") + m.name + ": " + m.description;
+  auto* fetch = model.add_subcommand("fetch", fetch_help);
+  static std::string fetch_name = rt::known_models()[0].name;
+  fetch->add_option("name", fetch_name, "Model to fetch")->capture_default_str();
+  fetch->callback([] { run_fetch(fetch_name); });
   auto path = std::make_shared<std::string>();
   auto all = std::make_shared<bool>(false);
   auto* info = model.add_subcommand("info", "Print a GGUF file's metadata summary");
-  info->add_option("--model", *path, "GGUF file (default: the built-in model path)");
+  info->add_option("--model", *path,
+                   "GGUF file or built-in model name (default: the default built-in model)");
   info->add_flag("--all", *all, "Also list every metadata key");
   info->callback([path, all] { run_info(*path, *all); });
 });

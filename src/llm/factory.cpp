@@ -26,7 +26,19 @@ std::unique_ptr<LanguageModel> open_language_model(const std::string& spec,
                        spec + "'");
   if (spec == "mock") return std::make_unique<MockModel>();
   if (spec == "builtin" || spec.rfind("builtin:", 0) == 0) {
-    std::string path = spec.size() > 8 ? spec.substr(8) : runtime::default_model_path().string();
+    // builtin:NAME names a known model (builtin:gemma3-270m), builtin:FILE a GGUF file.
+    const std::string name = spec.size() > 8 ? spec.substr(8) : "";
+    const std::filesystem::path path = runtime::resolve_model_path(name);
+    const auto known = runtime::known_models();
+    const bool is_known =
+        name.empty() ||
+        std::any_of(known.begin(), known.end(), [&](const auto& m) { return name == m.name; });
+    if (is_known && !std::filesystem::exists(path))
+      throw LlmError(LlmError::Kind::kModel,
+                     "built-in model " + (name.empty() ? std::string(known[0].name) : name) +
+                         " is not in the model cache (" + path.string() +
+                         "): run `chatrec model fetch " +
+                         (name.empty() ? std::string(known[0].name) : name) + "`");
     return runtime::open_builtin_model(path, builtin);
   }
   if (spec.rfind("openai:", 0) == 0) {

@@ -5,8 +5,10 @@
 #include <bit>
 #include <cmath>
 #include <cstdint>
+#include <vector>
 
 #include "llm/runtime/kernels.h"
+#include "llm/runtime/quants.h"
 
 namespace chatrec::llm::runtime {
 namespace {
@@ -113,6 +115,31 @@ void swiglu(const float* gate, const float* up, float* out, std::size_t n) {
     return;
   }
   for (std::size_t i = 0; i < n; ++i) out[i] = silu_times(gate[i], up[i]);
+}
+
+float gelu_tanh(float x) {
+  constexpr float kSqrt2OverPi = 0.79788456080286535587989211986876f;
+  constexpr float kCoefA = 0.044715f;
+  return 0.5f * x * (1.0f + std::tanh(kSqrt2OverPi * x * (1.0f + kCoefA * x * x)));
+}
+
+void geglu(const float* gate, const float* up, float* out, std::size_t n) {
+  static const std::vector<float> table = [] {
+    std::vector<float> t(65536);
+    for (std::size_t h = 0; h < t.size(); ++h)
+      t[h] = round_fp16(gelu_tanh(fp16_to_fp32(static_cast<std::uint16_t>(h))));
+    return t;
+  }();
+  for (std::size_t i = 0; i < n; ++i) {
+    const float g = gate[i];
+    if (g <= -10.0f) {
+      out[i] = 0.0f;
+    } else if (g >= 10.0f) {
+      out[i] = g * up[i];
+    } else {
+      out[i] = table[fp32_to_fp16(g)] * up[i];
+    }
+  }
 }
 
 }  // namespace chatrec::llm::runtime

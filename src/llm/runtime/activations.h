@@ -17,4 +17,10 @@ void exp_approx_n(const float* x, float* y, std::size_t n);
 // AVX2 and scalar paths give identical results; out may alias gate or up.
 void swiglu(const float* gate, const float* up, float* out, std::size_t n);
 
+// GELU with the tanh approximation, 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))), in float.
+float gelu_tanh(float x);
+// out[i] = gelu(gate[i]) * up[i] as ggml's GeGLU computes it: the gate rounded to fp16 indexes a
+// table of fp16-rounded GELU values (0 below -10, the identity above 10). out may alias.
+void geglu(const float* gate, const float* up, float* out, std::size_t n);
+
 }  // namespace chatrec::llm::runtime

@@ -78,6 +78,8 @@ void attend_causal_tiled(const CausalBatch& b, int q_begin, int q_end) {
       accumulate_values_avx2<64>(e, vt, visible, acc);
     } else if (avx2 && dim == 128) {
       accumulate_values_avx2<128>(e, vt, visible, acc);
+    } else if (avx2 && dim == 256) {
+      accumulate_values_avx2<256>(e, vt, visible, acc);
     } else {
       accumulate_values_scalar(e, vt, visible, dim, acc);
     }
@@ -121,8 +123,17 @@ void attend_causal_tiled(const CausalBatch& b, int q_begin, int q_end) {
         hidden_to = std::clamp(own - start, hidden_from, visible);
         if (hidden_from == 0 && hidden_to == visible) continue;  // nothing visible in this tile
       }
+      // Sliding window: entries before `lowest` (of the shared part, with branches) are hidden.
+      int below = 0;
+      if (b.window > 0) {
+        const int qpos = b.positions ? b.positions[q_begin + t] : pos;
+        const int lowest = qpos - b.window + 1;
+        const int limit = b.branch_start ? std::min(visible, b.shared - start) : visible;
+        below = std::clamp(lowest - start, 0, std::max(0, limit));
+        if (below >= visible) continue;  // the whole tile is outside the window
+      }
       const auto is_visible = [&](int j) {
-        return j < visible && (j < hidden_from || j >= hidden_to);
+        return j < visible && j >= below && (j < hidden_from || j >= hidden_to);
       };
       const float* q = b.q + static_cast<std::size_t>(q_begin + t) * b.q_stride;
       if (avx2) {
@@ -149,6 +160,7 @@ void attend_causal_tiled(const CausalBatch& b, int q_begin, int q_end) {
       exp_approx_n(e, e, static_cast<std::size_t>(visible));
       std::fill(e + visible, e + kTile, 0.0f);  // masked keys weigh exactly zero
       if (hidden_from < hidden_to) std::fill(e + hidden_from, e + hidden_to, 0.0f);
+      if (below > 0) std::fill(e, e + below, 0.0f);
       double sum = 0.0;
       for (int g = 0; g < kTile; g += 16) sum += static_cast<double>(reduce16(e + g));
       s = static_cast<float>(static_cast<double>(s) + sum);

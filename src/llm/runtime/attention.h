@@ -28,6 +28,11 @@ struct CausalBatch {
   // entries 0 .. shared-1 and branch_start[t] .. first_pos + t only.
   int shared = 0;
   const int* branch_start = nullptr;
+  // Optional sliding window: a query at sequence position p sees no entry before p - window + 1
+  // (of the shared prompt, with branches). `positions` gives the queries' sequence positions in
+  // a branch batch (otherwise first_pos + t).
+  int window = 0;
+  const int* positions = nullptr;
 };
 
 // Queries [q_begin, q_end) of the batch (callers split the batch across threads).

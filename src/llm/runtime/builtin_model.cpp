@@ -413,8 +413,15 @@ std::unique_ptr<LanguageModel> open_builtin_model(const std::filesystem::path& p
   }
 }
 
-std::filesystem::path default_model_path() {
-  if (const char* m = std::getenv("CHATREC_MODEL"); m && *m) return m;
+namespace {
+constexpr KnownModel kKnownModels[] = {
+    {"smollm2-135m", "SmolLM2-135M-Instruct.Q4_1.gguf",
+     "SmolLM2-135M-Instruct, Q4_1 (HuggingFace, Apache-2.0): the default"},
+    {"gemma3-270m", "gemma-3-270m-q4_k_m.gguf",
+     "Gemma 3 270M base, Q4_K_M (Google, Gemma Terms of Use): a larger vocabulary for tuning"},
+};
+
+std::filesystem::path model_dir() {
   std::filesystem::path dir;
   if (const char* d = std::getenv("CHATREC_MODEL_DIR"); d && *d) {
     dir = d;
@@ -423,7 +430,24 @@ std::filesystem::path default_model_path() {
   } else {
     dir = "models";
   }
-  return dir / "SmolLM2-135M-Instruct.Q4_1.gguf";
+  return dir;
+}
+}  // namespace
+
+std::filesystem::path default_model_path() {
+  if (const char* m = std::getenv("CHATREC_MODEL"); m && *m) return m;
+  return model_dir() / kKnownModels[0].file;
+}
+
+std::span<const KnownModel> known_models() {
+  return kKnownModels;
+}
+
+std::filesystem::path resolve_model_path(std::string_view name_or_path) {
+  if (name_or_path.empty()) return default_model_path();
+  for (const KnownModel& m : kKnownModels)
+    if (name_or_path == m.name) return model_dir() / m.file;
+  return std::filesystem::path(name_or_path);
 }
 
 }  // namespace chatrec::llm::runtime

@@ -15,6 +15,8 @@
 //    context are truncated to it).
 #include <filesystem>
 #include <memory>
+#include <span>
+#include <string_view>
 
 #include "llm/language_model.h"
 
@@ -37,5 +39,17 @@ std::unique_ptr<LanguageModel> open_builtin_model(const std::filesystem::path& p
 // $CHATREC_MODEL, else
 // ${CHATREC_MODEL_DIR:-~/.cache/chatrec/models}/SmolLM2-135M-Instruct.Q4_1.gguf.
 std::filesystem::path default_model_path();
+
+// The models chatrec knows by name; `scripts/fetch-model.sh NAME` (`chatrec model fetch NAME`)
+// puts each into the model cache.
+struct KnownModel {
+  const char* name;         // e.g. "gemma3-270m"
+  const char* file;         // its file name in the model cache
+  const char* description;  // one line: what it is, quantisation, licence
+};
+std::span<const KnownModel> known_models();
+// A known model's name to its path in the model cache; the default for ""; anything else is
+// taken as a path to a GGUF file.
+std::filesystem::path resolve_model_path(std::string_view name_or_path);
 
 }  // namespace chatrec::llm::runtime

@@ -24,6 +24,7 @@ ActFormat act_format(GgmlType type) {
     case GgmlType::F16:
       return ActFormat::kF32;
     case GgmlType::Q4_0:
+    case GgmlType::Q5_0:
     case GgmlType::Q8_0:
       return ActFormat::kQ8A;
     case GgmlType::Q4_1:
@@ -113,6 +114,30 @@ float dot_q4_1_scalar(const void* w, const void* a, std::int64_t n) {
     for (int j = 0; j < kQK / 2; ++j)
       sumi += (x[i].qs[j] & 0xF) * y[i].qs[j] + (x[i].qs[j] >> 4) * y[i].qs[j + 16];
     s += static_cast<float>(sumi) * fp16_to_fp32(x[i].d) * y[i].d + fp16_to_fp32(x[i].m) * y[i].s;
+  }
+  return s;
+}
+
+// The 32 signed 5-bit quants of a Q5_0 block (-16 .. 15) in element order.
+void unpack_q5_0(const BlockQ5_0& b, std::int8_t* q) {
+  std::uint32_t qh;
+  std::memcpy(&qh, b.qh, sizeof(qh));
+  for (int j = 0; j < kQK / 2; ++j) {
+    q[j] = static_cast<std::int8_t>(((b.qs[j] & 0xF) | (((qh >> j) & 1u) << 4)) - 16);
+    q[j + 16] = static_cast<std::int8_t>(((b.qs[j] >> 4) | (((qh >> (j + 16)) & 1u) << 4)) - 16);
+  }
+}
+
+float dot_q5_0_scalar(const void* w, const void* a, std::int64_t n) {
+  const auto* x = static_cast<const BlockQ5_0*>(w);
+  const auto* y = static_cast<const BlockQ8A*>(a);
+  float s = 0.0f;
+  std::int8_t q[kQK];
+  for (std::int64_t i = 0; i < n / kQK; ++i) {
+    unpack_q5_0(x[i], q);
+    int sumi = 0;
+    for (int j = 0; j < kQK; ++j) sumi += q[j] * y[i].qs[j];
+    s += static_cast<float>(sumi) * fp16_to_fp32(x[i].d) * y[i].d;
   }
   return s;
 }
@@ -311,31 +336,107 @@ CHATREC_AVX2 float dot_q8_0_avx2(const void* w, const void* a, std::int64_t n) {
   return hsum(acc);
 }
 
+// The 32 quants of a Q5_0 block as signed bytes (-16 .. 15), in element order.
+CHATREC_AVX2 inline __m256i unpack_q5_0_avx2(const BlockQ5_0& b) {
+  std::uint32_t qh;
+  std::memcpy(&qh, b.qh, sizeof(qh));
+  // Spread bit j of qh to byte j, then set the top nibble of bytes whose bit is clear: nibble n
+  // with bit 0 is n - 16 as a signed byte, with bit 1 it is n + 16 - 16.
+  const __m256i spread = _mm256_shuffle_epi8(
+      _mm256_set1_epi32(static_cast<int>(qh)),
+      _mm256_set_epi64x(0x0303030303030303LL, 0x0202020202020202LL, 0x0101010101010101LL, 0));
+  const __m256i bit = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ULL));
+  const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+  return _mm256_or_si256(unpack_nibbles(b.qs),
+                         _mm256_andnot_si256(set, _mm256_set1_epi8(static_cast<char>(0xF0))));
+}
+
+CHATREC_AVX2 float dot_q5_0_avx2(const void* w, const void* a, std::int64_t n) {
+  const auto* x = static_cast<const BlockQ5_0*>(w);
+  const auto* y = static_cast<const BlockQ8A*>(a);
+  __m256 acc = _mm256_setzero_ps();
+  for (std::int64_t i = 0; i < n / kQK; ++i) {
+    const __m256i qx = unpack_q5_0_avx2(x[i]);
+    const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs));
+    const __m256 d = _mm256_set1_ps(fp16_to_fp32(x[i].d) * y[i].d);
+    acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(dot_i8_i8(qx, qy)), acc);
+  }
+  return hsum(acc);
+}
+
+// The K-quant kernels keep ggml's AVX2 lane structure: eight int32 lanes, lane m holding the
+// scaled products of bytes 4m .. 4m+3 of every 32-element group, converted to float and
+// accumulated per lane across super-blocks, reduced once at the end. Another partition gives the
+// same sum in exact arithmetic but rounds differently, and llama.cpp's greedy choices follow these
+// roundings.
+CHATREC_AVX2 float dot_q4_k_avx2(const void* w, const void* a, std::int64_t n) {
+  const auto* x = static_cast<const BlockQ4_K*>(w);
+  const auto* y = static_cast<const BlockQ8K*>(a);
+  __m256 acc = _mm256_setzero_ps();
+  __m128 acc_m = _mm_setzero_ps();
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  for (std::int64_t i = 0; i < n / kQKK; ++i) {
+    const float d = y[i].d * fp16_to_fp32(x[i].d);
+    const float dmin = -y[i].d * fp16_to_fp32(x[i].dmin);
+    std::uint8_t sc[8], mn[8];
+    for (int j = 0; j < 8; ++j) k_scale_min(j, x[i].scales, sc[j], mn[j]);
+    // Minimum terms: lane k holds sub-blocks 2k and 2k+1 (32-element sums of the activation).
+    alignas(16) std::int32_t prod[4];
+    for (int k = 0; k < 4; ++k) {
+      const int s0 = y[i].bsums[4 * k] + y[i].bsums[4 * k + 1];
+      const int s1 = y[i].bsums[4 * k + 2] + y[i].bsums[4 * k + 3];
+      prod[k] = mn[2 * k] * s0 + mn[2 * k + 1] * s1;
+    }
+    acc_m = _mm_fmadd_ps(_mm_set1_ps(dmin),
+                         _mm_cvtepi32_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(prod))),
+                         acc_m);
+    __m256i sumi = _mm256_setzero_si256();
+    for (int j = 0; j < 4; ++j) {  // 64 elements: the low nibbles, then the high nibbles
+      const __m256i bits = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[i].qs + 32 * j));
+      const __m256i ql = _mm256_and_si256(bits, low4);
+      const __m256i qh = _mm256_and_si256(_mm256_srli_epi16(bits, 4), low4);
+      const __m256i yl = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 64 * j));
+      const __m256i yh =
+          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 64 * j + 32));
+      const __m256i pl =
+          _mm256_madd_epi16(_mm256_set1_epi16(sc[2 * j]), _mm256_maddubs_epi16(ql, yl));
+      const __m256i ph =
+          _mm256_madd_epi16(_mm256_set1_epi16(sc[2 * j + 1]), _mm256_maddubs_epi16(qh, yh));
+      sumi = _mm256_add_epi32(sumi, _mm256_add_epi32(pl, ph));
+    }
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(sumi), acc);
+  }
+  acc_m = _mm_add_ps(acc_m, _mm_movehl_ps(acc_m, acc_m));
+  acc_m = _mm_add_ss(acc_m, _mm_movehdup_ps(acc_m));
+  return hsum(acc) + _mm_cvtss_f32(acc_m);
+}
+
 CHATREC_AVX2 float dot_q6_k_avx2(const void* w, const void* a, std::int64_t n) {
   const auto* x = static_cast<const BlockQ6_K*>(w);
   const auto* y = static_cast<const BlockQ8K*>(a);
   alignas(32) std::int8_t q[kQKK];
-  float s = 0.0f;
+  __m256 acc = _mm256_setzero_ps();
   for (std::int64_t i = 0; i < n / kQKK; ++i) {
-    // Unsigned quants (0..63) times the activation, then the -32 offset through the activation's
-    // block sums: the activation may hold -128, which the sign trick of signed-by-signed products
-    // cannot negate.
+    const float d = y[i].d * fp16_to_fp32(x[i].d);
+    // Unsigned quants (0..63) times the activation; the -32 offset goes through the activation's
+    // 16-element sums, lane m taking scale groups 2m and 2m+1.
     unpack_q6_k(x[i], q, 0);
     __m256i sumi = _mm256_setzero_si256();
     for (int j = 0; j < 8; ++j) {  // 32 elements = two scale groups of 16
       const __m256i qx = _mm256_load_si256(reinterpret_cast<const __m256i*>(q + 32 * j));
       const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].qs + 32 * j));
-      const __m256i p16 = _mm256_maddubs_epi16(qx, qy);
       const __m256i scales = _mm256_set_m128i(_mm_set1_epi16(x[i].scales[2 * j + 1]),
                                               _mm_set1_epi16(x[i].scales[2 * j]));
-      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p16, scales));
+      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(scales, _mm256_maddubs_epi16(qx, qy)));
     }
-    int offset = 0;
-    for (int j = 0; j < 16; ++j) offset += x[i].scales[j] * y[i].bsums[j];
-    s += y[i].d * fp16_to_fp32(x[i].d) *
-         (hsum(_mm256_cvtepi32_ps(sumi)) - 32.0f * static_cast<float>(offset));
+    const __m256i bsums = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[i].bsums));
+    const __m256i scales16 =
+        _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x[i].scales)));
+    const __m256i offset = _mm256_slli_epi32(_mm256_madd_epi16(bsums, scales16), 5);
+    acc =
+        _mm256_fmadd_ps(_mm256_set1_ps(d), _mm256_cvtepi32_ps(_mm256_sub_epi32(sumi, offset)), acc);
   }
-  return s;
+  return hsum(acc);
 }
 
 // Four tokens at once: each weight block is unpacked once and multiplied with four activation rows,
@@ -386,6 +487,27 @@ CHATREC_AVX2 void dot4_q8_0_avx2(const void* w, const std::uint8_t* a, std::size
   for (int t = 0; t < 4; ++t) out[t] = hsum(acc[t]);
 }
 
+CHATREC_AVX2 void dot4_q5_0_avx2(const void* w, const std::uint8_t* a, std::size_t a_stride,
+                                 std::int64_t n, float* out) {
+  const auto* x = static_cast<const BlockQ5_0*>(w);
+  const BlockQ8A* y[4];
+  for (int t = 0; t < 4; ++t)
+    y[t] = reinterpret_cast<const BlockQ8A*>(a + a_stride * static_cast<std::size_t>(t));
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(),
+                   _mm256_setzero_ps()};
+  for (std::int64_t i = 0; i < n / kQK; ++i) {
+    const __m256i qx = unpack_q5_0_avx2(x[i]);
+    const __m256i ax = _mm256_sign_epi8(qx, qx);
+    const float dx = fp16_to_fp32(x[i].d);
+    for (int t = 0; t < 4; ++t) {
+      const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[t][i].qs));
+      acc[t] = _mm256_fmadd_ps(_mm256_set1_ps(dx * y[t][i].d),
+                               _mm256_cvtepi32_ps(dot_u8_i8(ax, _mm256_sign_epi8(qy, qx))), acc[t]);
+    }
+  }
+  for (int t = 0; t < 4; ++t) out[t] = hsum(acc[t]);
+}
+
 // ---- dispatch
 // -----------------------------------------------------------------------------------------
 
@@ -410,10 +532,12 @@ RowDot row_dot_fn(GgmlType type) {
       return avx2 ? dot_q4_0_avx2 : dot_q4_0_scalar;
     case GgmlType::Q4_1:
       return avx2 ? dot_q4_1_avx2 : dot_q4_1_scalar;
+    case GgmlType::Q5_0:
+      return avx2 ? dot_q5_0_avx2 : dot_q5_0_scalar;
     case GgmlType::Q8_0:
       return avx2 ? dot_q8_0_avx2 : dot_q8_0_scalar;
     case GgmlType::Q4_K:
-      return dot_q4_k_scalar;
+      return avx2 ? dot_q4_k_avx2 : dot_q4_k_scalar;
     case GgmlType::Q5_K:
       return dot_q5_k_scalar;
     case GgmlType::Q6_K:
@@ -568,6 +692,8 @@ RowDot4 row_dot4_fn(GgmlType type) {
   switch (type) {
     case GgmlType::Q4_1:
       return dot4_q4_1_avx2;
+    case GgmlType::Q5_0:
+      return dot4_q5_0_avx2;
     case GgmlType::Q8_0:
       return dot4_q8_0_avx2;
     default:
@@ -582,6 +708,7 @@ void attend_head(const float* q, const float* k, const float* v, std::size_t str
   if (active_isa() == KernelIsa::kAvx2 && cpu_has_f16c() && dim % 8 == 0) {
     if (dim == 64) return attend_head_avx2_fixed<64>(q, k, v, stride, len, scale, out);
     if (dim == 128) return attend_head_avx2_fixed<128>(q, k, v, stride, len, scale, out);
+    if (dim == 256) return attend_head_avx2_fixed<256>(q, k, v, stride, len, scale, out);
     attend_head_avx2(q, k, v, stride, len, dim, scale, out);
   } else {
     attend_head_scalar(q, k, v, stride, len, dim, scale, out);

@@ -75,9 +75,9 @@ std::vector<float> Model::vector(const std::string& name, std::int64_t n, bool r
 Model::Model(GgufFile file) : file_(std::move(file)) {
   ModelConfig& c = config_;
   c.arch = file_.get_string("general.architecture");
-  if (c.arch != "llama" && c.arch != "qwen2") {
+  if (c.arch != "llama" && c.arch != "qwen2" && c.arch != "gemma3") {
     throw GgufError(file_.name() + ": general.architecture: unsupported architecture '" + c.arch +
-                    "' (llama and qwen2 are)");
+                    "' (llama, qwen2 and gemma3 are)");
   }
   const std::string& a = c.arch;
   c.n_layer = check_range(file_, a + ".block_count", file_.get_int(a + ".block_count"), 1, 1024);
@@ -103,7 +103,23 @@ Model::Model(GgufFile file) : file_(std::move(file)) {
   c.rope_base = static_cast<float>(file_.get_float(a + ".rope.freq_base", 10000.0));
   if (!(c.rms_eps > 0.0f) || !(c.rope_base > 0.0f))
     throw GgufError(file_.name() + ": rms epsilon and rope base must be positive");
-  c.rope_neox = c.arch == "qwen2";
+  c.rope_neox = c.arch == "qwen2" || c.arch == "gemma3";
+  c.attn_scale = 1.0f / std::sqrt(static_cast<float>(c.head_dim));
+  if (c.arch == "gemma3") {
+    c.embd_scale = std::sqrt(static_cast<float>(c.n_embd));
+    c.qk_norm = c.post_norms = c.geglu = true;
+    c.sliding_window = check_range(file_, a + ".attention.sliding_window",
+                                   file_.get_int(a + ".attention.sliding_window", 0), 0, 1 << 24);
+    c.swa_pattern = check_range(file_, a + ".attention.sliding_window_pattern",
+                                file_.get_int(a + ".attention.sliding_window_pattern", 6), 0, 1024);
+    c.rope_base_swa = static_cast<float>(file_.get_float(a + ".rope.freq_base_swa", 10000.0));
+    if (file_.get_float(a + ".final_logit_softcapping", 0.0) != 0.0)
+      throw GgufError(file_.name() + ": " + a +
+                      ".final_logit_softcapping: logit soft-capping is not supported");
+    if (file_.get_float(a + ".rope.scaling.factor", 1.0) != 1.0)
+      throw GgufError(file_.name() + ": " + a +
+                      ".rope.scaling.factor: RoPE scaling is not supported");
+  }
 
   const GgufTensor* emb = file_.tensor("token_embd.weight");
   if (!emb || emb->dims.size() != 2)
@@ -130,6 +146,14 @@ Model::Model(GgufFile file) : file_(std::move(file)) {
     l.w_gate = matrix(p + "ffn_gate.weight", c.n_embd, c.n_ff);
     l.w_up = matrix(p + "ffn_up.weight", c.n_embd, c.n_ff);
     l.w_down = matrix(p + "ffn_down.weight", c.n_ff, c.n_embd);
+    if (c.qk_norm) {
+      l.q_norm = vector(p + "attn_q_norm.weight", c.head_dim, true);
+      l.k_norm = vector(p + "attn_k_norm.weight", c.head_dim, true);
+    }
+    if (c.post_norms) {
+      l.attn_post_norm = vector(p + "post_attention_norm.weight", c.n_embd, true);
+      l.ffn_post_norm = vector(p + "post_ffw_norm.weight", c.n_embd, true);
+    }
     l.bq = vector(p + "attn_q.bias", q_dim, bias);
     l.bk = vector(p + "attn_k.bias", kv_dim, bias);
     l.bv = vector(p + "attn_v.bias", kv_dim, bias);
@@ -271,27 +295,45 @@ void Model::run(std::span<const int> tokens, int pos, const Branches* branches,
   for (int t = 0; t < n; ++t)
     embed(tokens[static_cast<std::size_t>(t)], x.data() + static_cast<std::size_t>(t) * E);
 
+  if (c.embd_scale != 1.0f)
+    for (float& e : x) e *= c.embd_scale;
+
   // RoPE angles per position and rotated pair; the frequency follows the model's base (and
   // per-dimension factors for Llama 3.1-style long-context scaling). The angle is computed the way
   // ggml does it, in float: theta starts at the position and is multiplied by base^(-2/n_rot) from
   // one pair to the next (a rounding difference in the angle is enough to flip a near-tie later).
+  // Models with local layers keep a second table for their base.
   const int half = c.n_rot / 2;
-  const float theta_scale = std::pow(c.rope_base, -2.0f / static_cast<float>(c.n_rot));
-  std::vector<float> cos_t(static_cast<std::size_t>(n) * half), sin_t(cos_t.size());
-  for (int t = 0; t < n; ++t) {
-    float theta =
-        static_cast<float>(branches ? branches->positions[static_cast<std::size_t>(t)] : pos + t);
-    for (int i = 0; i < half; ++i) {
-      const float ff =
-          rope_freq_factors_.empty() ? 1.0f : rope_freq_factors_[static_cast<std::size_t>(i)];
-      cos_t[static_cast<std::size_t>(t) * half + i] = std::cos(theta / ff);
-      sin_t[static_cast<std::size_t>(t) * half + i] = std::sin(theta / ff);
-      theta *= theta_scale;
+  struct RopeTable {
+    float base = 0.0f;
+    std::vector<float> cos_t, sin_t;
+  };
+  auto make_table = [&](float base) {
+    RopeTable r;
+    r.base = base;
+    const float theta_scale = std::pow(base, -2.0f / static_cast<float>(c.n_rot));
+    r.cos_t.resize(static_cast<std::size_t>(n) * half);
+    r.sin_t.resize(r.cos_t.size());
+    for (int t = 0; t < n; ++t) {
+      float theta =
+          static_cast<float>(branches ? branches->positions[static_cast<std::size_t>(t)] : pos + t);
+      for (int i = 0; i < half; ++i) {
+        const float ff =
+            rope_freq_factors_.empty() ? 1.0f : rope_freq_factors_[static_cast<std::size_t>(i)];
+        r.cos_t[static_cast<std::size_t>(t) * half + i] = std::cos(theta / ff);
+        r.sin_t[static_cast<std::size_t>(t) * half + i] = std::sin(theta / ff);
+        theta *= theta_scale;
+      }
     }
-  }
-  auto rope = [&](float* vec, int t) {
-    const float* cs = cos_t.data() + static_cast<std::size_t>(t) * half;
-    const float* sn = sin_t.data() + static_cast<std::size_t>(t) * half;
+    return r;
+  };
+  std::vector<RopeTable> tables;
+  tables.push_back(make_table(c.rope_base));
+  if (c.sliding_window > 0 && c.rope_base_swa != c.rope_base)
+    tables.push_back(make_table(c.rope_base_swa));
+  auto rope = [&](const RopeTable& r, float* vec, int t) {
+    const float* cs = r.cos_t.data() + static_cast<std::size_t>(t) * half;
+    const float* sn = r.sin_t.data() + static_cast<std::size_t>(t) * half;
     for (int i = 0; i < half; ++i) {
       const int a = c.rope_neox ? i : 2 * i;
       const int b = c.rope_neox ? i + half : 2 * i + 1;
@@ -300,6 +342,10 @@ void Model::run(std::span<const int> tokens, int pos, const Branches* branches,
       vec[b] = x0 * sn[i] + x1 * cs[i];
     }
   };
+  // Queries are scaled before attention as llama.cpp's gemma graph does (the kernel then scales
+  // by one); for the Llama family the kernel applies 1/sqrt(head_dim) to the scores.
+  const bool scale_queries = c.qk_norm;
+  const float kernel_scale = scale_queries ? 1.0f : scale;
 
   for (int li = 0; li < c.n_layer; ++li) {
     Layer& L = layers_[static_cast<std::size_t>(li)];
@@ -312,6 +358,8 @@ void Model::run(std::span<const int> tokens, int pos, const Branches* branches,
     add_lora(li, LoraTarget::kQ, xn.data(), n, q.data());
     add_lora(li, LoraTarget::kK, xn.data(), n, k.data());
     add_lora(li, LoraTarget::kV, xn.data(), n, v.data());
+    const RopeTable& table = tables.size() > 1 && c.is_local(li) ? tables[1] : tables[0];
+    const int window = c.is_local(li) ? c.sliding_window : 0;
     // Branch batches need the tiled kernel's per-key visibility.
     const bool tiled = n >= kAttentionTile || branches;
     float* kc = k_cache_[static_cast<std::size_t>(slot_)][static_cast<std::size_t>(li)].get();
@@ -325,8 +373,16 @@ void Model::run(std::span<const int> tokens, int pos, const Branches* branches,
         for (int i = 0; i < kv_dim; ++i) kt[i] += L.bk[static_cast<std::size_t>(i)];
         for (int i = 0; i < kv_dim; ++i) vt[i] += L.bv[static_cast<std::size_t>(i)];
       }
-      for (int h = 0; h < c.n_head; ++h) rope(qt + h * D, t);
-      for (int h = 0; h < c.n_head_kv; ++h) rope(kt + h * D, t);
+      if (c.qk_norm) {
+        for (int h = 0; h < c.n_head; ++h)
+          rms_norm(qt + h * D, L.q_norm.data(), qt + h * D, D, c.rms_eps);
+        for (int h = 0; h < c.n_head_kv; ++h)
+          rms_norm(kt + h * D, L.k_norm.data(), kt + h * D, D, c.rms_eps);
+      }
+      for (int h = 0; h < c.n_head; ++h) rope(table, qt + h * D, t);
+      for (int h = 0; h < c.n_head_kv; ++h) rope(table, kt + h * D, t);
+      if (scale_queries)
+        for (int i = 0; i < q_dim; ++i) qt[i] *= c.attn_scale;
       // Keys, values and queries are rounded to fp16 precision, as llama.cpp's default F16 KV cache
       // and attention do: the runtime then reproduces its greedy outputs (near-ties otherwise flip
       // now and then).
@@ -355,12 +411,14 @@ void Model::run(std::span<const int> tokens, int pos, const Branches* branches,
           b.v = vc + (h / group) * D;
           b.kv_stride = static_cast<std::size_t>(kv_dim);
           b.dim = D;
-          b.scale = scale;
+          b.scale = kernel_scale;
+          b.window = window;
           b.out = attn.data() + h * D;
           b.out_stride = static_cast<std::size_t>(q_dim);
           if (branches) {
             b.shared = branches->shared;
             b.branch_start = branches->branch_start.data();
+            b.positions = branches->positions.data();
           }
           // Later blocks see more keys: hand them out first so the threads finish together.
           const int rb = blocks - 1 - blk;
@@ -373,15 +431,22 @@ void Model::run(std::span<const int> tokens, int pos, const Branches* branches,
       for (int t = 0; t < n; ++t) {
         for (int h = 0; h < c.n_head; ++h) {
           const int kvh = h / group;
-          attend_head(q.data() + static_cast<std::size_t>(t) * q_dim + h * D, kc + kvh * D,
-                      vc + kvh * D, static_cast<std::size_t>(kv_dim), pos + t + 1, D, scale,
-                      attn.data() + static_cast<std::size_t>(t) * q_dim + h * D);
+          // A local layer's query sees its last `window` positions only.
+          const int first = window > 0 ? std::max(0, pos + t + 1 - window) : 0;
+          const std::size_t skip = static_cast<std::size_t>(first) * kv_dim;
+          attend_head(q.data() + static_cast<std::size_t>(t) * q_dim + h * D, kc + skip + kvh * D,
+                      vc + skip + kvh * D, static_cast<std::size_t>(kv_dim), pos + t + 1 - first, D,
+                      kernel_scale, attn.data() + static_cast<std::size_t>(t) * q_dim + h * D);
         }
       }
     }
-
     matmul(L.wo, attn.data(), n, tmp.data(), nt);
     add_lora(li, LoraTarget::kO, attn.data(), n, tmp.data());
+    if (c.post_norms)
+      for (int t = 0; t < n; ++t) {
+        float* row = tmp.data() + static_cast<std::size_t>(t) * E;
+        rms_norm(row, L.attn_post_norm.data(), row, E, c.rms_eps);
+      }
     for (std::size_t i = 0; i < x.size(); ++i) x[i] += tmp[i];
 
     for (int t = 0; t < n; ++t)
@@ -391,9 +456,18 @@ void Model::run(std::span<const int> tokens, int pos, const Branches* branches,
     matmul(L.w_up, xn.data(), n, u.data(), nt);
     add_lora(li, LoraTarget::kGate, xn.data(), n, g.data());
     add_lora(li, LoraTarget::kUp, xn.data(), n, u.data());
-    swiglu(g.data(), u.data(), g.data(), g.size());
+    if (c.geglu) {
+      geglu(g.data(), u.data(), g.data(), g.size());
+    } else {
+      swiglu(g.data(), u.data(), g.data(), g.size());
+    }
     matmul(L.w_down, g.data(), n, tmp.data(), nt);
     add_lora(li, LoraTarget::kDown, g.data(), n, tmp.data());
+    if (c.post_norms)
+      for (int t = 0; t < n; ++t) {
+        float* row = tmp.data() + static_cast<std::size_t>(t) * E;
+        rms_norm(row, L.ffn_post_norm.data(), row, E, c.rms_eps);
+      }
     for (std::size_t i = 0; i < x.size(); ++i) x[i] += tmp[i];
   }
 

@@ -1,8 +1,10 @@
 #pragma once
 // Decoder-only transformer of the Llama family ("llama": SmolLM2, Llama 3.x; "qwen2": adds q/k/v
-// biases and NeoX-style RoPE) over weights memory-mapped from a GGUF file: RMSNorm, RoPE,
-// grouped-query attention with an F32 KV cache, SwiGLU feed-forward, tied embeddings when
-// output.weight is absent.
+// biases and NeoX-style RoPE; "gemma3": scaled embeddings, RMSNorm of every query and key head,
+// norms after attention and feed-forward too, GELU-gated feed-forward, and local sliding-window
+// layers with their own RoPE base between the global ones) over weights memory-mapped from a GGUF
+// file: RMSNorm, RoPE, grouped-query attention with an F32 KV cache, SwiGLU feed-forward, tied
+// embeddings when output.weight is absent.
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -28,7 +30,22 @@ struct ModelConfig {
   int n_vocab = 0;
   float rms_eps = 1e-5f;
   float rope_base = 10000.0f;
-  bool rope_neox = false;  // rotate (i, i + n_rot/2) pairs instead of adjacent (2i, 2i+1) pairs
+  bool rope_neox = false;   // rotate (i, i + n_rot/2) pairs instead of adjacent (2i, 2i+1) pairs
+  float embd_scale = 1.0f;  // token embeddings are multiplied by this (gemma: sqrt(n_embd))
+  float attn_scale = 0.0f;  // queries are multiplied by this before attention (1/sqrt(head_dim))
+  bool qk_norm = false;     // RMSNorm of each query and key head before RoPE (gemma3)
+  bool post_norms = false;  // RMSNorm of the attention and feed-forward outputs (gemma3)
+  bool geglu = false;       // GELU-gated feed-forward instead of SwiGLU (gemma)
+  // Local layers see only the last `sliding_window` positions (0: every layer is global); with
+  // swa_pattern p, layer i is global when i % p == p - 1. Local layers rotate with rope_base_swa.
+  int sliding_window = 0;
+  int swa_pattern = 0;
+  float rope_base_swa = 10000.0f;
+
+  bool is_local(int layer) const {
+    return sliding_window > 0 && (swa_pattern <= 0 || layer % swa_pattern < swa_pattern - 1);
+  }
+  float rope_base_of(int layer) const { return is_local(layer) ? rope_base_swa : rope_base; }
 };
 
 enum class ForwardOutput {
@@ -81,7 +98,8 @@ class Model {
 
   // The weights, read-only (the trainer runs its own forward and backward over them).
   struct Layer {
-    std::vector<float> attn_norm, ffn_norm, bq, bk, bv;  // biases empty unless qwen2
+    std::vector<float> attn_norm, ffn_norm, bq, bk, bv;                // biases empty unless qwen2
+    std::vector<float> q_norm, k_norm, attn_post_norm, ffn_post_norm;  // empty unless gemma3
     WeightMatrix wq, wk, wv, wo, w_gate, w_up, w_down;
     const WeightMatrix& projection(LoraTarget t) const;
   };

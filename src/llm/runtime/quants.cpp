@@ -19,6 +19,8 @@ std::optional<TypeTraits> type_traits(std::uint32_t type) {
       return TypeTraits{"Q4_0", kQK, sizeof(BlockQ4_0)};
     case GgmlType::Q4_1:
       return TypeTraits{"Q4_1", kQK, sizeof(BlockQ4_1)};
+    case GgmlType::Q5_0:
+      return TypeTraits{"Q5_0", kQK, sizeof(BlockQ5_0)};
     case GgmlType::Q8_0:
       return TypeTraits{"Q8_0", kQK, sizeof(BlockQ8_0)};
     case GgmlType::Q4_K:
@@ -126,6 +128,21 @@ void dequantize_row(GgmlType type, const void* src, float* y, std::int64_t n) {
         for (int j = 0; j < kQK / 2; ++j) {
           y[j] = d * static_cast<float>(b[i].qs[j] & 0xF) + m;
           y[j + 16] = d * static_cast<float>(b[i].qs[j] >> 4) + m;
+        }
+      }
+      return;
+    }
+    case GgmlType::Q5_0: {
+      const auto* b = static_cast<const BlockQ5_0*>(src);
+      for (std::int64_t i = 0; i < n / kQK; ++i, y += kQK) {
+        const float d = fp16_to_fp32(b[i].d);
+        std::uint32_t qh;
+        std::memcpy(&qh, b[i].qh, sizeof(qh));
+        for (int j = 0; j < kQK / 2; ++j) {
+          const int lo = (b[i].qs[j] & 0xF) | static_cast<int>(((qh >> j) & 1u) << 4);
+          const int hi = (b[i].qs[j] >> 4) | static_cast<int>(((qh >> (j + 16)) & 1u) << 4);
+          y[j] = d * static_cast<float>(lo - 16);
+          y[j + 16] = d * static_cast<float>(hi - 16);
         }
       }
       return;
@@ -251,8 +268,8 @@ void quantize_row_q8k(const float* x, BlockQ8K* y, std::int64_t n) {
       std::memset(y[i].bsums, 0, sizeof(y[i].bsums));
       continue;
     }
-    // The extreme value maps to -128 so the full int8 range is used.
-    const float iscale = -128.0f / max;
+    // The extreme value maps to -127 (as ggml's q8_K does), so every quant can be negated.
+    const float iscale = -127.0f / max;
     for (int j = 0; j < kQKK; ++j) {
       const long v = std::lrintf(iscale * x[j]);
       y[i].qs[j] = static_cast<std::int8_t>(std::min(127L, v));

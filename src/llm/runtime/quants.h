@@ -15,6 +15,7 @@ enum class GgmlType : std::uint32_t {
   F16 = 1,
   Q4_0 = 2,
   Q4_1 = 3,
+  Q5_0 = 6,
   Q8_0 = 8,
   Q8_1 = 9,
   Q4_K = 12,
@@ -36,6 +37,11 @@ struct BlockQ4_0 {
 struct BlockQ4_1 {
   std::uint16_t d;
   std::uint16_t m;
+  std::uint8_t qs[kQK / 2];
+};
+struct BlockQ5_0 {
+  std::uint16_t d;
+  std::uint8_t qh[4];  // bit j: the fifth bit of element j
   std::uint8_t qs[kQK / 2];
 };
 struct BlockQ8_0 {
@@ -61,13 +67,14 @@ struct BlockQ6_K {
   std::int8_t scales[kQKK / 16];
   std::uint16_t d;
 };
-static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20 && sizeof(BlockQ8_0) == 34);
+static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20 && sizeof(BlockQ5_0) == 22 &&
+              sizeof(BlockQ8_0) == 34);
 static_assert(sizeof(BlockQ4_K) == 144 && sizeof(BlockQ5_K) == 176 && sizeof(BlockQ6_K) == 210);
 
 // Activation blocks (runtime-internal, never stored in files): the input vector of a matrix-vector
 // product is quantised to 8 bits once so that every weight row can be multiplied with integer
 // arithmetic.
-struct BlockQ8A {  // pairs with Q4_0 and Q8_0 weights
+struct BlockQ8A {  // pairs with Q4_0, Q5_0 and Q8_0 weights
   float d;
   std::int8_t qs[kQK];
 };

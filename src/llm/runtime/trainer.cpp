@@ -6,6 +6,7 @@
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <array>
 #include <cmath>
 #include <limits>
 #include <stdexcept>
@@ -50,6 +51,10 @@ struct LoraTrainer<S>::Impl {
   struct LayerActs {
     Mat<S> x_in, xn1, q, k, v, attn, x_mid, xn2, g, u;
     std::vector<S> inv1, inv2;
+    // gemma3: q and k before their per-head norms, the attention and feed-forward outputs before
+    // the post-norms, and the norms' inverse RMS values.
+    Mat<S> q_pre, k_pre, o_raw, f_raw;
+    std::vector<S> q_inv, k_inv, post_inv1, post_inv2;
     std::vector<Mat<S>> probs;                  // per head, T x T
     std::array<Mat<S>, kLoraTargets> lora_mid;  // A x (unscaled), T x rank
   };
@@ -58,7 +63,8 @@ struct LoraTrainer<S>::Impl {
   // stops there (adapting only the top layers makes a step that much cheaper).
   int first_adapted = std::numeric_limits<int>::max();
   Mat<S> x_final;
-  std::vector<S> cos_t, sin_t;
+  // RoPE tables: [0] for the model's base, [1] for the local layers' base when it differs.
+  std::array<std::vector<S>, 2> cos_t, sin_t;
 
   Impl(const Model& m, const LoraAdapter& a, TrainerOptions o) : base(m), options(o), initial(a) {
     const ModelConfig& c = base.config();
@@ -195,28 +201,34 @@ struct LoraTrainer<S>::Impl {
   void rope_tables(int T) {
     const ModelConfig& c = base.config();
     const int half = c.n_rot / 2;
-    const float theta_scale = std::pow(c.rope_base, -2.0f / static_cast<float>(c.n_rot));
     const auto& ff = base.rope_freq_factors();
-    cos_t.resize(static_cast<std::size_t>(T) * half);
-    sin_t.resize(cos_t.size());
-    for (int t = 0; t < T; ++t) {
-      float theta = static_cast<float>(t);
-      for (int i = 0; i < half; ++i) {
-        const float f = ff.empty() ? 1.0f : ff[static_cast<std::size_t>(i)];
-        cos_t[static_cast<std::size_t>(t) * half + i] = static_cast<S>(std::cos(theta / f));
-        sin_t[static_cast<std::size_t>(t) * half + i] = static_cast<S>(std::sin(theta / f));
-        theta *= theta_scale;
+    const float bases[2] = {c.rope_base, c.rope_base_swa};
+    for (int b = 0; b < 2; ++b) {
+      if (b == 1 && c.sliding_window == 0) break;
+      const float theta_scale = std::pow(bases[b], -2.0f / static_cast<float>(c.n_rot));
+      cos_t[b].resize(static_cast<std::size_t>(T) * half);
+      sin_t[b].resize(cos_t[b].size());
+      for (int t = 0; t < T; ++t) {
+        float theta = static_cast<float>(t);
+        for (int i = 0; i < half; ++i) {
+          const float f = ff.empty() ? 1.0f : ff[static_cast<std::size_t>(i)];
+          cos_t[b][static_cast<std::size_t>(t) * half + i] = static_cast<S>(std::cos(theta / f));
+          sin_t[b][static_cast<std::size_t>(t) * half + i] = static_cast<S>(std::sin(theta / f));
+          theta *= theta_scale;
+        }
       }
     }
   }
 
-  // Rotates each head of m (T x heads*D) forward, or backward (the transpose) when inverse.
-  void rope(Mat<S>& m, int heads, bool inverse) {
+  // Rotates each head of m (T x heads*D) forward, or backward (the transpose) when inverse, with
+  // the RoPE base of `layer`.
+  void rope(Mat<S>& m, int heads, bool inverse, int layer) {
     const ModelConfig& c = base.config();
     const int half = c.n_rot / 2, D = c.head_dim;
+    const int table = c.is_local(layer) && c.rope_base_swa != c.rope_base ? 1 : 0;
     for (Eigen::Index t = 0; t < m.rows(); ++t) {
-      const S* cs = cos_t.data() + static_cast<std::size_t>(t) * half;
-      const S* sn = sin_t.data() + static_cast<std::size_t>(t) * half;
+      const S* cs = cos_t[table].data() + static_cast<std::size_t>(t) * half;
+      const S* sn = sin_t[table].data() + static_cast<std::size_t>(t) * half;
       for (int h = 0; h < heads; ++h) {
         S* vec = m.data() + t * m.cols() + h * D;
         for (int i = 0; i < half; ++i) {
@@ -229,6 +241,42 @@ struct LoraTrainer<S>::Impl {
         }
       }
     }
+  }
+
+  // RMSNorm of every head of m (T x heads*D) with the weights w (D): y and the inverse RMS of
+  // each (token, head).
+  static void head_rms_forward(const Mat<S>& m, const std::vector<float>& w, int D, S eps,
+                               Mat<S>& y, std::vector<S>& inv) {
+    const Mat<S> rows = CMap<S>(m.data(), m.rows() * m.cols() / D, D);
+    Mat<S> yr;
+    rms_forward(rows, w, eps, yr, inv);
+    y = MapM<S>(yr.data(), m.rows(), m.cols());
+  }
+  static void head_rms_backward(const Mat<S>& m, const std::vector<float>& w, int D,
+                                const std::vector<S>& inv, const Mat<S>& dy, Mat<S>& dm) {
+    const Eigen::Index n = m.rows() * m.cols() / D;
+    const Mat<S> rows = CMap<S>(m.data(), n, D);
+    const Mat<S> dyr = CMap<S>(dy.data(), n, D);
+    Mat<S> dr = Mat<S>::Zero(n, D);
+    rms_backward(rows, w, inv, dyr, dr);
+    dm += MapM<S>(dr.data(), m.rows(), m.cols());
+  }
+
+  // The factor the trainer's attention (which scales scores by 1/sqrt(D)) needs on the queries
+  // to apply the model's own query scale.
+  S query_factor() const {
+    const ModelConfig& c = base.config();
+    return static_cast<S>(c.attn_scale) * std::sqrt(static_cast<S>(c.head_dim));
+  }
+
+  static S gelu(S x) {
+    const S a = static_cast<S>(0.79788456080286535587989211986876), b = static_cast<S>(0.044715);
+    return S(0.5) * x * (S(1) + std::tanh(a * x * (S(1) + b * x * x)));
+  }
+  static S gelu_grad(S x) {
+    const S a = static_cast<S>(0.79788456080286535587989211986876), b = static_cast<S>(0.044715);
+    const S th = std::tanh(a * x * (S(1) + b * x * x));
+    return S(0.5) * (S(1) + th) + S(0.5) * x * (S(1) - th * th) * a * (S(1) + S(3) * b * x * x);
   }
 
   static S silu(S g) { return g / (S(1) + std::exp(-g)); }
@@ -254,6 +302,13 @@ struct LoraTrainer<S>::Impl {
                      row.data(), E);
       for (int i = 0; i < E; ++i) x(t, i) = static_cast<S>(row[static_cast<std::size_t>(i)]);
     }
+    if (c.embd_scale != 1.0f) x *= static_cast<S>(c.embd_scale);
+    for (int li = first_adapted; li < c.n_layer; ++li)
+      if (c.is_local(li) && T > c.sliding_window)
+        throw std::invalid_argument("training sequence of " + std::to_string(T) +
+                                    " tokens is longer than the sliding window (" +
+                                    std::to_string(c.sliding_window) + ")");
+    const S qf = query_factor();
     Mat<S> tmp;
     for (int li = 0; li < c.n_layer; ++li) {
       const Model::Layer& L = base.layer(li);
@@ -270,17 +325,34 @@ struct LoraTrainer<S>::Impl {
           for (int i = 0; i < kv_dim; ++i) a.v(t, i) += static_cast<S>(L.bv[i]);
         }
       }
-      rope(a.q, c.n_head, false);
-      rope(a.k, c.n_head_kv, false);
+      if (c.qk_norm) {
+        a.q_pre = a.q;
+        a.k_pre = a.k;
+        head_rms_forward(a.q_pre, L.q_norm, D, eps, a.q, a.q_inv);
+        head_rms_forward(a.k_pre, L.k_norm, D, eps, a.k, a.k_inv);
+      }
+      rope(a.q, c.n_head, false, li);
+      rope(a.k, c.n_head_kv, false, li);
+      if (qf != S(1)) a.q *= qf;
       nn::attention_forward<S>(a.q, a.k, a.v, c.n_head, c.n_head_kv, true, a.probs, a.attn,
                                threads);
       project(li, LoraTarget::kO, a.attn, tmp, a.lora_mid[3]);
+      if (c.post_norms) {
+        a.o_raw = std::move(tmp);
+        rms_forward(a.o_raw, L.attn_post_norm, eps, tmp, a.post_inv1);
+      }
       a.x_mid = a.x_in + tmp;
       rms_forward(a.x_mid, L.ffn_norm, eps, a.xn2, a.inv2);
       project(li, LoraTarget::kGate, a.xn2, a.g, a.lora_mid[4]);
       project(li, LoraTarget::kUp, a.xn2, a.u, a.lora_mid[5]);
-      Mat<S> h = a.g.unaryExpr([](S v) { return silu(v); }).cwiseProduct(a.u);
+      const bool geglu = c.geglu;
+      Mat<S> h =
+          a.g.unaryExpr([geglu](S v) { return geglu ? gelu(v) : silu(v); }).cwiseProduct(a.u);
       project(li, LoraTarget::kDown, h, tmp, a.lora_mid[6]);
+      if (c.post_norms) {
+        a.f_raw = std::move(tmp);
+        rms_forward(a.f_raw, L.ffn_post_norm, eps, tmp, a.post_inv2);
+      }
       x = a.x_mid + tmp;
     }
     x_final = std::move(x);
@@ -390,28 +462,56 @@ struct LoraTrainer<S>::Impl {
     for (int li = c.n_layer - 1; li >= first_adapted; --li) {
       const Model::Layer& L = base.layer(li);
       LayerActs& a = acts[static_cast<std::size_t>(li)];
-      // Feed-forward: x = x_mid + down(silu(g) * u).
-      const Mat<S> sig = a.g.unaryExpr([](S v) { return S(1) / (S(1) + std::exp(-v)); });
-      const Mat<S> sg = a.g.cwiseProduct(sig);
-      const Mat<S> h = sg.cwiseProduct(a.u);
+      // Feed-forward: x = x_mid + [post-norm](down(act(g) * u)), act = silu or gelu.
+      Mat<S> d_ffn_out;
+      if (c.post_norms) {
+        d_ffn_out = Mat<S>::Zero(T, c.n_embd);
+        rms_backward(a.f_raw, L.ffn_post_norm, a.post_inv2, dx, d_ffn_out);
+      }
+      const Mat<S>& d_down = c.post_norms ? d_ffn_out : dx;
+      Mat<S> act, act_grad;
+      if (c.geglu) {
+        act = a.g.unaryExpr([](S v) { return gelu(v); });
+        act_grad = a.g.unaryExpr([](S v) { return gelu_grad(v); });
+      } else {
+        const Mat<S> sig = a.g.unaryExpr([](S v) { return S(1) / (S(1) + std::exp(-v)); });
+        act = a.g.cwiseProduct(sig);
+        act_grad = sig.cwiseProduct(Mat<S>::Ones(T, c.n_ff) +
+                                    a.g.cwiseProduct(Mat<S>::Ones(T, c.n_ff) - sig));
+      }
+      const Mat<S> h = act.cwiseProduct(a.u);
       Mat<S> dh = Mat<S>::Zero(T, c.n_ff);
-      project_backward(li, LoraTarget::kDown, h, a.lora_mid[6], dx, dh);
-      const Mat<S> du = dh.cwiseProduct(sg);
-      const Mat<S> dg = dh.cwiseProduct(a.u).cwiseProduct(sig.cwiseProduct(
-          (Mat<S>::Ones(T, c.n_ff) + a.g.cwiseProduct(Mat<S>::Ones(T, c.n_ff) - sig))));
+      project_backward(li, LoraTarget::kDown, h, a.lora_mid[6], d_down, dh);
+      const Mat<S> du = dh.cwiseProduct(act);
+      const Mat<S> dg = dh.cwiseProduct(a.u).cwiseProduct(act_grad);
       Mat<S> dxn2 = Mat<S>::Zero(T, c.n_embd);
       project_backward(li, LoraTarget::kGate, a.xn2, a.lora_mid[4], dg, dxn2);
       project_backward(li, LoraTarget::kUp, a.xn2, a.lora_mid[5], du, dxn2);
       rms_backward(a.x_mid, L.ffn_norm, a.inv2, dxn2, dx);  // dx is now d x_mid
-      // Attention: x_mid = x_in + o(attn).
+      // Attention: x_mid = x_in + [post-norm](o(attn)).
+      Mat<S> d_attn_out;
+      if (c.post_norms) {
+        d_attn_out = Mat<S>::Zero(T, c.n_embd);
+        rms_backward(a.o_raw, L.attn_post_norm, a.post_inv1, dx, d_attn_out);
+      }
       Mat<S> dattn = Mat<S>::Zero(T, q_dim);
-      project_backward(li, LoraTarget::kO, a.attn, a.lora_mid[3], dx, dattn);
+      project_backward(li, LoraTarget::kO, a.attn, a.lora_mid[3], c.post_norms ? d_attn_out : dx,
+                       dattn);
       Mat<S> dq = Mat<S>::Zero(T, q_dim), dk = Mat<S>::Zero(T, kv_dim),
              dv = Mat<S>::Zero(T, kv_dim);
       nn::attention_backward<S>(a.q, a.k, a.v, c.n_head, c.n_head_kv, true, a.probs, dattn, dq, dk,
                                 dv, threads);
-      rope(dq, c.n_head, true);
-      rope(dk, c.n_head_kv, true);
+      const S qf = query_factor();
+      if (qf != S(1)) dq *= qf;
+      rope(dq, c.n_head, true, li);
+      rope(dk, c.n_head_kv, true, li);
+      if (c.qk_norm) {
+        Mat<S> dq_pre = Mat<S>::Zero(T, q_dim), dk_pre = Mat<S>::Zero(T, kv_dim);
+        head_rms_backward(a.q_pre, L.q_norm, D, a.q_inv, dq, dq_pre);
+        head_rms_backward(a.k_pre, L.k_norm, D, a.k_inv, dk, dk_pre);
+        dq = std::move(dq_pre);
+        dk = std::move(dk_pre);
+      }
       Mat<S> dxn1 = Mat<S>::Zero(T, c.n_embd);
       project_backward(li, LoraTarget::kQ, a.xn1, a.lora_mid[0], dq, dxn1);
       project_backward(li, LoraTarget::kK, a.xn1, a.lora_mid[1], dk, dxn1);

@@ -111,6 +111,30 @@ std::vector<std::uint8_t> quantize(GgmlType type, const float* x, std::int64_t n
       }
       break;
     }
+    case GgmlType::Q5_0: {
+      auto* b = reinterpret_cast<BlockQ5_0*>(out.data());
+      for (std::int64_t i = 0; i < n / kQK; ++i, x += kQK) {
+        float amax = 0.0f, max = 0.0f;
+        for (int j = 0; j < kQK; ++j) {
+          if (std::fabs(x[j]) > amax) {
+            amax = std::fabs(x[j]);
+            max = x[j];
+          }
+        }
+        const float d = rounded_half(max / -16.0f);
+        b[i].d = fp32_to_fp16(d);
+        std::uint32_t qh = 0;
+        for (int j = 0; j < kQK / 2; ++j) {
+          const int q0 = d != 0.0f ? std::clamp(nearest(x[j] / d) + 16, 0, 31) : 16;
+          const int q1 = d != 0.0f ? std::clamp(nearest(x[j + 16] / d) + 16, 0, 31) : 16;
+          b[i].qs[j] = static_cast<std::uint8_t>((q0 & 0xF) | ((q1 & 0xF) << 4));
+          qh |= static_cast<std::uint32_t>(q0 >> 4) << j;
+          qh |= static_cast<std::uint32_t>(q1 >> 4) << (j + 16);
+        }
+        std::memcpy(b[i].qh, &qh, sizeof(qh));
+      }
+      break;
+    }
     case GgmlType::Q8_0: {
       auto* b = reinterpret_cast<BlockQ8_0*>(out.data());
       for (std::int64_t i = 0; i < n / kQK; ++i, x += kQK) {
@@ -268,7 +292,12 @@ std::vector<std::uint8_t> make_tiny_model(const TinyModelSpec& s) {
   w.add_u32(a + ".attention.head_count", static_cast<std::uint32_t>(s.n_head));
   w.add_u32(a + ".attention.head_count_kv", static_cast<std::uint32_t>(s.n_head_kv));
   w.add_f32(a + ".attention.layer_norm_rms_epsilon", 1e-5f);
-  w.add_f32(a + ".rope.freq_base", 10000.0f);
+  w.add_f32(a + ".rope.freq_base", a == "gemma3" ? 1e6f : 10000.0f);
+  if (a == "gemma3") {
+    w.add_u32(a + ".attention.sliding_window", static_cast<std::uint32_t>(s.sliding_window));
+    w.add_u32(a + ".attention.sliding_window_pattern", static_cast<std::uint32_t>(s.swa_pattern));
+    w.add_u32(a + ".attention.key_length", static_cast<std::uint32_t>(head_dim));
+  }
   w.add_string("tokenizer.ggml.model", "gpt2");
   w.add_string("tokenizer.ggml.pre", a == "qwen2" ? "qwen2" : "smollm");
   w.add_strings("tokenizer.ggml.tokens", vocab);
@@ -312,6 +341,13 @@ std::vector<std::uint8_t> make_tiny_model(const TinyModelSpec& s) {
     w.add_tensor(p + "ffn_up.weight", wt, {s.n_embd, s.n_ff}, random(s.n_embd * s.n_ff, scale));
     w.add_tensor(p + "ffn_down.weight", wt, {s.n_ff, s.n_embd},
                  random(s.n_ff * s.n_embd, 1.0f / std::sqrt(static_cast<float>(s.n_ff))));
+    if (a == "gemma3") {
+      w.add_tensor(p + "attn_q_norm.weight", GgmlType::F32, {head_dim}, norm_weights(head_dim));
+      w.add_tensor(p + "attn_k_norm.weight", GgmlType::F32, {head_dim}, norm_weights(head_dim));
+      w.add_tensor(p + "post_attention_norm.weight", GgmlType::F32, {s.n_embd},
+                   norm_weights(s.n_embd));
+      w.add_tensor(p + "post_ffw_norm.weight", GgmlType::F32, {s.n_embd}, norm_weights(s.n_embd));
+    }
   }
   return w.bytes();
 }

@@ -1,8 +1,8 @@
 #pragma once
 // Test-side GGUF writer: builds small GGUF images in memory (metadata of every type, tensors
-// quantised with simple round-to-nearest reference quantisers) and tiny random-weight llama/qwen2
-// models with a synthetic byte-level BPE vocabulary, so that the runtime is tested without any
-// download.
+// quantised with simple round-to-nearest reference quantisers) and tiny random-weight
+// llama/qwen2/gemma3 models with a synthetic byte-level BPE vocabulary, so that the runtime is
+// tested without any download.
 #include <cstdint>
 #include <filesystem>
 #include <string>
@@ -27,7 +27,7 @@ class GgufWriter : public runtime::GgufWriter {
 };
 
 struct TinyModelSpec {
-  std::string arch = "llama";  // or "qwen2"
+  std::string arch = "llama";  // or "qwen2", "gemma3"
   GgmlType weight_type = GgmlType::F32;
   int n_layer = 2;
   int n_embd = 64;  // must be a multiple of 256 for K-quant weight types
@@ -36,6 +36,11 @@ struct TinyModelSpec {
   int n_head_kv = 2;
   int n_ctx = 256;
   bool tied_embeddings = true;
+  // gemma3 only: local layers see the last `sliding_window` positions; with swa_pattern p every
+  // p-th layer is global (0: all local). The global layers rotate with base 1e6, the local ones
+  // with 1e4.
+  int sliding_window = 64;
+  int swa_pattern = 2;
   std::uint64_t seed = 7;
 };
 

@@ -14,8 +14,9 @@ namespace {
 
 using testing::random_vector;
 
-const GgmlType kTypes[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::Q4_0, GgmlType::Q4_1,
-                           GgmlType::Q8_0, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
+const GgmlType kTypes[] = {GgmlType::F32,  GgmlType::F16,  GgmlType::Q4_0,
+                           GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q8_0,
+                           GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K};
 
 // Quantisation step of each type relative to a block's range: the tolerance of a dequantised
 // element.
@@ -33,6 +34,8 @@ float relative_step(GgmlType t) {
       return 1.0f / 24;
     case GgmlType::Q4_0:
       return 1.0f / 7;  // the block's extreme maps to -8, the opposite side clips at +7
+    case GgmlType::Q5_0:
+      return 1.0f / 15;  // the extreme maps to -16, the opposite side clips at +15
     default:
       return 1.0f / 12;
   }

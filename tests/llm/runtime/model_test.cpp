@@ -51,7 +51,7 @@ TEST_P(ModelTest, LoadsHyperParameters) {
   EXPECT_EQ(m.config().n_head, 4);
   EXPECT_EQ(m.config().n_head_kv, 2);
   EXPECT_EQ(m.config().n_vocab, static_cast<int>(testing::tiny_vocab().size()));
-  EXPECT_EQ(m.config().rope_neox, GetParam().arch == "qwen2");
+  EXPECT_EQ(m.config().rope_neox, GetParam().arch == "qwen2" || GetParam().arch == "gemma3");
 }
 
 TEST_P(ModelTest, IncrementalDecodeEqualsFullRecompute) {
@@ -124,19 +124,17 @@ TEST_P(ModelTest, HiddenOutputHasOneNormalisedStatePerToken) {
   EXPECT_THROW(m.forward(bad, 0, ForwardOutput::kLastLogits, h, 1), std::out_of_range);
 }
 
-INSTANTIATE_TEST_SUITE_P(Variants, ModelTest,
-                         ::testing::Values(Variant{"llama", GgmlType::F32, true},
-                                           Variant{"llama", GgmlType::F16, false},
-                                           Variant{"llama", GgmlType::Q4_0, true},
-                                           Variant{"llama", GgmlType::Q4_1, true},
-                                           Variant{"llama", GgmlType::Q8_0, false},
-                                           Variant{"llama", GgmlType::Q4_K, true},
-                                           Variant{"llama", GgmlType::Q5_K, true},
-                                           Variant{"llama", GgmlType::Q6_K, false},
-                                           Variant{"qwen2", GgmlType::F32, true},
-                                           Variant{"qwen2", GgmlType::Q8_0, false},
-                                           Variant{"qwen2", GgmlType::Q4_K, true}),
-                         [](const auto& info) { return variant_name(info.param); });
+INSTANTIATE_TEST_SUITE_P(
+    Variants, ModelTest,
+    ::testing::Values(
+        Variant{"llama", GgmlType::F32, true}, Variant{"llama", GgmlType::F16, false},
+        Variant{"llama", GgmlType::Q4_0, true}, Variant{"llama", GgmlType::Q4_1, true},
+        Variant{"llama", GgmlType::Q8_0, false}, Variant{"llama", GgmlType::Q4_K, true},
+        Variant{"llama", GgmlType::Q5_K, true}, Variant{"llama", GgmlType::Q6_K, false},
+        Variant{"gemma3", GgmlType::Q5_0, true}, Variant{"gemma3", GgmlType::Q4_K, true},
+        Variant{"qwen2", GgmlType::F32, true}, Variant{"qwen2", GgmlType::Q8_0, false},
+        Variant{"qwen2", GgmlType::Q4_K, true}),
+    [](const auto& info) { return variant_name(info.param); });
 
 TEST(Model, RejectsMissingTensorsAndUnknownArchitectures) {
   testing::GgufWriter w;
@@ -149,6 +147,77 @@ TEST(Model, RejectsMissingTensorsAndUnknownArchitectures) {
   w2.add_u32("llama.feed_forward_length", 32);
   w2.add_u32("llama.attention.head_count", 4);
   EXPECT_THROW(Model(GgufFile::parse(w2.bytes())), GgufError);
+}
+
+// Gemma 3's local layers: with every layer local and a window of 4, two layers see 7 positions
+// back at most, so a change at position 0 reaches the logits of position 6 but not of position 7
+// and later; with the window wide it reaches every position. The batched (tiled) and token-by-
+// token paths apply the same window.
+TEST(Gemma3, SlidingWindowBoundsWhatAPositionSees) {
+  auto model = [](int window) {
+    testing::TinyModelSpec spec;
+    spec.arch = "gemma3";
+    spec.weight_type = GgmlType::Q8_0;
+    spec.sliding_window = window;
+    spec.swa_pattern = 0;
+    return Model(GgufFile::parse(testing::make_tiny_model(spec), "tiny"));
+  };
+  std::vector<int> a(70), b(70);
+  for (int t = 0; t < 70; ++t) a[static_cast<std::size_t>(t)] = 20 + (t * 37) % 200;
+  b = a;
+  b[0] = 5;
+  auto logits_at = [](Model& m, const std::vector<int>& tokens, int n, bool batched) {
+    m.init_cache(128);
+    std::vector<float> out;
+    if (batched) {
+      m.forward(std::span(tokens).first(static_cast<std::size_t>(n)), 0, ForwardOutput::kLastLogits,
+                out, 2);
+    } else {
+      for (int t = 0; t < n; ++t)
+        m.forward(std::span(tokens).subspan(static_cast<std::size_t>(t), 1), t,
+                  ForwardOutput::kLastLogits, out, 1);
+    }
+    return out;
+  };
+  auto max_diff = [](const std::vector<float>& x, const std::vector<float>& y) {
+    float d = 0.0f;
+    for (std::size_t i = 0; i < x.size(); ++i) d = std::max(d, std::fabs(x[i] - y[i]));
+    return d;
+  };
+  Model local = model(4);
+  for (bool batched : {false, true}) {
+    const int n = batched ? 70 : 12;  // 70 tokens take the tiled attention kernel
+    EXPECT_EQ(max_diff(logits_at(local, a, n, batched), logits_at(local, b, n, batched)), 0.0f)
+        << "batched " << batched;
+    EXPECT_GT(max_diff(logits_at(local, a, 7, batched), logits_at(local, b, 7, batched)), 1e-3f);
+  }
+  // The tiled path keeps queries in f32 where the token path rounds them to fp16 (as llama.cpp's
+  // two paths do), so the two agree to a fraction of the logits' range, not bit for bit.
+  auto range = [](const std::vector<float>& x) {
+    const auto [lo, hi] = std::minmax_element(x.begin(), x.end());
+    return *hi - *lo;
+  };
+  const auto tiled = logits_at(local, a, 70, true);
+  expect_close(tiled, logits_at(local, a, 70, false), 0.01f * range(tiled));
+  Model wide = model(128);
+  EXPECT_GT(max_diff(logits_at(wide, a, 70, true), logits_at(wide, b, 70, true)), 1e-3f);
+}
+
+TEST(Gemma3, LoadsItsHyperParameters) {
+  testing::TinyModelSpec spec;
+  spec.arch = "gemma3";
+  spec.sliding_window = 16;
+  spec.swa_pattern = 3;
+  const Model m(GgufFile::parse(testing::make_tiny_model(spec), "tiny"));
+  const ModelConfig& c = m.config();
+  EXPECT_TRUE(c.qk_norm && c.post_norms && c.geglu && c.rope_neox);
+  EXPECT_FLOAT_EQ(c.embd_scale, std::sqrt(64.0f));
+  EXPECT_EQ(c.sliding_window, 16);
+  EXPECT_TRUE(c.is_local(0));
+  EXPECT_TRUE(c.is_local(1));
+  EXPECT_FALSE(c.is_local(2));  // every third layer is global
+  EXPECT_FLOAT_EQ(c.rope_base_of(0), 10000.0f);
+  EXPECT_FLOAT_EQ(c.rope_base_of(2), 1e6f);
 }
 
 // A batch of branches equals running each branch by itself after the shared prompt; one branch of

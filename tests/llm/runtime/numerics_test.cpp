@@ -92,6 +92,26 @@ std::vector<double> softmax_attention(const std::vector<float>& q, const std::ve
   return out;
 }
 
+// GeGLU as ggml computes it: GELU of the fp16-rounded gate from a table of fp16 values, zero below
+// -10, the identity above 10.
+TEST(Geglu, FollowsTheTanhGeluThroughFp16) {
+  const std::vector<float> gate = {-12.0f, -10.0f, -3.0f, -0.5f, 0.0f,
+                                   0.3f,   1.7f,   9.9f,  10.0f, 14.0f};
+  std::vector<float> up(gate.size(), 2.0f), out(gate.size());
+  geglu(gate.data(), up.data(), out.data(), gate.size());
+  EXPECT_EQ(out[0], 0.0f);
+  EXPECT_EQ(out[1], 0.0f);
+  EXPECT_EQ(out[8], 20.0f);
+  EXPECT_EQ(out[9], 28.0f);
+  for (std::size_t i = 2; i < 8; ++i) {
+    const float g = gate[i];
+    EXPECT_EQ(out[i], round_fp16(gelu_tanh(round_fp16(g))) * 2.0f) << g;
+    const double exact = 0.5 * g * (1.0 + std::erf(g / std::sqrt(2.0)));  // the erf form
+    EXPECT_NEAR(out[i] / 2.0f, exact, 2e-3 * std::max(1.0, std::fabs(exact))) << g;
+  }
+  EXPECT_NEAR(gelu_tanh(1.0f), 0.841192f, 1e-5f);
+}
+
 TEST(Attention, ScalarAndAvx2AgreeBitForBitAndMatchSoftmax) {
   const int len = 37;
   for (int dim : {32, 64, 72, 128}) {

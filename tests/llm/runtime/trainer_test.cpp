@@ -78,7 +78,9 @@ TEST_P(TrainerGradients, MatchFiniteDifferences) {
   const std::vector<double> analytic(t.gradients().begin(), t.gradients().end());
   auto params = t.parameters();
   Rng pick(5);
-  const double h = 1e-5;
+  // h = 1e-4: gemma3's scaled embeddings make the loss large enough that rounding noise in the
+  // difference of two losses dominates at smaller steps; the truncation error stays ~1e-8.
+  const double h = 1e-4;
   double worst = 0.0;
   int checked = 0;
   for (int k = 0; k < 120; ++k) {
@@ -90,14 +92,15 @@ TEST_P(TrainerGradients, MatchFiniteDifferences) {
     ++checked;
   }
   EXPECT_EQ(checked, 120);
-  // Relative error bound: finite differences in double with h = 1e-5 are good to ~1e-7.
+  // Relative error bound: central differences in double at this step are good to ~1e-7.
   EXPECT_LT(worst, 1e-5);
 }
 
 INSTANTIATE_TEST_SUITE_P(Archs, TrainerGradients,
                          ::testing::Values(Variant{"llama", GgmlType::F32, true},
                                            Variant{"qwen2", GgmlType::Q8_0, false},
-                                           Variant{"llama", GgmlType::Q4_1, false}),
+                                           Variant{"llama", GgmlType::Q4_1, false},
+                                           Variant{"gemma3", GgmlType::Q5_0, true}),
                          [](const auto& info) {
                            return info.param.arch + "_" +
                                   type_name(static_cast<std::uint32_t>(info.param.type));
@@ -157,8 +160,12 @@ TEST(Trainer, HeadBlocksGiveTheGradientOfTheTermsSeparately) {
 
 // The training forward computes what the inference runtime computes (with the adapter applied),
 // up to the runtime's 8-bit activations and fp16 KV cache.
-TEST(Trainer, ForwardAgreesWithRuntimeWithAdapter) {
-  Model m = tiny({"llama", GgmlType::F32, true});
+class TrainerForward : public ::testing::TestWithParam<std::string> {};
+
+// The trainer's forward (its own f32/f64 code) and the runtime's (fp16 KV cache, GELU table)
+// agree, with an adapter applied to both.
+TEST_P(TrainerForward, AgreesWithRuntimeWithAdapter) {
+  Model m = tiny({GetParam(), GgmlType::F32, true});
   const LoraAdapter a = random_adapter(m, 3, 0.1);
   m.set_lora(&a);
   m.init_cache(64);
@@ -185,6 +192,22 @@ TEST(Trainer, ForwardAgreesWithRuntimeWithAdapter) {
   for (std::size_t i = 0; i < plain.size(); ++i)
     changed = std::max(changed, static_cast<double>(std::fabs(plain[i] - logits[i])));
   EXPECT_GT(changed, 5 * max_diff);
+}
+
+INSTANTIATE_TEST_SUITE_P(Archs, TrainerForward, ::testing::Values("llama", "gemma3"));
+
+TEST(Trainer, RefusesSequencesLongerThanTheSlidingWindow) {
+  testing::TinyModelSpec spec;
+  spec.arch = "gemma3";
+  spec.sliding_window = 8;
+  const Model m(GgufFile::parse(testing::make_tiny_model(spec), "tiny"));
+  const LoraAdapter a = random_adapter(m, 3);
+  LoraTrainer<float> t(m, a, TrainerOptions{.threads = 1});
+  TrainingSequence seq = example_sequence();  // 14 tokens
+  EXPECT_THROW(t.accumulate(seq), std::invalid_argument);
+  seq.tokens.resize(8);
+  seq.terms = {{7, 5, {}, 1.0f}};
+  EXPECT_NO_THROW(t.accumulate(seq));
 }
 
 // One AdamW step of the float trainer equals the double-precision reference step.
