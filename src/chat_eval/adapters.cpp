@@ -84,8 +84,11 @@ RerankResult ChatRecReranker::label_rerank(data::UserIndex user,
   // The adapter knows as many letters as it was tuned on; any candidate past them keeps its base
   // place after the lettered ones.
   const std::size_t shown = std::min(n, options_.label->options);
+  std::vector<std::size_t> listing(shown);
+  std::iota(listing.begin(), listing.end(), std::size_t{0});
+  if (options_.label->shuffled) listing = instruct::listed_order(options_.label->seed, user, shown);
   std::vector<data::ItemIndex> items;
-  for (std::size_t j = 0; j < shown; ++j) items.push_back(candidates[j].item);
+  for (std::size_t j : listing) items.push_back(candidates[j].item);
   const std::vector<data::ItemIndex> history =
       instruct::latest_likes(train, user, options_.label->history);
   const auto terms = label_ranker_->likelihood_terms(user, history, items);
@@ -94,8 +97,8 @@ RerankResult ChatRecReranker::label_rerank(data::UserIndex user,
     r.notes.push_back("the LLM did not score the options; showing the recommender's own ranking");
     return r;
   }
-  r.llm_scores = terms->conditional;
-  r.llm_scores.resize(n, -1e9);
+  r.llm_scores.assign(n, -1e9);
+  for (std::size_t j = 0; j < shown; ++j) r.llm_scores[listing[j]] = terms->conditional[j];
   std::stable_sort(r.llm_order.begin(), r.llm_order.begin() + static_cast<std::ptrdiff_t>(shown),
                    [&](std::size_t a, std::size_t b) { return r.llm_scores[a] > r.llm_scores[b]; });
   r.llm_used = true;

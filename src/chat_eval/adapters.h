@@ -42,6 +42,9 @@ struct ChatRecEvalOptions {
     std::size_t history = 20;
     std::size_t options = 20;  // letters the adapter was tuned on
     std::string source;        // the recommender whose candidates it was tuned on
+    // Listed in a seeded permutation per user (instruct::listed_order with this seed), as tuned.
+    bool shuffled = false;
+    std::uint64_t seed = 0;
   };
   std::optional<LabelFormat> label;
   // With `fusion`: write each validation case (the base model's candidates and scores, the LLM's

@@ -62,6 +62,12 @@ chat::ChatRecEvalOptions eval_options(const LlmEvalOptions& o) {
     f.history = std::stoul(file.get_string("chatrec.instruct.history", "20"));
     f.options = std::stoul(file.get_string("chatrec.instruct.options", "10"));
     f.source = source;
+    const std::string order = file.get_string("chatrec.instruct.option_order", "source");
+    if (order != "source" && order != "shuffled")
+      throw InputError(o.open.lora, 0, "chatrec.instruct.option_order",
+                       "expected source or shuffled, got '" + order + "'");
+    f.shuffled = order == "shuffled";
+    f.seed = o.seed;
     if (out.mode != chat::RerankMode::kScore)
       throw InputError("--rerank", 0, mode, "a label adapter scores its options: use score");
     out.label = f;

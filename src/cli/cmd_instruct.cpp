@@ -221,6 +221,11 @@ const Registration registration(70, [](CLI::App& root) {
                    "recommender (e.g. ease) whose top negatives+1, in its order, are the listed "
                    "candidates, as the rerank sees them (pass --negatives 19 for its 20)")
       ->capture_default_str();
+  tune->add_option("--option-order", to.option_order,
+                   "With --candidates: list them in the recommender's order ('source') or in a "
+                   "seeded permutation per user ('shuffled'), which the rerank then uses too")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"source", "shuffled"}));
   tune->add_option("--template", to.template_id,
                    "Template id (default by loss: lm P05, label P07, yesno P02)");
   tune->add_option("--validation-users", to.validation_users, "Held-out users for validation")

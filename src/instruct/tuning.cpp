@@ -10,6 +10,7 @@
 #include <iostream>
 #include <limits>
 #include <map>
+#include <numeric>
 #include <set>
 
 #include "common/error.h"
@@ -52,11 +53,12 @@ std::uint64_t user_seed(std::uint64_t seed, std::uint64_t salt, data::UserIndex 
 std::string fingerprint(const TuneOptions& o) {
   return fmt::format(
       "protocol={} loss={} examples={} epochs={} rank={} alpha={} lr={} batch={} targets={} "
-      "layers={} history={} negatives={} seed={} template={} validation={}{}{}{}",
+      "layers={} history={} negatives={} seed={} template={} validation={}{}{}{}{}",
       o.protocol, o.loss, o.examples, o.epochs, o.rank, o.alpha, o.lr, o.batch, o.targets, o.layers,
       o.history, o.negatives, o.seed, o.template_id, o.validation_users,
       o.window_order == "time" ? std::string() : " windows=" + o.window_order,
       o.candidates == "random" ? std::string() : " candidates=" + o.candidates,
+      o.option_order == "source" ? std::string() : " options=" + o.option_order,
       o.init.empty() ? std::string()
                      : fmt::format(" init={} skip={}", o.init.string(), o.skip_examples));
 }
@@ -274,8 +276,17 @@ float rating_in(const data::InteractionMatrix& m, data::UserIndex u, data::ItemI
 
 // Above every per-case salt (6 + case index) so the shuffle's stream is its own.
 constexpr std::uint64_t kWindowShuffleSalt = 1ull << 31;
+// Between the window salt and the round salts.
+constexpr std::uint64_t kOptionOrderSalt = (1ull << 31) + 1;
 
 }  // namespace
+
+std::vector<std::size_t> listed_order(std::uint64_t seed, data::UserIndex u, std::size_t n) {
+  std::vector<std::size_t> order(n);
+  std::iota(order.begin(), order.end(), std::size_t{0});
+  Rng(user_seed(seed, kOptionOrderSalt, u)).shuffle(order);
+  return order;
+}
 
 std::vector<data::ItemIndex> latest_likes(const data::InteractionMatrix& m, data::UserIndex u,
                                           std::size_t n) {
@@ -354,6 +365,15 @@ TuneData ml100k_hard_cases(const data::Dataset& ds, const TuneOptions& o) {
         kept, user_seed(o.seed, kRoundSalt, static_cast<data::UserIndex>(round)), ds.num_users());
     std::vector<TuneCase> cases = hard_cases(ds, h, o, false, never);
     if (cases.empty()) break;
+    if (o.option_order == "shuffled")
+      for (TuneCase& c : cases) {
+        const auto order =
+            listed_order(user_seed(o.seed, kRoundSalt + 2, static_cast<data::UserIndex>(round)),
+                         c.user, c.candidates.size());
+        std::vector<data::ItemIndex> listed;
+        for (std::size_t k : order) listed.push_back(c.candidates[k]);
+        c.candidates = std::move(listed);
+      }
     Rng(user_seed(o.seed, kRoundSalt + 1, static_cast<data::UserIndex>(round))).shuffle(cases);
     for (auto& c : cases) all.push_back(std::move(c));
   }
@@ -431,6 +451,12 @@ TuneData tuning_cases(const data::Dataset& ds, const TuneOptions& o) {
   if (o.window_order != "time" && o.window_order != "random")
     throw InputError("--window-order", 0, "window_order",
                      "'" + o.window_order + "' is neither 'time' nor 'random'");
+  if (o.option_order != "source" && o.option_order != "shuffled")
+    throw InputError("--option-order", 0, "option_order",
+                     "'" + o.option_order + "' is neither 'source' nor 'shuffled'");
+  if (o.option_order == "shuffled" && o.candidates == "random")
+    throw InputError("--option-order", 0, "option_order",
+                     "random candidates are always listed shuffled; the order is for --candidates");
   if (o.protocol == "ml100k-topk") return ml100k_cases(ds, o);
   if (o.protocol != "games-seq")
     throw InputError("--dataset", 0, "protocol",
@@ -510,6 +536,7 @@ TuneSummary tune_adapter(const data::Dataset& ds, const TuneOptions& options) {
   if (hard && o.loss != "label")
     throw InputError("--candidates", 0, o.candidates,
                      "a recommender's candidates are trained listwise: use --loss label");
+
   if (o.batch < 1 || o.epochs < 1 || o.examples < 1)
     throw InputError("--batch", 0, "options", "batch, epochs and examples must be positive");
   const auto t0 = Clock::now();
@@ -565,6 +592,7 @@ TuneSummary tune_adapter(const data::Dataset& ds, const TuneOptions& options) {
     a.info["instruct.validation_users"] = std::to_string(o.validation_users);
     // Hard candidates: the reranker lists that recommender's candidates, in its order, lettered.
     a.info["instruct.candidates"] = o.candidates;
+    if (hard) a.info["instruct.option_order"] = o.option_order;
     if (o.loss == "label") a.info["instruct.options"] = std::to_string(o.negatives + 1);
     if (o.loss == "seq") {
       // The prompt, for callers that build it themselves (the Chat-Rec reranker).
@@ -616,15 +644,23 @@ TuneSummary tune_adapter(const data::Dataset& ds, const TuneOptions& options) {
         const bool any = std::any_of(c.candidates.begin(), c.candidates.end(), [&](auto i) {
           return std::binary_search(c.held.begin(), c.held.end(), i);
         });
-        auto t = any ? ranker.likelihood_terms(c.user, c.history, c.candidates) : std::nullopt;
+        // Shuffled options are listed in the permutation the rerank uses; the scores are mapped
+        // back to the recommender's order, whose order breaks ties.
+        std::vector<std::size_t> listing(c.candidates.size());
+        std::iota(listing.begin(), listing.end(), std::size_t{0});
+        if (o.option_order == "shuffled") listing = listed_order(o.seed, c.user, listing.size());
+        std::vector<data::ItemIndex> listed;
+        for (std::size_t k : listing) listed.push_back(c.candidates[k]);
+        auto t = any ? ranker.likelihood_terms(c.user, c.history, listed) : std::nullopt;
         bar.advance();
         std::vector<data::ItemIndex> ranked = c.candidates;  // a failure keeps the base order
         if (t) {
+          std::vector<double> score(c.candidates.size());
+          for (std::size_t j = 0; j < listing.size(); ++j) score[listing[j]] = t->conditional[j];
           std::vector<std::size_t> order(c.candidates.size());
           for (std::size_t k = 0; k < order.size(); ++k) order[k] = k;
-          std::stable_sort(order.begin(), order.end(), [&](std::size_t x, std::size_t y) {
-            return t->conditional[x] > t->conditional[y];
-          });
+          std::stable_sort(order.begin(), order.end(),
+                           [&](std::size_t x, std::size_t y) { return score[x] > score[y]; });
           for (std::size_t k = 0; k < order.size(); ++k) ranked[k] = c.candidates[order[k]];
         }
         ndcg += eval::ndcg_at_k(ranked, c.held, 5);

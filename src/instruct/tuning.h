@@ -89,6 +89,11 @@ struct TuneOptions {
   // "random" (target plus uniform negatives, shuffled) or, for ml100k-topk, a registered
   // recommender whose top negatives + 1 are the candidates (see above).
   std::string candidates = "random";
+  // Hard candidates: the order the options are listed in, "source" (the recommender's ranking, as
+  // lettered) or "shuffled" (a seeded permutation per user, the same at tuning, validation and
+  // rerank), so a letter's position carries none of the recommender's ranking and the LLM's scores
+  // are its own view of the options, for fusion with the recommender's.
+  std::string option_order = "source";
   std::uint64_t seed = 2023;
   int threads = 0;
   bool resume = false;
@@ -149,6 +154,10 @@ llm::runtime::TrainingSequence training_sequence(const data::Dataset& ds,
 // instruction, and what the rerank shows an adapter tuned on them.
 std::vector<data::ItemIndex> latest_likes(const data::InteractionMatrix& m, data::UserIndex u,
                                           std::size_t n);
+
+// The order in which a shuffled-option instruction lists `n` options to user `u`: entry j is the
+// index (in the recommender's order) of the option lettered j.
+std::vector<std::size_t> listed_order(std::uint64_t seed, data::UserIndex u, std::size_t n);
 
 // The template a loss trains with when none is given.
 std::string default_template(const std::string& loss);

@@ -289,6 +289,56 @@ TEST(TuningCases, RandomWindowOrderTrainsOnTheSameLikesInAnotherOrder) {
 // exclusions); training lists never show a test item or a validation like, even as a negative;
 // several rounds give one user instructions with different held-out likes. The label encoding
 // spreads the loss over every target among the options.
+// Shuffled options: the same cases as in the recommender's order, each listed in a seeded
+// permutation, so the first letter is the recommender's top pick only about as often as chance;
+// validation cases keep the recommender's order (the permutation is applied when they are listed,
+// with listed_order, as the rerank lists them).
+TEST(TuningCases, ShuffledOptionsAreTheSameCandidatesInASeededPermutation) {
+  if (!std::filesystem::exists(chatrec::testing::ml100k_dir()))
+    GTEST_SKIP() << "MovieLens-100K not found under " << chatrec::testing::ml100k_dir();
+  const data::Dataset ds = data::load_named("ml-100k", chatrec::testing::data_dir());
+  TuneOptions o = every_movielens_window();
+  o.loss = "label";
+  o.candidates = "ease";
+  o.negatives = 19;
+  o.examples = 300;
+  o.validation_users = 50;
+  const TuneData ranked = tuning_cases(ds, o);
+  o.option_order = "shuffled";
+  const TuneData shuffled = tuning_cases(ds, o);
+  EXPECT_EQ(tuning_cases(ds, o).train[7].candidates, shuffled.train[7].candidates);
+  ASSERT_EQ(ranked.train.size(), shuffled.train.size());
+  std::size_t same_first = 0;
+  for (std::size_t k = 0; k < ranked.train.size(); ++k) {
+    const TuneCase& a = ranked.train[k];
+    const TuneCase& b = shuffled.train[k];
+    EXPECT_EQ(a.user, b.user);
+    EXPECT_EQ(a.held, b.held);
+    EXPECT_EQ(a.history, b.history);
+    EXPECT_EQ(std::multiset<data::ItemIndex>(a.candidates.begin(), a.candidates.end()),
+              std::multiset<data::ItemIndex>(b.candidates.begin(), b.candidates.end()));
+    same_first += a.candidates.front() == b.candidates.front();
+  }
+  EXPECT_LT(same_first, ranked.train.size() / 5) << "chance is 1 in 20";
+  ASSERT_EQ(ranked.validation.size(), shuffled.validation.size());
+  for (std::size_t k = 0; k < ranked.validation.size(); ++k)
+    EXPECT_EQ(ranked.validation[k].candidates, shuffled.validation[k].candidates);
+
+  const auto p = listed_order(o.seed, 5, 20);
+  EXPECT_EQ(p, listed_order(o.seed, 5, 20));
+  EXPECT_NE(p, listed_order(o.seed, 6, 20));
+  EXPECT_NE(p, listed_order(o.seed + 1, 5, 20));
+  std::vector<std::size_t> sorted = p;
+  std::sort(sorted.begin(), sorted.end());
+  for (std::size_t k = 0; k < 20; ++k) EXPECT_EQ(sorted[k], k);
+
+  o.option_order = "sideways";
+  EXPECT_THROW(tuning_cases(ds, o), InputError);
+  o.option_order = "shuffled";
+  o.candidates = "random";
+  EXPECT_THROW(tuning_cases(ds, o), InputError);
+}
+
 TEST(TuningCases, HardCandidatesAreTheRecommendersTopWithTheHeldOutLikesAsTargets) {
   if (!std::filesystem::exists(chatrec::testing::ml100k_dir()))
     GTEST_SKIP() << "MovieLens-100K not found under " << chatrec::testing::ml100k_dir();
