@@ -17,6 +17,7 @@
 #include "chat/engine.h"
 #include "cli/command.h"
 #include "cli/llm_args.h"
+#include "common/blas.h"
 #include "common/error.h"
 #include "server/bootstrap.h"
 #include "server/server.h"
@@ -106,6 +107,8 @@ void run_serve(ServeArgs a) {
   engine_config.llm_open = a.open;
   engine_config.opened_store = st;
   engine_config.log = [](const std::string& line) { spdlog::info("{}", line); };
+  // The vector index searches batches through BLAS; which kernels run is worth a line.
+  spdlog::info("{}", common::blas_info().describe());
   if (!chat::parse_rerank_mode(a.rerank, &engine_config.options.rerank)) {
     throw InputError("--rerank", 0, a.rerank, "expected none, generate or score");
   }

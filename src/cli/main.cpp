@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "cli/command.h"
+#include "common/blas.h"
 
 namespace chatrec::cli {
 namespace {
@@ -47,6 +48,7 @@ std::string default_model_dir() {
 }  // namespace chatrec::cli
 
 int main(int argc, char** argv) {
+  chatrec::common::prefer_fast_blas_core(argv);
   CLI::App app{"chatrec: an LLM in the loop of a recommender system (Chat-Rec, InstructRec)"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "chatrec 0.1.0");
