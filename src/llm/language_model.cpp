@@ -22,4 +22,9 @@ const char* to_string(LlmError::Kind kind) {
   return "unknown";
 }
 
+Completion LanguageModel::complete(std::string_view, const GenerationOptions&) {
+  throw LlmError(LlmError::Kind::kUnsupported,
+                 name() + " continues chats only, not plain text prompts");
+}
+
 }  // namespace chatrec::llm

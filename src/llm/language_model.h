@@ -109,6 +109,10 @@ class LanguageModel {
   virtual Completion chat(const std::vector<Message>& messages,
                           const GenerationOptions& options) = 0;
 
+  // Continues `prompt` as plain text, without the chat template: what a base model is trained
+  // for, and what the completions API means. Backends that cannot throw LlmError kUnsupported.
+  virtual Completion complete(std::string_view prompt, const GenerationOptions& options);
+
   // log p(continuation | prompt) for each continuation, where the prompt is `messages` rendered
   // with the chat template and an open assistant turn, and the continuation is the start of the
   // assistant's reply.

@@ -42,6 +42,27 @@ Completion MockModel::chat(const std::vector<Message>& messages, const Generatio
   return Completion{text, options.choices.empty() ? "stop" : "choice", {}};
 }
 
+Completion MockModel::complete(std::string_view prompt, const GenerationOptions& options) {
+  std::string text;
+  {
+    std::lock_guard lock(mutex_);
+    text_prompts_.emplace_back(prompt);
+    if (failing_) throw LlmError(fail_, "mock model configured to fail");
+    if (responder_) {
+      text = responder_({{"user", std::string(prompt)}}, options);
+    } else {
+      if (replies_.empty())
+        throw LlmError(LlmError::Kind::kBadResponse, "mock model has no queued reply");
+      text = std::move(replies_.front());
+      replies_.pop_front();
+    }
+    usage_.prompt_tokens += count_tokens(prompt);
+    usage_.completion_tokens += count_tokens(text);
+  }
+  if (options.on_text) options.on_text(text);
+  return Completion{text, "stop", {}};
+}
+
 std::vector<Likelihood> MockModel::loglikelihood(const std::vector<Message>& messages,
                                                  const std::vector<std::string>& continuations) {
   std::lock_guard lock(mutex_);

@@ -29,11 +29,15 @@ class MockModel : public LanguageModel {
   }
 
   const std::vector<std::vector<Message>>& seen_prompts() const { return prompts_; }
+  // The text prompts complete() was given (it answers from the same queue or responder, which
+  // then sees one "user" message holding the text).
+  const std::vector<std::string>& seen_text_prompts() const { return text_prompts_; }
 
   std::string name() const override { return "mock"; }
   int context_size() const override { return 8192; }
   int count_tokens(std::string_view text) override;
   Completion chat(const std::vector<Message>& messages, const GenerationOptions& options) override;
+  Completion complete(std::string_view prompt, const GenerationOptions& options) override;
   std::vector<Likelihood> loglikelihood(const std::vector<Message>& messages,
                                         const std::vector<std::string>& continuations) override;
   std::vector<std::vector<float>> embed(const std::vector<std::string>& texts) override;
@@ -48,6 +52,7 @@ class MockModel : public LanguageModel {
   bool failing_ = false;
   LlmError::Kind fail_ = LlmError::Kind::kTimeout;
   std::vector<std::vector<Message>> prompts_;
+  std::vector<std::string> text_prompts_;
   Usage usage_;
 };
 

@@ -264,6 +264,10 @@ Completion LanguageModelPool::chat(const std::vector<Message>& messages,
   return state_->run([&](LanguageModel& m) { return m.chat(messages, tracked); }, &delivered);
 }
 
+Completion LanguageModelPool::complete(std::string_view prompt, const GenerationOptions& options) {
+  return state_->run([&](LanguageModel& m) { return m.complete(prompt, options); });
+}
+
 std::vector<Likelihood> LanguageModelPool::loglikelihood(
     const std::vector<Message>& messages, const std::vector<std::string>& continuations) {
   return state_->run([&](LanguageModel& m) { return m.loglikelihood(messages, continuations); });

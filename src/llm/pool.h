@@ -52,6 +52,7 @@ class LanguageModelPool final : public LanguageModel {
   int context_size() const override;
   int count_tokens(std::string_view text) override;
   Completion chat(const std::vector<Message>& messages, const GenerationOptions& options) override;
+  Completion complete(std::string_view prompt, const GenerationOptions& options) override;
   std::vector<Likelihood> loglikelihood(const std::vector<Message>& messages,
                                         const std::vector<std::string>& continuations) override;
   std::vector<std::vector<float>> embed(const std::vector<std::string>& texts) override;

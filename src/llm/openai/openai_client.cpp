@@ -362,6 +362,46 @@ class OpenAIModel final : public LanguageModel {
     return out;
   }
 
+  // POST /v1/completions with the prompt as it is (the legacy API every OpenAI-compatible server
+  // keeps for base models). Not streamed: on_text gets the whole text once.
+  Completion complete(std::string_view prompt, const GenerationOptions& options) override {
+    if (!options.choices.empty())
+      throw LlmError(Kind::kUnsupported, "constrained choices need a chat, not a text prompt");
+    json request = {{"model", model_id()},
+                    {"prompt", std::string(prompt)},
+                    {"max_tokens", options.max_tokens},
+                    {"temperature", options.temperature},
+                    {"top_p", options.top_p},
+                    {"seed", static_cast<std::int64_t>(options.seed & 0x7fffffffffffffffULL)}};
+    if (!options.stop.empty()) request["stop"] = options.stop;
+    if (options.top_k > 0) request["top_k"] = options.top_k;
+    if (options.logprobs >= 0) request["logprobs"] = std::min(options.logprobs, 5);
+    const std::string url = base_ + "/completions";
+    const json response =
+        parse_json(request_with_retries("POST", url, dump(request), {}).body, url);
+    if (!response.contains("choices") || !response["choices"].is_array() ||
+        response["choices"].empty() || !response["choices"][0].is_object()) {
+      throw LlmError(Kind::kBadResponse, url + ": response has no choices");
+    }
+    const json& choice = response["choices"][0];
+    if (!choice.contains("text") || !choice["text"].is_string())
+      throw LlmError(Kind::kBadResponse, url + ": choice has no text");
+    Completion out;
+    out.text = choice["text"].get<std::string>();
+    out.finish_reason = finish_reason(choice);
+    append_legacy_logprobs(choice, out.logprobs);
+    const json usage = response.value("usage", json());
+    out.usage.prompt_tokens = usage_field(usage, "prompt_tokens");
+    out.usage.completion_tokens = usage_field(usage, "completion_tokens");
+    if (out.usage.prompt_tokens < 0) out.usage.prompt_tokens = approx_tokens(prompt);
+    if (out.usage.completion_tokens < 0) out.usage.completion_tokens = approx_tokens(out.text);
+    if (options.on_text && !out.text.empty()) options.on_text(out.text);
+    if (options.on_logprob)
+      for (const TokenLogprob& t : out.logprobs) options.on_logprob(t);
+    add_usage(out.usage);
+    return out;
+  }
+
   std::vector<Likelihood> loglikelihood(const std::vector<Message>& messages,
                                         const std::vector<std::string>& continuations) override {
     if (continuations.empty()) return {};
@@ -577,6 +617,28 @@ class OpenAIModel final : public LanguageModel {
         }
       }
       if (options && options->on_logprob) options->on_logprob(t);
+      out.push_back(std::move(t));
+    }
+  }
+
+  // The completions API's logprobs ({"tokens", "token_logprobs", "top_logprobs": [{token:
+  // logprob}]}); entries without a number are skipped.
+  static void append_legacy_logprobs(const json& choice, std::vector<TokenLogprob>& out) {
+    if (!choice.contains("logprobs") || !choice["logprobs"].is_object()) return;
+    const json& lp = choice["logprobs"];
+    const json tokens = lp.value("tokens", json());
+    const json values = lp.value("token_logprobs", json());
+    const json top = lp.value("top_logprobs", json());
+    if (!tokens.is_array() || !values.is_array()) return;
+    for (std::size_t i = 0; i < tokens.size() && i < values.size(); ++i) {
+      if (!tokens[i].is_string() || !values[i].is_number()) continue;
+      TokenLogprob t{tokens[i].get<std::string>(), values[i].get<double>(), {}};
+      if (top.is_array() && i < top.size() && top[i].is_object()) {
+        for (const auto& [token, value] : top[i].items())
+          if (value.is_number()) t.top.emplace_back(token, value.get<double>());
+        std::sort(t.top.begin(), t.top.end(),
+                  [](const auto& a, const auto& b) { return a.second > b.second; });
+      }
       out.push_back(std::move(t));
     }
   }

@@ -609,22 +609,20 @@ struct OpenAIServer::Impl {
       std::int64_t tokens = sm.model->count_tokens(prompt);
       usage = usage_json(tokens, 0);
     } else {
-      // A raw prompt goes through the chat template: as the chat it renders, or as one user
-      // message.
+      // A chat in the plain rendering (chatrec's own client) is answered as that chat; any other
+      // prompt is continued as text, as the completions API means and base models need.
       std::optional<PlainPrompt> parsed = parse_plain_prompt(prompt);
       std::vector<Message> messages;
-      if (parsed && parsed->continuation.empty() && !parsed->messages.empty()) {
+      if (parsed && parsed->continuation.empty() && !parsed->messages.empty())
         messages = parsed->messages;
-      } else {
-        messages = {{"user", prompt}};
-      }
       gen.logprobs = logprobs ? static_cast<int>(*logprobs) : -1;
       std::int64_t p = 0, q = 0;
       for (int i = 0; i < n; ++i) {
         GenerationOptions g = gen;
         g.seed = gen.seed + static_cast<std::uint64_t>(i);
-        Completion c =
-            g.max_tokens > 0 ? sm.model->chat(messages, g) : Completion{"", "length", {}, {}};
+        Completion c = g.max_tokens <= 0  ? Completion{"", "length", {}, {}}
+                       : messages.empty() ? sm.model->complete(prompt, g)
+                                          : sm.model->chat(messages, g);
         json choice = {{"index", i},
                        {"text", c.text},
                        {"logprobs", nullptr},
@@ -632,7 +630,9 @@ struct OpenAIServer::Impl {
         if (logprobs) choice["logprobs"] = completion_logprobs(c.logprobs, utf8_length(prompt));
         choices.push_back(std::move(choice));
         if (i == 0)
-          p = c.usage.prompt_tokens > 0 ? c.usage.prompt_tokens : prompt_tokens(sm, messages);
+          p = c.usage.prompt_tokens > 0 ? c.usage.prompt_tokens
+              : messages.empty()        ? sm.model->count_tokens(prompt)
+                                        : prompt_tokens(sm, messages);
         q += c.usage.completion_tokens > 0 ? c.usage.completion_tokens
                                            : sm.model->count_tokens(c.text);
       }

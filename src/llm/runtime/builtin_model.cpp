@@ -71,7 +71,26 @@ class BuiltinModel final : public LanguageModel {
 
   Completion chat(const std::vector<Message>& messages, const GenerationOptions& options) override {
     std::lock_guard lock(mutex_);
-    const std::vector<int> prompt = template_.render(tokenizer_, messages, true);
+    return generate(template_.render(tokenizer_, messages, true), options);
+  }
+
+  Completion complete(std::string_view text, const GenerationOptions& options) override {
+    std::lock_guard lock(mutex_);
+    // Plain text, as a base model was trained on: BOS when the model asks for it, and special
+    // tokens in the text stay text (a completions client sends user data, not template markup).
+    std::vector<int> prompt;
+    if (tokenizer_.add_bos() && tokenizer_.bos() >= 0) prompt.push_back(tokenizer_.bos());
+    const std::vector<int> ids = tokenizer_.encode(text, false);
+    prompt.insert(prompt.end(), ids.begin(), ids.end());
+    if (prompt.empty()) {
+      throw LlmError(LlmError::Kind::kModel,
+                     "an empty prompt has nothing to continue for a model without a BOS token");
+    }
+    return generate(prompt, options);
+  }
+
+ private:
+  Completion generate(const std::vector<int>& prompt, const GenerationOptions& options) {
     check_fits(prompt.size(), "prompt");
     select_slot(prompt);
     std::vector<float> logits = prefill(prompt);
@@ -90,6 +109,7 @@ class BuiltinModel final : public LanguageModel {
     return result;
   }
 
+ public:
   std::vector<Likelihood> loglikelihood(const std::vector<Message>& messages,
                                         const std::vector<std::string>& continuations) override {
     std::lock_guard lock(mutex_);

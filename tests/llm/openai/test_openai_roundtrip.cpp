@@ -50,6 +50,18 @@ class StreamingMock : public MockModel {
     }
     return c;
   }
+
+  Completion complete(std::string_view prompt, const GenerationOptions& options) override {
+    Completion c = MockModel::complete(prompt, options);
+    if (options.logprobs >= 0) {
+      for (char b : c.text) {
+        TokenLogprob t{std::string(1, b), -0.25, {}};
+        if (options.logprobs >= 2) t.top = {{t.token, -0.25}, {"y", -2.0}};
+        c.logprobs.push_back(std::move(t));
+      }
+    }
+    return c;
+  }
 };
 
 struct Recorded {
@@ -116,6 +128,43 @@ TEST(OpenAIRoundTrip, GenerationOptionsArePassedThrough) {
   EXPECT_EQ(recorded->options.seed, 42u);
   EXPECT_FALSE(recorded->options.json_object);
   EXPECT_EQ(recorded->options.logprobs, -1);
+}
+
+// A plain text prompt is continued as text (the completions API), not wrapped in a chat: the
+// model sees the prompt byte for byte, the options arrive, and the legacy logprobs come back.
+TEST(OpenAIRoundTrip, TextCompletionContinuesThePromptAsItIs) {
+  auto mock = std::make_shared<StreamingMock>();
+  auto recorded = std::make_shared<Recorded>();
+  mock->set_responder([recorded](const std::vector<Message>&, const GenerationOptions& o) {
+    std::lock_guard lock(recorded->mutex);
+    recorded->options = o;
+    return std::string(" Paris.");
+  });
+  ServerThread server(mock);
+  auto client = open_openai_model(config_for(server));
+  GenerationOptions o;
+  o.max_tokens = 5;
+  o.stop = {"\n"};
+  o.seed = 9;
+  o.logprobs = 2;
+  const std::string prompt = "The capital of France is";
+  const Completion c = client->complete(prompt, o);
+  EXPECT_EQ(c.text, " Paris.");
+  EXPECT_EQ(c.finish_reason, "stop");
+  ASSERT_EQ(mock->seen_text_prompts().size(), 1u);
+  EXPECT_EQ(mock->seen_text_prompts()[0], prompt);
+  EXPECT_TRUE(mock->seen_prompts().empty());  // no chat was asked
+  ASSERT_EQ(c.logprobs.size(), c.text.size());
+  EXPECT_EQ(c.logprobs[1].token, "P");
+  EXPECT_DOUBLE_EQ(c.logprobs[1].logprob, -0.25);
+  ASSERT_EQ(c.logprobs[1].top.size(), 2u);
+  EXPECT_EQ(c.logprobs[1].top[0].first, "P");
+  EXPECT_EQ(c.logprobs[1].top[1].first, "y");
+  std::lock_guard lock(recorded->mutex);
+  EXPECT_EQ(recorded->options.max_tokens, 5);
+  EXPECT_EQ(recorded->options.stop, (std::vector<std::string>{"\n"}));
+  EXPECT_EQ(recorded->options.seed, 9u);
+  EXPECT_EQ(recorded->options.logprobs, 2);
 }
 
 // response_format json_object and logprobs travel to the server and the token logprobs come back

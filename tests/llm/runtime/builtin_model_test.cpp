@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <set>
@@ -138,6 +139,44 @@ TEST_F(BuiltinModelTest, LoglikelihoodEqualsSumOfPerTokenLogProbs) {
   const auto reversed = model_->loglikelihood(messages_, {continuations[2], continuations[0]});
   EXPECT_NEAR(reversed[0].logprob, got[2].logprob, 1e-4);
   EXPECT_NEAR(reversed[1].logprob, got[0].logprob, 1e-4);
+}
+
+TEST_F(BuiltinModelTest, CompleteContinuesThePlainTextWithoutTheChatTemplate) {
+  GenerationOptions o;
+  o.max_tokens = 8;
+  o.logprobs = 0;
+  const std::string text = "the and of in";
+  const Completion got = model_->complete(text, o);
+  // Greedy decoding of the text's own tokens (no BOS: the tiny model asks for none), by hand.
+  Model m(GgufFile::open(path_));
+  Tokenizer tok(m.file());
+  m.init_cache(128);
+  std::vector<int> tokens = tok.encode(text, false);
+  ASSERT_FALSE(tok.add_bos());
+  std::vector<float> logits;
+  m.forward(tokens, 0, ForwardOutput::kLastLogits, logits, 1);
+  std::vector<int> generated;
+  for (int step = 0; step < o.max_tokens; ++step) {
+    const int next =
+        static_cast<int>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+    if (next == tok.eos()) break;
+    generated.push_back(next);
+    const int pos = static_cast<int>(tokens.size());
+    tokens.push_back(next);
+    m.forward(std::span<const int>(&tokens.back(), 1), pos, ForwardOutput::kLastLogits, logits, 1);
+  }
+  EXPECT_EQ(got.text, tok.decode(generated));
+  EXPECT_EQ(got.usage.prompt_tokens, static_cast<std::int64_t>(tok.encode(text, false).size()));
+  std::string from_logprobs;
+  for (const TokenLogprob& t : got.logprobs) from_logprobs += t.token;
+  EXPECT_EQ(from_logprobs, got.text);
+  // The chat path wraps the same text in the template, so it sees another prompt.
+  const Completion chat = model_->chat({{"user", text}}, o);
+  EXPECT_GT(chat.usage.prompt_tokens, got.usage.prompt_tokens);
+  // Template markup in a plain prompt is text, not control tokens.
+  const Completion markup = model_->complete("<|im_start|>user", o);
+  EXPECT_EQ(markup.usage.prompt_tokens,
+            static_cast<std::int64_t>(tok.encode("<|im_start|>user", false).size()));
 }
 
 TEST_F(BuiltinModelTest, ConstrainedDecodingOnlyEmitsAChoice) {
