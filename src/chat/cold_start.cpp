@@ -1,10 +1,15 @@
 #include "chat/cold_start.h"
 
 #include <faiss/IndexFlat.h>
+#include <faiss/IndexIVF.h>
+#include <faiss/IndexIVFFlat.h>
+#include <faiss/impl/IDSelector.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <numeric>
+#include <random>
 
 #include "common/hash.h"
 #include "common/text.h"
@@ -96,19 +101,109 @@ std::vector<std::vector<float>> EmbeddingCache::embed(const std::vector<std::str
   return out;
 }
 
+namespace {
+
+using Label = faiss::Index::idx_t;
+
+// A search filter over FAISS labels (FAISS asks it for each candidate vector it scans).
+struct LabelFilter : faiss::IDSelector {
+  explicit LabelFilter(std::function<bool(Label)> keep) : keep(std::move(keep)) {}
+  bool is_member(Label id) const override { return keep(id); }
+  std::function<bool(Label)> keep;
+};
+
+// The k-th best similarity of each query, exhaustively (the bar an approximate result must reach
+// to count as found: counting by similarity, ties between equal vectors are not misses).
+std::vector<float> kth_similarity(const faiss::IndexFlatIP& flat, const float* queries,
+                                  std::size_t nq, std::size_t k) {
+  std::vector<float> distances(nq * k);
+  std::vector<Label> labels(nq * k);
+  flat.search(static_cast<Label>(nq), queries, static_cast<Label>(k), distances.data(),
+              labels.data());
+  std::vector<float> out(nq);
+  for (std::size_t q = 0; q < nq; ++q) out[q] = distances[q * k + k - 1];
+  return out;
+}
+
+}  // namespace
+
 struct ColdStartIndex::DomainIndex {
-  explicit DomainIndex(int dim) : index(dim) {}
-  faiss::IndexFlatIP index;
+  explicit DomainIndex(int dim) : flat(std::make_unique<faiss::IndexFlatIP>(dim)) {}
+  // Exactly one of the two holds the vectors: the exhaustive index until the domain passes
+  // ApproximateSearch::min_items, then the inverted-file one (the vectors move, not copied).
+  std::unique_ptr<faiss::IndexFlatIP> flat;
+  std::unique_ptr<faiss::IndexFlatIP> quantizer;
+  std::unique_ptr<faiss::IndexIVFFlat> ivf;
+  IndexDescription description;
   std::vector<data::ItemIndex> items;  // faiss label -> item
   std::vector<bool> cold;
   std::set<data::ItemIndex> present;
+
+  faiss::Index& index() {
+    if (ivf) return *ivf;
+    return *flat;
+  }
+
+  // Replaces the exhaustive index by an IVF-Flat one and calibrates its nprobe against it.
+  void make_approximate(const ApproximateSearch& a) {
+    const auto t0 = std::chrono::steady_clock::now();
+    const int dim = flat->d;
+    const std::size_t n = static_cast<std::size_t>(flat->ntotal);
+    const std::size_t lists = std::clamp<std::size_t>(
+        static_cast<std::size_t>(4.0 * std::sqrt(static_cast<double>(n))), 16, 65536);
+    quantizer = std::make_unique<faiss::IndexFlatIP>(dim);
+    ivf = std::make_unique<faiss::IndexIVFFlat>(quantizer.get(), dim, lists,
+                                                faiss::METRIC_INNER_PRODUCT);
+    ivf->cp.seed = 2023;  // k-means samples its training points; the same index every time
+    const float* xb = flat->get_xb();
+    ivf->train(static_cast<Label>(n), xb);
+    ivf->add(static_cast<Label>(n), xb);
+
+    // Calibration queries: indexed vectors drawn with a fixed seed; their exact top 10 first.
+    constexpr std::size_t kRecallAt = 10;
+    const std::size_t nq = std::min(a.calibration_queries, n);
+    std::vector<std::size_t> ids(n);
+    std::iota(ids.begin(), ids.end(), 0);
+    std::mt19937_64 rng(2023);
+    std::shuffle(ids.begin(), ids.end(), rng);
+    std::vector<float> queries(nq * static_cast<std::size_t>(dim));
+    for (std::size_t q = 0; q < nq; ++q)
+      std::copy_n(xb + ids[q] * static_cast<std::size_t>(dim), dim,
+                  queries.begin() + static_cast<std::ptrdiff_t>(q * static_cast<std::size_t>(dim)));
+    const std::size_t k = std::min(kRecallAt, n);
+    const std::vector<float> bar = kth_similarity(*flat, queries.data(), nq, k);
+    std::size_t probes = 1;
+    double recall = 0.0;
+    for (;; probes = std::min(lists, probes * 2)) {
+      faiss::SearchParametersIVF params;
+      params.nprobe = probes;
+      std::vector<float> distances(nq * k);
+      std::vector<Label> labels(nq * k);
+      ivf->search(static_cast<Label>(nq), queries.data(), static_cast<Label>(k), distances.data(),
+                  labels.data(), &params);
+      std::size_t hits = 0;
+      for (std::size_t q = 0; q < nq; ++q)
+        for (std::size_t j = 0; j < k; ++j)
+          hits += labels[q * k + j] >= 0 && distances[q * k + j] >= bar[q] - 1e-5f ? 1 : 0;
+      recall = nq == 0 ? 1.0 : static_cast<double>(hits) / static_cast<double>(nq * k);
+      if (recall >= a.target_recall || probes == lists) break;
+    }
+    ivf->nprobe = probes;
+    flat.reset();
+    description.approximate = true;
+    description.lists = lists;
+    description.probes = probes;
+    description.calibrated_recall = recall;
+    description.build_seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
 };
 
 // The vector size is learnt from the first embeddings rather than asked at construction, so an
 // engine whose LLM is down at start-up still opens.
 ColdStartIndex::ColdStartIndex(std::shared_ptr<llm::LanguageModel> lm,
-                               std::shared_ptr<store::Store> store)
-    : cache_(std::move(lm), std::move(store)) {}
+                               std::shared_ptr<store::Store> store, ApproximateSearch approximate)
+    : cache_(std::move(lm), std::move(store)), approximate_(approximate) {}
 
 ColdStartIndex::~ColdStartIndex() = default;
 
@@ -149,7 +244,8 @@ bool ColdStartIndex::add(const std::string& domain,
     d.present.insert(todo[j].first);
     ++added;
   }
-  if (added > 0) d.index.add(static_cast<faiss::Index::idx_t>(added), flat.data());
+  if (added > 0) d.index().add(static_cast<Label>(added), flat.data());
+  if (!d.ivf && d.items.size() >= approximate_.min_items) d.make_approximate(approximate_);
   return true;
 }
 
@@ -195,26 +291,60 @@ std::vector<float> ColdStartIndex::embed_query(const std::string& text, Stats* s
   return cache_.embed({text}, stats).front();
 }
 
+IndexDescription ColdStartIndex::describe(const std::string& domain) const {
+  std::lock_guard lock(mutex_);
+  auto it = domains_.find(domain);
+  if (it == domains_.end()) return {};
+  IndexDescription d = it->second->description;
+  d.vectors = it->second->items.size();
+  return d;
+}
+
 std::vector<RetrievedItem> ColdStartIndex::search(
     const std::string& domain, const std::vector<float>& query, std::size_t k, bool cold_only,
     const std::function<bool(data::ItemIndex)>& keep) const {
   std::lock_guard lock(mutex_);
   std::vector<RetrievedItem> out;
   auto it = domains_.find(domain);
-  if (it == domains_.end() || it->second->items.empty() || static_cast<int>(query.size()) != dim_)
+  if (it == domains_.end() || it->second->items.empty() || static_cast<int>(query.size()) != dim_ ||
+      k == 0)
     return out;
   auto& d = *it->second;
-  // Exhaustive: filters are applied after the search, so ask for everything (the indexes are
-  // small).
-  const faiss::Index::idx_t n = static_cast<faiss::Index::idx_t>(d.items.size());
-  std::vector<float> distances(n);
-  std::vector<faiss::Index::idx_t> labels(n);
-  d.index.search(1, query.data(), n, distances.data(), labels.data());
-  for (faiss::Index::idx_t j = 0; j < n && out.size() < k; ++j) {
+  const Label n = static_cast<Label>(d.items.size());
+  auto passes = [&](Label label) {
+    const auto l = static_cast<std::size_t>(label);
+    return (!cold_only || d.cold[l]) && (!keep || keep(d.items[l]));
+  };
+  if (!d.ivf) {
+    // Exhaustive: filters are applied after the search, so ask for everything (this index is
+    // small by construction).
+    std::vector<float> distances(static_cast<std::size_t>(n));
+    std::vector<Label> labels(static_cast<std::size_t>(n));
+    d.flat->search(1, query.data(), n, distances.data(), labels.data());
+    for (Label j = 0; j < n && out.size() < k; ++j) {
+      if (labels[j] < 0 || !passes(labels[j])) continue;
+      const auto label = static_cast<std::size_t>(labels[j]);
+      out.push_back({d.items[label], distances[j], d.cold[label]});
+    }
+    return out;
+  }
+  // Inverted file: the filter runs inside the scan, so the k results are k items that pass.
+  LabelFilter filter(passes);
+  const Label want = static_cast<Label>(std::min<std::size_t>(k, d.items.size()));
+  std::vector<float> distances(static_cast<std::size_t>(want));
+  std::vector<Label> labels(static_cast<std::size_t>(want));
+  for (std::size_t probes = d.ivf->nprobe;; probes = d.ivf->nlist) {
+    faiss::SearchParametersIVF params;
+    params.nprobe = probes;
+    params.sel = &filter;
+    d.ivf->search(1, query.data(), want, distances.data(), labels.data(), &params);
+    const bool full = std::none_of(labels.begin(), labels.end(), [](Label l) { return l < 0; });
+    // A strict filter can leave the probed lists short of k items: scan them all.
+    if (full || probes >= d.ivf->nlist) break;
+  }
+  for (Label j = 0; j < want; ++j) {
     if (labels[j] < 0) continue;
     const auto label = static_cast<std::size_t>(labels[j]);
-    if (cold_only && !d.cold[label]) continue;
-    if (keep && !keep(d.items[label])) continue;
     out.push_back({d.items[label], distances[j], d.cold[label]});
   }
   return out;

@@ -18,9 +18,6 @@
 #include "data/dataset.h"
 #include "llm/language_model.h"
 
-namespace faiss {
-struct IndexFlatIP;
-}
 namespace chatrec::store {
 class Store;
 }
@@ -50,9 +47,31 @@ struct RetrievedItem {
   bool cold;
 };
 
+// Past `min_items` vectors a domain's exhaustive index becomes an inverted-file one (FAISS
+// IVF-Flat, about 4·sqrt(n) lists): a search then scans a few lists instead of every vector. How
+// many lists it scans (nprobe) is calibrated when the index is built, against the exhaustive
+// search it replaces, until recall@10 reaches `target_recall` on `calibration_queries` of the
+// indexed vectors; a filtered search that finds fewer than k items scans every list.
+struct ApproximateSearch {
+  std::size_t min_items = 100000;
+  double target_recall = 0.95;
+  std::size_t calibration_queries = 200;
+};
+
+// How a domain's vectors are searched.
+struct IndexDescription {
+  std::size_t vectors = 0;
+  bool approximate = false;
+  std::size_t lists = 0;
+  std::size_t probes = 0;
+  double calibrated_recall = 1.0;  // recall@10 against the exhaustive search when it was built
+  double build_seconds = 0.0;
+};
+
 class ColdStartIndex {
  public:
-  ColdStartIndex(std::shared_ptr<llm::LanguageModel> lm, std::shared_ptr<store::Store> store);
+  ColdStartIndex(std::shared_ptr<llm::LanguageModel> lm, std::shared_ptr<store::Store> store,
+                 ApproximateSearch approximate = {});
   ~ColdStartIndex();
 
   // Embeds and indexes items of a domain (already indexed ones are skipped). `cold` marks items
@@ -70,6 +89,8 @@ class ColdStartIndex {
   bool contains(const std::string& domain, data::ItemIndex item) const;
   std::size_t size(const std::string& domain, bool cold_only) const;
 
+  IndexDescription describe(const std::string& domain) const;
+
   std::vector<float> embed_query(const std::string& text, Stats* stats);
   // The k most similar indexed items of the domain passing `keep` (cold ones only when cold_only).
   std::vector<RetrievedItem> search(const std::string& domain, const std::vector<float>& query,
@@ -84,6 +105,7 @@ class ColdStartIndex {
     bool cold = true;
   };
   EmbeddingCache cache_;
+  ApproximateSearch approximate_;
   int dim_ = 0;  // learnt from the first embeddings
   std::vector<Pending> pending_;
   std::optional<std::chrono::steady_clock::time_point> last_retry_;
