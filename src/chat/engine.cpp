@@ -158,9 +158,9 @@ std::vector<DialogueTurn> ChatEngine::messages(const std::string& id) {
   return sessions_->messages(id);
 }
 
-void ChatEngine::finish_turn(Session& s, const std::vector<DialogueTurn>& new_turns,
-                             TurnResult& result, Clock::time_point start,
-                             const std::string& listing) {
+void ChatEngine::finish_turn(Session& s, const ConversationState& before,
+                             const std::vector<DialogueTurn>& new_turns, TurnResult& result,
+                             Clock::time_point start, const std::string& listing) {
   result.constraints = s.state.constraints;
   result.stats.latency_ms = std::chrono::duration<double, std::milli>(Clock::now() - start).count();
   {
@@ -172,7 +172,14 @@ void ChatEngine::finish_turn(Session& s, const std::vector<DialogueTurn>& new_tu
       llm_answered_ = true;
     }
   }
-  sessions_->save_turn(s, new_turns, result, listing);
+  try {
+    sessions_->save_turn(s, new_turns, result, listing);
+  } catch (const ChatError& e) {
+    // The store refused the turn: the session goes back to what is stored, so the next turn (on
+    // this replica or another) starts from the same state.
+    if (e.kind() == ChatError::Kind::kUnavailable) s.state = before;
+    throw;
+  }
 }
 
 std::size_t ChatEngine::add_items(const std::string& domain, const std::vector<data::Item>& items) {
@@ -262,6 +269,7 @@ TurnResult ChatEngine::turn(const std::string& conversation_id, const std::strin
   auto s = sessions_->get(conversation_id);
   std::lock_guard session_lock(s->mutex);
   std::shared_lock catalog_lock(catalog_->mutex());
+  const ConversationState before = s->state;
   ConversationState& state = s->state;
   TurnResult result;
   result.conversation_id = conversation_id;
@@ -350,7 +358,7 @@ TurnResult ChatEngine::turn(const std::string& conversation_id, const std::strin
       handle_other(tc, text);
       break;
   }
-  finish_turn(*s, {{"user", text}, {"assistant", result.reply}}, result, start, tc.listing);
+  finish_turn(*s, before, {{"user", text}, {"assistant", result.reply}}, result, start, tc.listing);
   return result;
 }
 
@@ -364,6 +372,7 @@ TurnResult ChatEngine::structured_turn(
   auto s = sessions_->get(conversation_id);
   std::lock_guard session_lock(s->mutex);
   std::shared_lock catalog_lock(catalog_->mutex());
+  const ConversationState before = s->state;
   TurnResult result;
   result.conversation_id = conversation_id;
   result.intent = intent;
@@ -373,7 +382,7 @@ TurnResult ChatEngine::structured_turn(
   const std::string title =
       display_title(tc.domain(item.domain).dataset->item(tc.item_index(item)).title);
   const std::string said = act(tc, title);
-  finish_turn(*s, {{"user", said}, {"assistant", result.reply}}, result, start);
+  finish_turn(*s, before, {{"user", said}, {"assistant", result.reply}}, result, start);
   return result;
 }
 

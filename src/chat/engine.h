@@ -204,8 +204,10 @@ class ChatEngine {
       const TextCallback& on_text,
       const std::function<std::string(TurnContext&, const std::string& title)>& act);
   // Sets the turn's constraints and latency, counts its stats and saves it with its messages (and
-  // the shown list in the dialogue).
-  void finish_turn(Session& session, const std::vector<DialogueTurn>& new_turns, TurnResult& result,
+  // the shown list in the dialogue). When the store refuses it, the session goes back to `before`
+  // (its state when the turn began).
+  void finish_turn(Session& session, const ConversationState& before,
+                   const std::vector<DialogueTurn>& new_turns, TurnResult& result,
                    std::chrono::steady_clock::time_point start, const std::string& listing = {});
 
   std::shared_ptr<Catalog> catalog_;

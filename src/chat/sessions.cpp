@@ -131,9 +131,11 @@ void Sessions::save_turn(Session& s, const std::vector<DialogueTurn>& new_turns,
   }
   try {
     store_->append_turn(s.state.conversation_id, msgs, saved_state(s.state));
-  } catch (const std::exception& e) {
+  } catch (const store::StoreError& e) {
+    // The client hears the cause, not the store's file name or URL (the log has those).
     throw ChatError(ChatError::Kind::kUnavailable,
-                    std::string("could not save the conversation: ") + e.what());
+                    "could not save the conversation, nothing was saved: " +
+                        (e.reason().empty() ? std::string("storage error") : e.reason()));
   }
 }
 

@@ -175,10 +175,17 @@ void Server::Impl::dispatch(const Route& route, const httplib::Request& req,
   } catch (const chat::ChatError& e) {
     const int status = chat_error_status(e);
     if (status >= 500) spdlog::error("{} {}: {}", req.method, req.path, e.what());
+    if (status == 503) res.set_header("Retry-After", "5");
     send_error(res, status, code_for_status(status), e.what());
   } catch (const store::StoreError& e) {
     spdlog::error("{} {}: store error: {}", req.method, req.path, e.what());
-    send_error(res, 500, "internal", "storage error");
+    if (e.unavailable()) {
+      // The request changed nothing (a failed store call writes nothing); the client may retry.
+      res.set_header("Retry-After", "5");
+      send_error(res, 503, "unavailable", "storage unavailable, nothing was saved: " + e.reason());
+    } else {
+      send_error(res, 500, "internal", "storage error");
+    }
   } catch (const std::exception& e) {
     spdlog::error("{} {}: {}", req.method, req.path, e.what());
     send_error(res, 500, "internal", "internal error");

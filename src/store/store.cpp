@@ -130,8 +130,21 @@ std::unique_ptr<Store> open_store(const std::string& url) {
           "': expected sqlite:PATH, a file path, postgresql://... or host=... dbname=...");
     }
   }
+  // sqlite:PATH?max_size_mb=N caps the database's size.
+  std::int64_t max_bytes = 0;
+  if (const auto q = path.rfind("?max_size_mb="); q != std::string::npos) {
+    const std::string value = path.substr(q + 13);
+    char* end = nullptr;
+    const double mb = std::strtod(value.c_str(), &end);
+    if (value.empty() || *end != '\0' || !(mb > 0) || mb > 1e9) {
+      throw StoreError("store URL '" + url +
+                       "': max_size_mb must be a positive number of MB, not '" + value + "'");
+    }
+    max_bytes = static_cast<std::int64_t>(mb * 1024 * 1024);
+    path.resize(q);
+  }
   if (path.empty()) throw StoreError("store URL '" + url + "' has an empty SQLite path");
-  return open_sqlite_store(path);
+  return open_sqlite_store(path, max_bytes);
 }
 
 }  // namespace chatrec::store

@@ -17,7 +17,21 @@ namespace chatrec::store {
 // JSON, ...). When a write call throws, nothing of it was written.
 class StoreError : public std::runtime_error {
  public:
-  using std::runtime_error::runtime_error;
+  // kUnavailable: the database cannot take the call now (disk or size limit full, read-only file,
+  // I/O error, lock timeout, connection lost); the same call may succeed later, and the server
+  // answers 503. kFailed: anything else.
+  enum class Kind { kFailed, kUnavailable };
+  // `reason`: a short cause fit for a client (no file names or URLs), e.g. "the database is full".
+  explicit StoreError(const std::string& message, Kind kind = Kind::kFailed,
+                      std::string reason = {})
+      : std::runtime_error(message), kind_(kind), reason_(std::move(reason)) {}
+  Kind kind() const { return kind_; }
+  bool unavailable() const { return kind_ == Kind::kUnavailable; }
+  const std::string& reason() const { return reason_; }
+
+ private:
+  Kind kind_;
+  std::string reason_;
 };
 
 // Highest schema version this binary knows; schema_version() equals it after migrate().

@@ -70,8 +70,10 @@ struct TestServer {
   int port = 0;
 
   // `llm`: another backend for the engine (e.g. a pool); `model` stays the scripted mock.
-  explicit TestServer(ServerConfig config = {}, std::shared_ptr<llm::LanguageModel> llm = nullptr) {
-    store = store::open_store("sqlite:" + (dir.path() / "test.db").string());
+  // `store_options`: appended to the store URL (e.g. "?max_size_mb=1").
+  explicit TestServer(ServerConfig config = {}, std::shared_ptr<llm::LanguageModel> llm = nullptr,
+                      const std::string& store_options = {}) {
+    store = store::open_store("sqlite:" + (dir.path() / "test.db").string() + store_options);
     data::Dataset ds = synthetic_movies();
     import_dataset(*store, ds, "movies");
     auto catalog = std::make_shared<chat::Catalog>();

@@ -3,6 +3,7 @@
 #include <SQLiteCpp/SQLiteCpp.h>
 
 #include <fstream>
+#include <optional>
 #include <random>
 #include <set>
 #include <sstream>
@@ -704,6 +705,95 @@ TEST(ServerFaults, StoreFailureInATurnIs503) {
   ASSERT_TRUE(streamed);
   EXPECT_NE(streamed->body.find("event: error"), std::string::npos) << streamed->body;
   EXPECT_NE(streamed->body.find("\"unavailable\""), std::string::npos) << streamed->body;
+}
+
+// A database that cannot grow (its disk full; here its size limit) refuses writes with 503 and
+// Retry-After, loses and corrupts nothing already stored, keeps serving reads, and takes writes
+// again once it has room (reopened without the limit).
+TEST(ServerFaults, AFullDatabaseRefusesWritesAndLosesNothing) {
+  std::vector<std::string> acknowledged;
+  std::string id;
+  chatrec::testing::TempDir keep;
+  const std::filesystem::path copy = keep.path() / "full.db";
+  {
+    TestServer s({}, nullptr, "?max_size_mb=0.4");
+    auto c = s.client();
+    id = body_json(post(c, "/api/conversations", {{"user_id", "3"}}))["id"];
+    const std::string padding(3000, 'x');
+    std::optional<httplib::Result> refused;
+    for (int i = 0; i < 400 && !refused; ++i) {
+      const std::string text = "recommend movies " + std::to_string(i) + " " + padding;
+      auto r = post(c, "/api/conversations/" + id + "/messages", {{"text", text}});
+      ASSERT_TRUE(r);
+      if (r->status == 200) {
+        acknowledged.push_back(text);
+      } else {
+        ASSERT_EQ(r->status, 503) << r->body;
+        refused = std::move(r);
+      }
+    }
+    ASSERT_TRUE(refused) << "the size limit was never reached";
+    ASSERT_GT(acknowledged.size(), 3u);
+    expect_error(*refused, 503, "unavailable");
+    EXPECT_EQ((*refused)->get_header_value("Retry-After"), "5");
+    const std::string message = body_json(*refused)["error"]["message"];
+    EXPECT_NE(message.find("full"), std::string::npos) << message;
+    EXPECT_EQ(message.find(s.dir.path().string()), std::string::npos)
+        << "no file names: " << message;
+    // Other writes are refused the same way; reads still answer, with every acknowledged turn.
+    // Small writes may still fit in the last free pages; soon they are refused the same way.
+    int refused_writes = 0;
+    for (int i = 0; i < 2000 && refused_writes == 0; ++i) {
+      const json rating = {{"user_id", "3"},
+                           {"domain", "movies"},
+                           {"item_id", std::to_string(1 + i % 40)},
+                           {"rating", 1 + i % 5},
+                           {"timestamp", 2000 + i}};
+      auto r = post(c, "/api/interactions", {{"interactions", json::array({rating})}});
+      ASSERT_TRUE(r);
+      if (r->status != 201) {
+        expect_error(r, 503, "unavailable");
+        ++refused_writes;
+      }
+    }
+    EXPECT_EQ(refused_writes, 1);
+    auto history = c.Get(("/api/conversations/" + id).c_str());
+    ASSERT_TRUE(history);
+    ASSERT_EQ(history->status, 200) << history->body;
+    const json h = body_json(history);
+    ASSERT_EQ(h["messages"].size(), 2 * acknowledged.size());
+    for (std::size_t i = 0; i < acknowledged.size(); ++i)
+      EXPECT_EQ(h["messages"][2 * i]["content"], acknowledged[i]);
+    // The refused turn is not in the session either: the next refused turn sees the same state.
+    auto again = post(c, "/api/conversations/" + id + "/messages", {{"text", "one more"}});
+    ASSERT_TRUE(again);
+    EXPECT_EQ(again->status, 503);
+    auto rec = c.Get("/api/users/3/recommendations?k=5");
+    ASSERT_TRUE(rec);
+    EXPECT_EQ(rec->status, 200) << rec->body;
+    s.server->stop();
+    s.store.reset();
+    s.engine.reset();
+    std::filesystem::copy_file(s.dir.path() / "test.db", copy);
+    for (const char* suffix : {"-wal", "-shm"}) {
+      const auto side = s.dir.path() / (std::string("test.db") + suffix);
+      if (std::filesystem::exists(side))
+        std::filesystem::copy_file(side, keep.path() / (std::string("full.db") + suffix));
+    }
+  }
+  {
+    SQLite::Database check(copy.string(), SQLite::OPEN_READWRITE);
+    EXPECT_EQ(check.execAndGet("PRAGMA integrity_check").getString(), "ok");
+  }
+  // Room again: the same file without the limit takes the next turn after the acknowledged ones.
+  auto reopened = store::open_store("sqlite:" + copy.string());
+  const auto stored = reopened->messages(id);
+  ASSERT_EQ(stored.size(), 2 * acknowledged.size());
+  store::StoredMessage m;
+  m.role = "user";
+  m.content = "after";
+  EXPECT_NO_THROW(reopened->append_turn(id, {m}, "{}"));
+  EXPECT_EQ(reopened->messages(id).size(), 2 * acknowledged.size() + 1);
 }
 
 TEST(ServerLimits, RateLimitAnswers429WithRetryAfter) {

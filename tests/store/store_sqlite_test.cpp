@@ -1,6 +1,7 @@
 // The store contract on SQLite (temp file), plus URL parsing and SQLite-only checks.
 #include <SQLiteCpp/SQLiteCpp.h>
 
+#include <optional>
 #include <set>
 
 #include "store/postgres/postgres_store.h"
@@ -147,6 +148,52 @@ TEST(SqliteStore, FailureInsideTheTransactionRollsBackTheWholeTurn) {
   // The store is still usable afterwards.
   store->append_turn(conversation.id, {first}, R"({"v":3})");
   EXPECT_EQ(store->messages(conversation.id).size(), 1u);
+}
+
+TEST(SqliteStore, ASizeLimitRefusesGrowthAsUnavailableAndKeepsWhatIsStored) {
+  chatrec::testing::TempDir dir;
+  const std::string path = (dir.path() / "quota.db").string();
+  EXPECT_NE(error_of("sqlite:" + path + "?max_size_mb=0").find("max_size_mb"), std::string::npos);
+  EXPECT_NE(error_of("sqlite:" + path + "?max_size_mb=lots").find("max_size_mb"),
+            std::string::npos);
+  auto store = open_store("sqlite:" + path + "?max_size_mb=0.25");
+  store->upsert_user({"u", {}});
+  const auto conversation = store->create_conversation("u");
+  const std::string text(4000, 'y');
+  std::size_t stored = 0;
+  std::optional<StoreError> full;
+  for (int i = 0; i < 200 && !full; ++i) {
+    try {
+      store->append_turn(conversation.id, {{0, "user", text, "{}", 0}}, "{}");
+      ++stored;
+    } catch (const StoreError& e) {
+      full = e;
+    }
+  }
+  ASSERT_TRUE(full) << "the limit was never reached";
+  EXPECT_TRUE(full->unavailable());
+  EXPECT_NE(full->reason().find("full"), std::string::npos) << full->what();
+  EXPECT_EQ(full->reason().find(path), std::string::npos);  // a cause for clients, no file name
+  EXPECT_NE(std::string(full->what()).find(path), std::string::npos);  // the log has it
+  EXPECT_GT(stored, 5u);
+  EXPECT_EQ(store->messages(conversation.id).size(), stored);
+  // Reads go on; without the limit the same file grows again.
+  EXPECT_TRUE(store->get_user("u").has_value());
+  store.reset();
+  auto roomy = open_store("sqlite:" + path);
+  roomy->append_turn(conversation.id, {{0, "user", text, "{}", 0}}, "{}");
+  EXPECT_EQ(roomy->messages(conversation.id).size(), stored + 1);
+}
+
+TEST(SqliteStore, OtherFailuresAreNotUnavailable) {
+  chatrec::testing::TempDir dir;
+  auto store = open_store((dir.path() / "plain.db").string());
+  try {
+    store->create_conversation("nobody");
+    FAIL() << "a conversation of an unknown user was created";
+  } catch (const StoreError& e) {
+    EXPECT_FALSE(e.unavailable()) << e.what();
+  }
 }
 
 TEST(RandomId, Is128BitsOfLowercaseHexAndDoesNotRepeat) {

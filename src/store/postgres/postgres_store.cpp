@@ -357,7 +357,9 @@ class PostgresStore final : public Store {
     try {
       return std::make_unique<pqxx::connection>(conninfo_);
     } catch (const std::exception& e) {
-      throw StoreError("cannot connect to PostgreSQL " + display_ + ": " + e.what());
+      // At run time (the store opened at start): the server is down or restarting, which passes.
+      throw StoreError("cannot connect to PostgreSQL " + display_ + ": " + e.what(),
+                       StoreError::Kind::kUnavailable, "the database server cannot be reached");
     }
   }
 
@@ -441,8 +443,14 @@ class PostgresStore final : public Store {
       release(std::move(c));
       throw;
     } catch (const pqxx::broken_connection& e) {
-      throw StoreError("postgres store " + display_ + ": " + call +
-                       ": connection lost: " + e.what());
+      throw StoreError(
+          "postgres store " + display_ + ": " + call + ": connection lost: " + e.what(),
+          StoreError::Kind::kUnavailable, "the connection to the database was lost");
+    } catch (const pqxx::in_doubt_error& e) {
+      // The commit may or may not have happened: never acknowledged, so the client retries.
+      throw StoreError(
+          "postgres store " + display_ + ": " + call + ": commit outcome unknown: " + e.what(),
+          StoreError::Kind::kUnavailable, "the database connection broke during the commit");
     } catch (const std::exception& e) {
       release(std::move(c));
       throw StoreError("postgres store " + display_ + ": " + call + " failed: " + e.what());

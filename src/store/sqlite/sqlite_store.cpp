@@ -3,6 +3,9 @@
 #include "store/sqlite/sqlite_store.h"
 
 #include <SQLiteCpp/SQLiteCpp.h>
+#include <sqlite3.h>
+
+#include <algorithm>
 
 #include <mutex>
 #include <type_traits>
@@ -17,8 +20,13 @@ constexpr int kBusyTimeoutMs = 10000;
 
 class SqliteStore final : public Store {
  public:
-  explicit SqliteStore(const std::string& path) : path_(path), db_(open(path)) {
+  SqliteStore(const std::string& path, std::int64_t max_bytes) : path_(path), db_(open(path)) {
     try {
+      if (max_bytes > 0) {
+        const std::int64_t page = db_.execAndGet("PRAGMA page_size").getInt64();
+        const std::int64_t pages = std::max<std::int64_t>(1, (max_bytes + page - 1) / page);
+        db_.exec("PRAGMA max_page_count=" + std::to_string(pages));
+      }
       // WAL: readers don't block the writer. synchronous=FULL: a commit is fsynced before the call
       // returns, so an acknowledged write survives kill -9 and power loss.
       db_.exec("PRAGMA journal_mode=WAL");
@@ -361,8 +369,33 @@ class SqliteStore final : public Store {
     try {
       return body();
     } catch (const SQLite::Exception& e) {
+      const char* why = unavailable_reason(e.getErrorCode());
       throw StoreError(std::string("sqlite store '") + path_ + "': " + call +
-                       " failed: " + e.what());
+                           " failed: " + (why ? std::string(why) + ": " : std::string()) + e.what(),
+                       why ? StoreError::Kind::kUnavailable : StoreError::Kind::kFailed,
+                       why ? why : "");
+    }
+  }
+
+  // SQLite result codes (primary, the low byte) of conditions that pass: the write may succeed
+  // once space returns, the file is writable again or the other writer is done.
+  static const char* unavailable_reason(int code) {
+    switch (code & 0xff) {
+      case SQLITE_FULL:
+        return "the database is full (its disk, or its max_size_mb limit)";
+      case SQLITE_READONLY:
+        return "the database file is read-only";
+      case SQLITE_IOERR:
+        return "I/O error";
+      case SQLITE_CANTOPEN:
+        return "cannot open the database file";
+      case SQLITE_BUSY:
+      case SQLITE_LOCKED:
+        return "the database is locked by another writer";
+      case SQLITE_NOMEM:
+        return "out of memory";
+      default:
+        return nullptr;
     }
   }
 
@@ -463,8 +496,8 @@ class SqliteStore final : public Store {
 
 }  // namespace
 
-std::unique_ptr<Store> open_sqlite_store(const std::string& path) {
-  auto store = std::make_unique<SqliteStore>(path);
+std::unique_ptr<Store> open_sqlite_store(const std::string& path, std::int64_t max_bytes) {
+  auto store = std::make_unique<SqliteStore>(path, max_bytes);
   store->migrate();
   return store;
 }
