@@ -76,6 +76,10 @@ struct EngineOptions {
       1.0;  // final = w * LLM rank score + (1 - w) * base rank score; 1 = LLM order
   std::size_t num_candidates = 20;
   std::size_t top_k = 5;
+  // Conversations kept in memory in front of a store; past it the least recently used ones not in
+  // a turn leave (they load again from the store when asked for). Without a store every
+  // conversation stays, since memory is all there is of it.
+  std::size_t session_cache = 1024;
   std::size_t cold_start_candidates = 3;  // cold-start items joining the candidates per request
   // Items the LLM could not embed when they were added (e.g. it was down at start-up) are tried
   // again by a turn at most this often.

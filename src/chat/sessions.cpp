@@ -52,14 +52,42 @@ std::shared_ptr<Session> Sessions::create(const std::string& user_id) {
   if (store_) store_->append_turn(s->state.conversation_id, {}, saved_state(s->state));
   std::lock_guard lock(mutex_);
   sessions_[s->state.conversation_id] = s;
+  touch_and_trim(s);
   return s;
+}
+
+void Sessions::touch_and_trim(const std::shared_ptr<Session>& s) {
+  s->last_used = ++clock_;
+  if (!store_ || sessions_.size() <= options_.session_cache) return;
+  // Down to 90 % of the bound at once, so a full cache does not scan itself on every new session.
+  const std::size_t keep = options_.session_cache - options_.session_cache / 10;
+  std::vector<std::pair<std::uint64_t, std::string>> idle;
+  for (const auto& [id, held] : sessions_) {
+    // use_count 1: only this map holds it (no turn runs on it, no caller keeps it); nobody can
+    // take it meanwhile without mutex_, which is held here.
+    if (held.use_count() == 1) idle.emplace_back(held->last_used, id);
+  }
+  std::sort(idle.begin(), idle.end());
+  for (const auto& [_, id] : idle) {
+    if (sessions_.size() <= keep) break;
+    sessions_.erase(id);
+  }
+}
+
+std::size_t Sessions::cached() const {
+  std::lock_guard lock(mutex_);
+  return sessions_.size();
 }
 
 std::shared_ptr<Session> Sessions::get(const std::string& id) {
   {
     std::lock_guard lock(mutex_);
     auto it = sessions_.find(id);
-    if (it != sessions_.end()) return it->second;
+    if (it != sessions_.end()) {
+      std::shared_ptr<Session> found = it->second;  // held: trimming must not let it go
+      touch_and_trim(found);
+      return found;
+    }
   }
   if (!store_) throw ChatError(ChatError::Kind::kNotFound, "unknown conversation '" + id + "'");
   const auto conv = store_->get_conversation(id);
@@ -79,7 +107,9 @@ std::shared_ptr<Session> Sessions::get(const std::string& id) {
   }
   std::lock_guard lock(mutex_);
   auto [it, inserted] = sessions_.emplace(id, s);
-  return it->second;
+  std::shared_ptr<Session> found = it->second;  // held: trimming must not let it go
+  touch_and_trim(found);
+  return found;
 }
 
 std::vector<ConversationInfo> Sessions::of_user(const std::string& user_id) {

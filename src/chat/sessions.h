@@ -25,6 +25,7 @@ struct Session {
   std::mutex mutex;  // serialises the turns of one conversation
   ConversationState state;
   std::int64_t created_at = 0;
+  std::uint64_t last_used = 0;  // Sessions' clock at the last create/get (under its mutex)
   // Without a store: the messages as they were said (the state's dialogue also holds each shown
   // list, for prompts).
   std::vector<DialogueTurn> said;
@@ -41,6 +42,7 @@ class Sessions {
   std::shared_ptr<Session> get(const std::string& id);
   std::vector<ConversationInfo> of_user(const std::string& user_id);
   std::vector<DialogueTurn> messages(const std::string& id);
+  std::size_t cached() const;  // sessions in memory now
 
   // Saves the turn's messages with the state, and appends them to the dialogue (trimmed to the
   // options' length) with `listing`, the list the reply's cards showed, after the assistant's
@@ -56,7 +58,12 @@ class Sessions {
   std::shared_ptr<Catalog> catalog_;
   std::shared_ptr<store::Store> store_;
   const EngineOptions& options_;
-  std::mutex mutex_;
+  // Caller holds mutex_: stamps `s` as just used and, past options_.session_cache, lets the least
+  // recently used sessions that nobody holds go (only with a store, which has them all).
+  void touch_and_trim(const std::shared_ptr<Session>& s);
+
+  mutable std::mutex mutex_;
+  std::uint64_t clock_ = 0;
   std::map<std::string, std::shared_ptr<Session>> sessions_;
 };
 

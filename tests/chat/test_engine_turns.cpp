@@ -8,6 +8,7 @@
 
 #include "chat/engine.h"
 #include "chat/intent.h"
+#include "chat/sessions.h"
 #include "store/store.h"
 #include "testing/test_env.h"
 #include "tiny_catalog.h"
@@ -88,6 +89,37 @@ TEST(EngineTurns, StructuredActionsCallTheirHandlersWithTheItem) {
   EXPECT_EQ(state.liked, (std::vector<ItemRef>{{"movies", pick.item_id}}));
   EXPECT_EQ(state.turns, 3);
   EXPECT_THROW(engine.explain(id, {"movies", "no-such-item"}), ChatError);
+}
+
+// A long-running server meets every conversation once: in front of a store only the most recently
+// used stay in memory, an evicted one comes back from the store as it was, and one in use is never
+// let go. (Found by `chatrec bench soak`: the cache grew with every conversation ever opened.)
+TEST(EngineSessions, TheCacheInFrontOfAStoreIsBoundedAndLosesNothing) {
+  chatrec::testing::TempDir dir;
+  std::shared_ptr<store::Store> st = store::open_store("sqlite:" + (dir.path() / "s.db").string());
+  data::User u;
+  u.id = "2";
+  st->upsert_user(u);
+  EngineOptions options;
+  options.session_cache = 10;
+  Sessions sessions(tiny_catalog(), st, options);
+  const auto held = sessions.create("2");
+  held->state.turns = 7;  // in memory only: it must be this very session that comes back
+  std::vector<std::string> ids;
+  for (int i = 0; i < 40; ++i) {
+    ids.push_back(sessions.create("2")->state.conversation_id);
+    EXPECT_LE(sessions.cached(), 10u);
+  }
+  EXPECT_EQ(sessions.get(held->state.conversation_id).get(), held.get());
+  const auto first = sessions.get(ids.front());  // evicted long ago: loaded from the store
+  EXPECT_EQ(first->state.conversation_id, ids.front());
+  EXPECT_EQ(first->state.user_id, "2");
+  EXPECT_LE(sessions.cached(), 10u);
+
+  // Without a store the sessions are all there is: none is let go.
+  Sessions memory_only(tiny_catalog(), nullptr, options);
+  for (int i = 0; i < 40; ++i) memory_only.create("2");
+  EXPECT_EQ(memory_only.cached(), 40u);
 }
 
 TEST(EngineSessions, SavedStatesLeaveTheHistoryOutAndReloadIt) {
