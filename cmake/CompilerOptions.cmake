@@ -21,3 +21,13 @@ if(CHATREC_SANITIZE)
                                                    -fno-sanitize-recover=undefined)
   target_link_options(chatrec_options INTERFACE -fsanitize=address,undefined)
 endif()
+if(CHATREC_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "CHATREC_FUZZ needs clang (libFuzzer), e.g. -DCMAKE_CXX_COMPILER=clang++-14")
+  endif()
+  # Libraries get the coverage instrumentation libFuzzer steers by, without its main(); the fuzz
+  # executables add -fsanitize=fuzzer themselves (tests/fuzz).
+  target_compile_options(chatrec_options INTERFACE -fsanitize=fuzzer-no-link,address,undefined
+                                                   -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  target_link_options(chatrec_options INTERFACE -fsanitize=address,undefined)
+endif()
