@@ -4,7 +4,8 @@
 Small hand-made GGUF files: tokenizer-only vocabularies of both kinds, every metadata type with a
 few tensors, version 2, a truncated file, and a LoRA adapter for the harness's tiny llama model
 (2 layers, n_embd 32, n_ff 48, 4 heads of 8, 2 KV heads). Run it from anywhere; it overwrites the
-seeds it owns and leaves the other corpus files (crash regressions) alone.
+seeds it owns and leaves the other corpus files (crash regressions) alone. The seeds have no .gguf
+extension: the repository ignores *.gguf so that no model file is committed by accident.
 """
 import os
 import struct
@@ -87,12 +88,12 @@ every_type = [
 tensors = [("t.f32", [4], 0, f32s([1, 2, 3, 4])),
            ("t.f16", [8, 2], 1, b"\0\x3c" * 16),
            ("t.q8_0", [32], 8, b"\0\x3c" + bytes(range(32)))]
-write("gguf", "tokenizer-bpe.gguf", bpe)
-write("gguf", "tokenizer-spm.gguf", spm)
-write("gguf", "every-type.gguf", gguf(every_type, tensors))
-write("gguf", "version2.gguf", gguf(every_type[:3], tensors[:1], version=2))
-write("gguf", "truncated.gguf", gguf(every_type, tensors)[:-40])
-write("gguf", "empty-v3.gguf", gguf([]))
+write("gguf", "tokenizer-bpe", bpe)
+write("gguf", "tokenizer-spm", spm)
+write("gguf", "every-type", gguf(every_type, tensors))
+write("gguf", "version2", gguf(every_type[:3], tensors[:1], version=2))
+write("gguf", "truncated", gguf(every_type, tensors)[:-40])
+write("gguf", "empty-v3", gguf([]))
 
 N_EMBD, N_FF, KV = 32, 48, 16
 
@@ -106,9 +107,9 @@ def lora_pair(layer, proj, n_in, n_out, rank):
 adapter_kvs = [("general.type", STR, "adapter"), ("general.architecture", STR, "llama"),
                ("adapter.type", STR, "lora"), ("adapter.lora.alpha", F32, 2.0),
                ("chatrec.lora.rank", U32, 1), ("chatrec.recipe", STR, "fuzz seed")]
-write("lora", "q-and-v.gguf", gguf(adapter_kvs, lora_pair(0, "attn_q", N_EMBD, N_EMBD, 1) +
+write("lora", "q-and-v", gguf(adapter_kvs, lora_pair(0, "attn_q", N_EMBD, N_EMBD, 1) +
                                    lora_pair(1, "attn_v", N_EMBD, KV, 1)))
-write("lora", "down-rank2-no-alpha.gguf",
+write("lora", "down-rank2-no-alpha",
       gguf([kv for kv in adapter_kvs if kv[0] != "adapter.lora.alpha"],
            lora_pair(1, "ffn_down", N_FF, N_EMBD, 2)))
-write("lora", "wrong-shape.gguf", gguf(adapter_kvs, lora_pair(0, "attn_k", N_EMBD, N_EMBD, 1)))
+write("lora", "wrong-shape", gguf(adapter_kvs, lora_pair(0, "attn_k", N_EMBD, N_EMBD, 1)))
