@@ -24,18 +24,22 @@ class LineReader {
     if (!in_) throw InputError(file.string(), 0, "", "cannot open file");
   }
 
-  void for_each(const std::function<void(std::string_view line, std::size_t number)>& fn) {
+  // The first `header_lines` non-blank lines are a header: their errors are never skipped, since
+  // nothing after them could be read without it.
+  void for_each(const std::function<void(std::string_view line, std::size_t number)>& fn,
+                std::size_t header_lines = 0) {
     std::string line;
-    std::size_t number = 0;
+    std::size_t number = 0, non_blank = 0;
     while (std::getline(in_, line)) {
       ++number;
       if (!line.empty() && line.back() == '\r') line.pop_back();
       if (text::trim(line).empty()) continue;
+      ++non_blank;
       if (report_) ++report_->lines_read;
       try {
         fn(line, number);
       } catch (const InputError& e) {
-        if (!options_.skip_bad_lines) throw;
+        if (!options_.skip_bad_lines || non_blank <= header_lines) throw;
         if (report_) {
           if (report_->bad_lines_skipped == 0) report_->first_error = e.what();
           ++report_->bad_lines_skipped;
@@ -353,44 +357,45 @@ Dataset load_csv_interactions(const fs::path& file, const CsvSpec& spec, const L
   if (!spec.has_header) {
     for (const auto& [k, v] : spec.columns) col[k] = parse_number<int>(v, file.string(), 0, k);
   }
-  r.for_each([&](std::string_view line, std::size_t n) {
-    auto f = text::split(line, spec.delimiter);
-    if (header_pending) {
-      header_pending = false;
-      for (const auto& [k, v] : spec.columns) {
-        auto it = std::find(f.begin(), f.end(), v);
-        if (it == f.end()) throw InputError(r.name(), n, v, "column '" + v + "' not in header");
-        col[k] = static_cast<int>(it - f.begin());
-      }
-      // Header errors are never skippable: nothing else could be read.
-      return;
-    }
-    auto get = [&](const std::string& key) -> std::optional<std::string> {
-      auto it = col.find(key);
-      if (it == col.end()) return std::nullopt;
-      if (static_cast<std::size_t>(it->second) >= f.size()) {
-        throw InputError(r.name(), n, spec.columns.at(key),
-                         "line has only " + std::to_string(f.size()) + " fields");
-      }
-      return std::string(text::trim(f[static_cast<std::size_t>(it->second)]));
-    };
-    auto uid = *get("user");
-    auto iid = *get("item");
-    if (uid.empty()) throw InputError(r.name(), n, spec.columns.at("user"), "empty user id");
-    if (iid.empty()) throw InputError(r.name(), n, spec.columns.at("item"), "empty item id");
-    float rating = kNoRating;
-    if (auto v = get("rating")) rating = parse_rating(*v, r.name(), n);
-    std::int64_t ts = -1;
-    if (auto v = get("timestamp"))
-      ts = parse_number<std::int64_t>(*v, r.name(), n, spec.columns.at("timestamp"));
-    auto u = ds.intern_user(uid);
-    auto i = ds.intern_item(iid);
-    if (ds.item(i).domain.empty()) {
-      ds.mutable_items()[i].domain = spec.domain;
-      ds.mutable_items()[i].title = "item " + iid;
-    }
-    ds.add_interaction({u, i, rating, ts});
-  });
+  r.for_each(
+      [&](std::string_view line, std::size_t n) {
+        auto f = text::split(line, spec.delimiter);
+        if (header_pending) {
+          header_pending = false;
+          for (const auto& [k, v] : spec.columns) {
+            auto it = std::find(f.begin(), f.end(), v);
+            if (it == f.end()) throw InputError(r.name(), n, v, "column '" + v + "' not in header");
+            col[k] = static_cast<int>(it - f.begin());
+          }
+          return;
+        }
+        auto get = [&](const std::string& key) -> std::optional<std::string> {
+          auto it = col.find(key);
+          if (it == col.end()) return std::nullopt;
+          if (static_cast<std::size_t>(it->second) >= f.size()) {
+            throw InputError(r.name(), n, spec.columns.at(key),
+                             "line has only " + std::to_string(f.size()) + " fields");
+          }
+          return std::string(text::trim(f[static_cast<std::size_t>(it->second)]));
+        };
+        auto uid = *get("user");
+        auto iid = *get("item");
+        if (uid.empty()) throw InputError(r.name(), n, spec.columns.at("user"), "empty user id");
+        if (iid.empty()) throw InputError(r.name(), n, spec.columns.at("item"), "empty item id");
+        float rating = kNoRating;
+        if (auto v = get("rating")) rating = parse_rating(*v, r.name(), n);
+        std::int64_t ts = -1;
+        if (auto v = get("timestamp"))
+          ts = parse_number<std::int64_t>(*v, r.name(), n, spec.columns.at("timestamp"));
+        auto u = ds.intern_user(uid);
+        auto i = ds.intern_item(iid);
+        if (ds.item(i).domain.empty()) {
+          ds.mutable_items()[i].domain = spec.domain;
+          ds.mutable_items()[i].title = "item " + iid;
+        }
+        ds.add_interaction({u, i, rating, ts});
+      },
+      spec.has_header ? 1 : 0);
   return ds;
 }
 

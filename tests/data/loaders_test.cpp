@@ -224,6 +224,30 @@ TEST(CsvLoader, ColumnMappingAndBadNumber) {
   }
 }
 
+// Found by the loaders fuzz target: with skip_bad_lines a bad header was skipped like a data line,
+// and the lines after it were read without a column mapping.
+TEST(CsvLoader, ABadHeaderIsAnErrorEvenWhenSkippingBadLines) {
+  chatrec::testing::TempDir dir;
+  auto file = dir.path() / "r.csv";
+  std::ofstream(file) << "\nu1,item\nu2,i2\n";  // no "user" column
+  CsvSpec spec;
+  spec.columns = {{"user", "user"}, {"item", "item"}};
+  LoadOptions skip;
+  skip.skip_bad_lines = true;
+  LoadReport report;
+  try {
+    load_csv_interactions(file, spec, skip, &report);
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.line(), 2u);  // the first non-blank line is the header
+    EXPECT_EQ(e.field(), "user");
+  }
+  EXPECT_EQ(report.bad_lines_skipped, 0u);
+  // A bad data line after a good header is still skipped.
+  std::ofstream(file) << "user,item\nu1,i1\n,i2\n";
+  EXPECT_EQ(load_csv_interactions(file, spec, skip, &report).interactions().size(), 1u);
+}
+
 TEST(NamedLoader, UnknownNameIsAnError) {
   EXPECT_THROW(load_named("no-such-dataset", "/nonexistent"), InputError);
   EXPECT_EQ(load_named("ml-100k", chatrec::testing::data_dir()).num_users(), 943u);
