@@ -6,7 +6,8 @@
 // symmetric and bounded by the lengths; similarity is symmetric, in [0, 1] and 1 for equal keys;
 // the index's exact matches are exactly the items with the text's key, its best match is the exact
 // one when there is one and otherwise clears the threshold; mentioned titles occur in the text as
-// whole words; a title and its display form ("A Fish Called Wanda (1988)") have the same key.
+// whole words; a title and its display form ("A Fish Called Wanda (1988)") have the same key
+// (for titles shaped as catalogue titles are).
 #include <algorithm>
 #include <cctype>
 #include <cstddef>
@@ -33,6 +34,39 @@ void check_key(const std::string& key) {
     FUZZ_CHECK(c == ' ' || c >= 0x80 || std::islower(c) || std::isdigit(c));
 }
 
+// Titles whose brackets pair up without nesting, the shape catalogue titles have ("Heat (1995)",
+// "City of Lost Children, The (Cité des enfants perdus, La) (1995)"); for stray or nested brackets
+// the display form is not defined to keep the key.
+// Nor for a title that starts with an article and moves another one to the end ("Il x, The"), or
+// moves two ("x, The, The"): the key drops one article only.
+bool catalogue_shaped(const std::string& title) {
+  static const std::set<std::string> articles = {"the", "a",  "an",  "les", "la",  "le",
+                                                 "il",  "el", "das", "der", "die", "l'"};
+  // The first word as the key sees it: punctuation is a space there.
+  std::string first;
+  for (unsigned char c : title) {
+    if (std::isalnum(c) || c >= 0x80 || c == '\'') {
+      first += static_cast<char>(std::tolower(c));
+    } else if (!first.empty()) {
+      break;
+    }
+  }
+  if (articles.count(first) || articles.count(first + "'") ||
+      std::count(title.begin(), title.end(), ',') > 1)
+    return false;
+  char open = 0;
+  for (char c : title) {
+    if (c == '(' || c == '[') {
+      if (open) return false;
+      open = c;
+    } else if (c == ')' || c == ']') {
+      if (open != (c == ')' ? '(' : '[')) return false;
+      open = 0;
+    }
+  }
+  return open == 0;
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -47,7 +81,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   for (std::size_t i = 0; i < titles.size(); ++i) {
     keys.push_back(title_key(titles[i]));
     check_key(keys.back());
-    FUZZ_CHECK(title_key(display_title(titles[i])) == keys.back());
+    if (catalogue_shaped(titles[i])) FUZZ_CHECK(title_key(display_title(titles[i])) == keys.back());
     index.add(static_cast<chatrec::data::ItemIndex>(i), titles[i]);
   }
   const std::string text_key = title_key(text);
