@@ -57,9 +57,10 @@ for t in "${TARGETS[@]}"; do
   rc=0
   "$BUILD/tests/fuzz/fuzz_$t" -max_total_time="$SECONDS_PER_TARGET" -runs="$RUNS" -print_final_stats=1 \
     -artifact_prefix="$dir/artifacts/" -timeout=25 -rss_limit_mb=2048 "$dir/corpus" >"$log" 2>&1 || rc=$?
-  execs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)"
-  rate="$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1)"
-  edges="$(grep -o 'cov: [0-9]*' "$log" | tail -1 | cut -d' ' -f2)"
+  # A target that dies before its first status line has no stats: "?" rather than an exit here.
+  execs="$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1 || true)"
+  rate="$(sed -n 's/^stat::average_exec_per_sec: *//p' "$log" | tail -1 || true)"
+  edges="$( (grep -o 'cov: [0-9]*' "$log" || true) | tail -1 | cut -d' ' -f2)"
   crash="$(find "$dir/artifacts" -type f | head -1)"
   crashes="$(find "$dir/artifacts" -type f | wc -l)"
   if [ "$rc" -ne 0 ] && [ "$crashes" -eq 0 ]; then crashes=1; crash="(no artifact; see $log)"; fi

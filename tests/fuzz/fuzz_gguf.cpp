@@ -57,7 +57,9 @@ void check_tensors(const GgufFile& f) {
 }
 
 void check_getters(const GgufFile& f) {
-  for (const auto& [key, value] : f.metadata()) {
+  for (const auto& entry : f.metadata()) {
+    const std::string& key = entry.first;
+    const GgufValue& value = entry.second;
     FUZZ_CHECK(f.find(key) == &value);
     FUZZ_CHECK(value.array_size() == 0 || value.type == GgufValueType::kArray);
     auto answers_or_gguf_error = [&](auto&& get) {
