@@ -74,6 +74,16 @@ float parse_rating(std::string_view s, const std::string& file, std::size_t line
   return r;
 }
 
+// RecBole writes timestamps as floats ("881250949.0"); one outside int64 (or NaN) has no integer
+// value, and converting it would be undefined.
+std::int64_t parse_float_timestamp(std::string_view s, const std::string& file, std::size_t line) {
+  const double t = parse_number<double>(s, file, line, "timestamp");
+  constexpr double kLimit = 9223372036854775808.0;  // 2^63
+  if (!(t >= -kLimit && t < kLimit))
+    throw InputError(file, line, "timestamp", fmt::format("timestamp {} is out of range", s));
+  return static_cast<std::int64_t>(t);
+}
+
 std::vector<std::string> fields_of(std::string_view line, char sep, std::size_t expected,
                                    const std::string& file, std::size_t number,
                                    bool at_least = false) {
@@ -290,6 +300,9 @@ Dataset load_recbole(const fs::path& dir, const std::string& name, const std::st
   int ts_col = h.index_of("timestamp");
   if (user_col < 0) throw InputError(inter_file.string(), 1, "user_id", "missing user_id column");
   if (item_col < 0) throw InputError(inter_file.string(), 1, "item_id", "missing item_id column");
+  // With an item file, interactions may only name its items; without one, they define the items.
+  // (Asking ds.items() here instead would close the catalogue after the first interaction.)
+  const bool closed_catalogue = fs::exists(item_file);
   LineReader r(inter_file, options, report);
   bool first = true;
   r.for_each([&](std::string_view line, std::size_t n) {
@@ -302,7 +315,7 @@ Dataset load_recbole(const fs::path& dir, const std::string& name, const std::st
     if (uid.empty()) throw InputError(r.name(), n, "user_id", "empty id");
     auto item_of = [&](const std::string& id, const char* field) {
       if (id.empty()) throw InputError(r.name(), n, field, "empty item id");
-      if (!ds.items().empty() || fs::exists(item_file)) {
+      if (closed_catalogue) {
         auto found = ds.find_item(id);
         if (!found) throw InputError(r.name(), n, field, "unknown item '" + id + "'");
         return *found;
@@ -320,10 +333,8 @@ Dataset load_recbole(const fs::path& dir, const std::string& name, const std::st
     float rating = rating_col >= 0
                        ? parse_rating(f[static_cast<std::size_t>(rating_col)], r.name(), n)
                        : kNoRating;
-    std::int64_t ts = ts_col >= 0
-                          ? static_cast<std::int64_t>(parse_number<double>(
-                                f[static_cast<std::size_t>(ts_col)], r.name(), n, "timestamp"))
-                          : -1;
+    std::int64_t ts =
+        ts_col >= 0 ? parse_float_timestamp(f[static_cast<std::size_t>(ts_col)], r.name(), n) : -1;
     UserIndex u = ds.intern_user(uid);
     if (list_col >= 0) {
       std::int64_t pos = 0;
