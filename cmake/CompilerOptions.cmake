@@ -1,6 +1,11 @@
 # Warnings and code generation flags shared by every chatrec target.
 add_library(chatrec_options INTERFACE)
 target_compile_options(chatrec_options INTERFACE -Wall -Wextra -Wno-missing-field-initializers)
+if(CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+  # The fp16 table of llm/runtime/quants.cpp is built at compile time (65536 conversions), beyond clang's
+  # default constexpr step limit; GCC-only -Wno-* flags of some targets are not errors.
+  target_compile_options(chatrec_options INTERFACE -fconstexpr-steps=100000000 -Wno-unknown-warning-option)
+endif()
 if(CHATREC_WERROR)
   target_compile_options(chatrec_options INTERFACE -Werror)
   if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU" AND CMAKE_CXX_COMPILER_VERSION VERSION_LESS 13)
@@ -19,5 +24,15 @@ endif()
 if(CHATREC_SANITIZE)
   target_compile_options(chatrec_options INTERFACE -fsanitize=address,undefined -fno-omit-frame-pointer
                                                    -fno-sanitize-recover=undefined)
+  target_link_options(chatrec_options INTERFACE -fsanitize=address,undefined)
+endif()
+if(CHATREC_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "CHATREC_FUZZ needs clang (libFuzzer), e.g. -DCMAKE_CXX_COMPILER=clang++-14")
+  endif()
+  # Libraries get the coverage instrumentation libFuzzer steers by, without its main(); the fuzz
+  # executables add -fsanitize=fuzzer themselves (tests/fuzz).
+  target_compile_options(chatrec_options INTERFACE -fsanitize=fuzzer-no-link,address,undefined
+                                                   -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   target_link_options(chatrec_options INTERFACE -fsanitize=address,undefined)
 endif()

@@ -10,6 +10,8 @@ PACKAGES=(
   libcpp-httplib-dev libssl-dev zlib1g-dev libcurl4-openssl-dev
   libxml2-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev libpcre2-dev
   libgtest-dev libgmock-dev libbenchmark-dev clang-format chromium
+  # libFuzzer and the sanitizer runtimes for scripts/fuzz.sh
+  clang-14 libclang-rt-14-dev
 )
 # Node.js drives the web page's browser test; a node that is already installed (e.g. from NodeSource,
 # which bundles npm) is kept, since Debian's npm package conflicts with it.

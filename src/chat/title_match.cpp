@@ -18,12 +18,14 @@ bool is_article(std::string_view w) {
   return std::find(kArticles.begin(), kArticles.end(), w) != kArticles.end();
 }
 
-// Removes every "( ... )" group; ml-100k keeps alternative titles and years in them.
+// Removes every "( ... )" group; ml-100k keeps alternative titles and years in them. A group
+// separates the words around it ("Star(1977)Wars" is "Star Wars"), as its display form writes it.
 std::string strip_parentheticals(std::string_view s) {
   std::string out;
   int depth = 0;
   for (char c : s) {
     if (c == '(' || c == '[') {
+      if (depth == 0) out += ' ';
       ++depth;
     } else if ((c == ')' || c == ']') && depth > 0) {
       --depth;
@@ -86,10 +88,11 @@ std::string title_key(std::string_view title) {
 std::string display_title(std::string_view title) {
   std::string_view t = text::trim(title);
   std::string suffix;
-  // Keep a trailing "(year)" after the moved article.
+  // Keep a trailing "(year)" after the moved article: only a group that closes at the end, not
+  // "(a) b)" whose last '(' is closed earlier.
   if (t.size() >= 6 && t.back() == ')') {
     const auto open = t.rfind('(');
-    if (open != std::string_view::npos && open > 0) {
+    if (open != std::string_view::npos && open > 0 && t.find(')', open) == t.size() - 1) {
       suffix = " " + std::string(t.substr(open));
       t = text::trim(t.substr(0, open));
     }

@@ -24,18 +24,22 @@ class LineReader {
     if (!in_) throw InputError(file.string(), 0, "", "cannot open file");
   }
 
-  void for_each(const std::function<void(std::string_view line, std::size_t number)>& fn) {
+  // The first `header_lines` non-blank lines are a header: their errors are never skipped, since
+  // nothing after them could be read without it.
+  void for_each(const std::function<void(std::string_view line, std::size_t number)>& fn,
+                std::size_t header_lines = 0) {
     std::string line;
-    std::size_t number = 0;
+    std::size_t number = 0, non_blank = 0;
     while (std::getline(in_, line)) {
       ++number;
       if (!line.empty() && line.back() == '\r') line.pop_back();
       if (text::trim(line).empty()) continue;
+      ++non_blank;
       if (report_) ++report_->lines_read;
       try {
         fn(line, number);
       } catch (const InputError& e) {
-        if (!options_.skip_bad_lines) throw;
+        if (!options_.skip_bad_lines || non_blank <= header_lines) throw;
         if (report_) {
           if (report_->bad_lines_skipped == 0) report_->first_error = e.what();
           ++report_->bad_lines_skipped;
@@ -68,6 +72,16 @@ float parse_rating(std::string_view s, const std::string& file, std::size_t line
   auto r = parse_number<float>(s, file, line, "rating");
   if (!std::isfinite(r)) throw InputError(file, line, "rating", "rating is not finite");
   return r;
+}
+
+// RecBole writes timestamps as floats ("881250949.0"); one outside int64 (or NaN) has no integer
+// value, and converting it would be undefined.
+std::int64_t parse_float_timestamp(std::string_view s, const std::string& file, std::size_t line) {
+  const double t = parse_number<double>(s, file, line, "timestamp");
+  constexpr double kLimit = 9223372036854775808.0;  // 2^63
+  if (!(t >= -kLimit && t < kLimit))
+    throw InputError(file, line, "timestamp", fmt::format("timestamp {} is out of range", s));
+  return static_cast<std::int64_t>(t);
 }
 
 std::vector<std::string> fields_of(std::string_view line, char sep, std::size_t expected,
@@ -286,6 +300,9 @@ Dataset load_recbole(const fs::path& dir, const std::string& name, const std::st
   int ts_col = h.index_of("timestamp");
   if (user_col < 0) throw InputError(inter_file.string(), 1, "user_id", "missing user_id column");
   if (item_col < 0) throw InputError(inter_file.string(), 1, "item_id", "missing item_id column");
+  // With an item file, interactions may only name its items; without one, they define the items.
+  // (Asking ds.items() here instead would close the catalogue after the first interaction.)
+  const bool closed_catalogue = fs::exists(item_file);
   LineReader r(inter_file, options, report);
   bool first = true;
   r.for_each([&](std::string_view line, std::size_t n) {
@@ -298,7 +315,7 @@ Dataset load_recbole(const fs::path& dir, const std::string& name, const std::st
     if (uid.empty()) throw InputError(r.name(), n, "user_id", "empty id");
     auto item_of = [&](const std::string& id, const char* field) {
       if (id.empty()) throw InputError(r.name(), n, field, "empty item id");
-      if (!ds.items().empty() || fs::exists(item_file)) {
+      if (closed_catalogue) {
         auto found = ds.find_item(id);
         if (!found) throw InputError(r.name(), n, field, "unknown item '" + id + "'");
         return *found;
@@ -316,10 +333,8 @@ Dataset load_recbole(const fs::path& dir, const std::string& name, const std::st
     float rating = rating_col >= 0
                        ? parse_rating(f[static_cast<std::size_t>(rating_col)], r.name(), n)
                        : kNoRating;
-    std::int64_t ts = ts_col >= 0
-                          ? static_cast<std::int64_t>(parse_number<double>(
-                                f[static_cast<std::size_t>(ts_col)], r.name(), n, "timestamp"))
-                          : -1;
+    std::int64_t ts =
+        ts_col >= 0 ? parse_float_timestamp(f[static_cast<std::size_t>(ts_col)], r.name(), n) : -1;
     UserIndex u = ds.intern_user(uid);
     if (list_col >= 0) {
       std::int64_t pos = 0;
@@ -353,44 +368,45 @@ Dataset load_csv_interactions(const fs::path& file, const CsvSpec& spec, const L
   if (!spec.has_header) {
     for (const auto& [k, v] : spec.columns) col[k] = parse_number<int>(v, file.string(), 0, k);
   }
-  r.for_each([&](std::string_view line, std::size_t n) {
-    auto f = text::split(line, spec.delimiter);
-    if (header_pending) {
-      header_pending = false;
-      for (const auto& [k, v] : spec.columns) {
-        auto it = std::find(f.begin(), f.end(), v);
-        if (it == f.end()) throw InputError(r.name(), n, v, "column '" + v + "' not in header");
-        col[k] = static_cast<int>(it - f.begin());
-      }
-      // Header errors are never skippable: nothing else could be read.
-      return;
-    }
-    auto get = [&](const std::string& key) -> std::optional<std::string> {
-      auto it = col.find(key);
-      if (it == col.end()) return std::nullopt;
-      if (static_cast<std::size_t>(it->second) >= f.size()) {
-        throw InputError(r.name(), n, spec.columns.at(key),
-                         "line has only " + std::to_string(f.size()) + " fields");
-      }
-      return std::string(text::trim(f[static_cast<std::size_t>(it->second)]));
-    };
-    auto uid = *get("user");
-    auto iid = *get("item");
-    if (uid.empty()) throw InputError(r.name(), n, spec.columns.at("user"), "empty user id");
-    if (iid.empty()) throw InputError(r.name(), n, spec.columns.at("item"), "empty item id");
-    float rating = kNoRating;
-    if (auto v = get("rating")) rating = parse_rating(*v, r.name(), n);
-    std::int64_t ts = -1;
-    if (auto v = get("timestamp"))
-      ts = parse_number<std::int64_t>(*v, r.name(), n, spec.columns.at("timestamp"));
-    auto u = ds.intern_user(uid);
-    auto i = ds.intern_item(iid);
-    if (ds.item(i).domain.empty()) {
-      ds.mutable_items()[i].domain = spec.domain;
-      ds.mutable_items()[i].title = "item " + iid;
-    }
-    ds.add_interaction({u, i, rating, ts});
-  });
+  r.for_each(
+      [&](std::string_view line, std::size_t n) {
+        auto f = text::split(line, spec.delimiter);
+        if (header_pending) {
+          header_pending = false;
+          for (const auto& [k, v] : spec.columns) {
+            auto it = std::find(f.begin(), f.end(), v);
+            if (it == f.end()) throw InputError(r.name(), n, v, "column '" + v + "' not in header");
+            col[k] = static_cast<int>(it - f.begin());
+          }
+          return;
+        }
+        auto get = [&](const std::string& key) -> std::optional<std::string> {
+          auto it = col.find(key);
+          if (it == col.end()) return std::nullopt;
+          if (static_cast<std::size_t>(it->second) >= f.size()) {
+            throw InputError(r.name(), n, spec.columns.at(key),
+                             "line has only " + std::to_string(f.size()) + " fields");
+          }
+          return std::string(text::trim(f[static_cast<std::size_t>(it->second)]));
+        };
+        auto uid = *get("user");
+        auto iid = *get("item");
+        if (uid.empty()) throw InputError(r.name(), n, spec.columns.at("user"), "empty user id");
+        if (iid.empty()) throw InputError(r.name(), n, spec.columns.at("item"), "empty item id");
+        float rating = kNoRating;
+        if (auto v = get("rating")) rating = parse_rating(*v, r.name(), n);
+        std::int64_t ts = -1;
+        if (auto v = get("timestamp"))
+          ts = parse_number<std::int64_t>(*v, r.name(), n, spec.columns.at("timestamp"));
+        auto u = ds.intern_user(uid);
+        auto i = ds.intern_item(iid);
+        if (ds.item(i).domain.empty()) {
+          ds.mutable_items()[i].domain = spec.domain;
+          ds.mutable_items()[i].title = "item " + iid;
+        }
+        ds.add_interaction({u, i, rating, ts});
+      },
+      spec.has_header ? 1 : 0);
   return ds;
 }
 

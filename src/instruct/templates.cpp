@@ -274,13 +274,18 @@ TemplateSet parse_templates(std::string_view json_text, const std::string& sourc
   json j;
   try {
     j = json::parse(json_text);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
+    // Not only parse_error: a number too large for a double ("1e400") is an out_of_range.
     throw InputError(source_name, 0, "", fmt::format("not valid JSON: {}", e.what()));
   }
   if (!j.is_object()) throw InputError(source_name, 0, "", "expected a JSON object");
   TemplateSet set;
   set.source = source_name;
-  set.system = j.value("system", std::string());
+  if (auto system = j.find("system"); system != j.end()) {
+    if (!system->is_string())
+      throw InputError(source_name, 0, "system", "'system' must be a string");
+    set.system = system->get<std::string>();
+  }
   auto list = j.find("templates");
   if (list == j.end() || !list->is_array()) {
     throw InputError(source_name, 0, "templates", "missing the 'templates' array");

@@ -86,7 +86,8 @@ json parse_object(const std::string& body, const std::vector<std::string>& allow
     }
     if (max_depth > 32) throw bad_request("request body nests too deeply");
     value = json::parse(body);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {
+    // Not only parse_error: a number too large for a double ("1e400") is an out_of_range.
     throw bad_request(std::string("request body is not valid JSON: ") + e.what());
   }
   check_object(value, allowed, "request body");
@@ -94,32 +95,43 @@ json parse_object(const std::string& body, const std::vector<std::string>& allow
 }
 
 void check_text(const std::string& value, const std::string& field) {
-  // UTF-8 well-formedness: a JSON string we re-serialise must not throw later.
+  // Well-formed UTF-8 as the JSON serialiser checks it (no overlong forms, surrogates or code
+  // points past U+10FFFF): query text never went through the JSON parser, and it is echoed in JSON
+  // answers, whose serialisation must not throw.
   std::size_t i = 0;
   const auto* s = reinterpret_cast<const unsigned char*>(value.data());
+  auto invalid = [&] { return bad_request("field '" + field + "' is not valid UTF-8"); };
   while (i < value.size()) {
-    unsigned char c = s[i];
-    int extra = 0;
+    const unsigned char c = s[i];
     if (c < 0x80) {
-      if (c < 0x20 && c != '\n' && c != '\r' && c != '\t') {
+      if ((c < 0x20 && c != '\n' && c != '\r' && c != '\t') || c == 0x7f) {
         throw bad_request("field '" + field + "' contains a control character");
       }
-      if (c == 0x7f) throw bad_request("field '" + field + "' contains a control character");
-    } else if ((c & 0xe0) == 0xc0 && c >= 0xc2) {
+      ++i;
+      continue;
+    }
+    int extra = 0;
+    // The range of the first continuation byte excludes overlong forms, surrogates and > U+10FFFF.
+    unsigned char lo = 0x80, hi = 0xbf;
+    if (c >= 0xc2 && c <= 0xdf) {
       extra = 1;
-    } else if ((c & 0xf0) == 0xe0) {
+    } else if (c >= 0xe0 && c <= 0xef) {
       extra = 2;
-    } else if ((c & 0xf8) == 0xf0 && c <= 0xf4) {
+      if (c == 0xe0) lo = 0xa0;
+      if (c == 0xed) hi = 0x9f;
+    } else if (c >= 0xf0 && c <= 0xf4) {
       extra = 3;
+      if (c == 0xf0) lo = 0x90;
+      if (c == 0xf4) hi = 0x8f;
     } else {
-      throw bad_request("field '" + field + "' is not valid UTF-8");
+      throw invalid();
     }
-    for (int k = 1; k <= extra; ++k) {
-      if (i + k >= value.size() || (s[i + k] & 0xc0) != 0x80) {
-        throw bad_request("field '" + field + "' is not valid UTF-8");
-      }
+    if (i + static_cast<std::size_t>(extra) >= value.size()) throw invalid();
+    if (s[i + 1] < lo || s[i + 1] > hi) throw invalid();
+    for (int k = 2; k <= extra; ++k) {
+      if ((s[i + static_cast<std::size_t>(k)] & 0xc0) != 0x80) throw invalid();
     }
-    i += 1 + extra;
+    i += 1 + static_cast<std::size_t>(extra);
   }
 }
 

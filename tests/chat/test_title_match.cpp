@@ -19,6 +19,13 @@ TEST(TitleMatch, DisplayTitleMovesTheArticleBack) {
   EXPECT_EQ(display_title("Fargo (1996)"), "Fargo (1996)");
 }
 
+// Found by the title_match fuzz target: a group glued to the words around it joined them, so the
+// display form (which puts a space before the group) had another key.
+TEST(TitleMatch, AParentheticalSeparatesWords) {
+  EXPECT_EQ(title_key("Star(1977)Wars"), "star wars");
+  EXPECT_EQ(title_key("Star(197)7)"), title_key(display_title("Star(197)7)")));
+}
+
 TEST(TitleMatch, SimilarityToleratesTyposButNotOtherTitles) {
   EXPECT_GE(title_similarity(title_key("Shawshank Redemtion"),
                              title_key("Shawshank Redemption, The (1994)")),

@@ -203,6 +203,38 @@ TEST(RecBoleLoader, UnknownItemAndMissingHeaderAreErrors) {
   EXPECT_TRUE(ds.interactions().empty());  // a skipped line leaves no partial sequence behind
 }
 
+// Found while writing the test below: the first interaction's item closed the catalogue, so a
+// second item was "unknown".
+TEST(RecBoleLoader, WithoutAnItemFileInteractionsDefineTheItems) {
+  chatrec::testing::TempDir dir;
+  std::ofstream(dir.path() / "t.inter") << "user_id:token\titem_id:token\n1\ta\n1\tb\n2\ta\n";
+  const Dataset ds = load_recbole(dir.path(), "t", "x");
+  EXPECT_EQ(ds.num_items(), 2u);
+  EXPECT_EQ(ds.interactions().size(), 3u);
+}
+
+// Found by the loaders fuzz target: a float timestamp beyond int64 was converted anyway
+// (undefined).
+TEST(RecBoleLoader, TimestampOutsideInt64IsAnError) {
+  chatrec::testing::TempDir dir;
+  std::ofstream(dir.path() / "t.inter") << "user_id:token\titem_id:token\ttimestamp:float\n"
+                                        << "1\ta\t881250949.0\n2\tb\t1e31\n3\tc\tnan\n";
+  try {
+    load_recbole(dir.path(), "t", "x");
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.line(), 3u);
+    EXPECT_EQ(e.field(), "timestamp");
+  }
+  LoadOptions skip;
+  skip.skip_bad_lines = true;
+  LoadReport report;
+  const Dataset ds = load_recbole(dir.path(), "t", "x", skip, &report);
+  ASSERT_EQ(ds.interactions().size(), 1u);
+  EXPECT_EQ(ds.interactions()[0].timestamp, 881250949);
+  EXPECT_EQ(report.bad_lines_skipped, 2u);
+}
+
 TEST(CsvLoader, ColumnMappingAndBadNumber) {
   chatrec::testing::TempDir dir;
   auto file = dir.path() / "r.csv";
@@ -222,6 +254,30 @@ TEST(CsvLoader, ColumnMappingAndBadNumber) {
     EXPECT_EQ(e.line(), 3u);
     EXPECT_EQ(e.field(), "rating");
   }
+}
+
+// Found by the loaders fuzz target: with skip_bad_lines a bad header was skipped like a data line,
+// and the lines after it were read without a column mapping.
+TEST(CsvLoader, ABadHeaderIsAnErrorEvenWhenSkippingBadLines) {
+  chatrec::testing::TempDir dir;
+  auto file = dir.path() / "r.csv";
+  std::ofstream(file) << "\nu1,item\nu2,i2\n";  // no "user" column
+  CsvSpec spec;
+  spec.columns = {{"user", "user"}, {"item", "item"}};
+  LoadOptions skip;
+  skip.skip_bad_lines = true;
+  LoadReport report;
+  try {
+    load_csv_interactions(file, spec, skip, &report);
+    FAIL();
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.line(), 2u);  // the first non-blank line is the header
+    EXPECT_EQ(e.field(), "user");
+  }
+  EXPECT_EQ(report.bad_lines_skipped, 0u);
+  // A bad data line after a good header is still skipped.
+  std::ofstream(file) << "user,item\nu1,i1\n,i2\n";
+  EXPECT_EQ(load_csv_interactions(file, spec, skip, &report).interactions().size(), 1u);
 }
 
 TEST(NamedLoader, UnknownNameIsAnError) {

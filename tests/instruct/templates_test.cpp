@@ -143,6 +143,18 @@ TEST(InstructTemplates, FileErrorsNameTheFile) {
             std::string::npos);
 }
 
+// Found by the templates fuzz target: the JSON library's other exceptions escaped as themselves.
+TEST(InstructTemplates, OutOfRangeNumbersAndANonStringSystemAreInputErrors) {
+  EXPECT_NE(error_of([] {
+              parse_templates(R"({"templates": [], "x": 1e400})", "big.json");
+            }).find("big.json"),
+            std::string::npos);
+  EXPECT_NE(error_of([] {
+              parse_templates(R"({"system": 5, "templates": []})", "sys.json");
+            }).find("'system' must be a string"),
+            std::string::npos);
+}
+
 TEST(InstructRender, FillsFieldsVerbatimAndNamesMissingOnes) {
   EXPECT_EQ(fill("Liked: {history}. Next?", {{"history", "A {item} B"}}, "T"),
             "Liked: A {item} B. Next?");

@@ -161,6 +161,8 @@ TEST_F(ServerTest, ValidationErrorsAre400) {
   expect_error(raw("{not json"), 400, "bad_request");
   expect_error(raw("[1,2]"), 400, "bad_request");
   expect_error(raw(std::string(100, '[') + std::string(100, ']')), 400, "bad_request");
+  // A number beyond a double's range is not valid JSON here either (not a 500).
+  expect_error(raw("{\"id\": 1e400}"), 400, "bad_request");
   expect_error(post(c, "/api/users", {{"id", 7}}), 400, "bad_request");
   expect_error(post(c, "/api/users", {{"id", "x"}, {"admin", true}}), 400,
                "bad_request");  // unknown field

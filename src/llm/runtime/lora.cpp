@@ -135,8 +135,11 @@ void LoraAdapter::save(const std::filesystem::path& path) const {
 }
 
 LoraAdapter LoraAdapter::load(const std::filesystem::path& path, const Model& base) {
-  const GgufFile f = GgufFile::open(path);
-  const std::string name = path.string();
+  return load(GgufFile::open(path), base);
+}
+
+LoraAdapter LoraAdapter::load(const GgufFile& f, const Model& base) {
+  const std::string& name = f.name();
   if (f.get_string("general.type", "") != "adapter" || f.get_string("adapter.type", "") != "lora")
     throw GgufError(name +
                     ": not a LoRA adapter (general.type must be 'adapter' and adapter.type "

@@ -17,6 +17,7 @@ namespace chatrec::llm::runtime {
 
 struct ModelConfig;
 class Model;
+class GgufFile;
 
 // The projections of a block that can carry an adapter.
 enum class LoraTarget { kQ, kK, kV, kO, kGate, kUp, kDown };
@@ -57,6 +58,8 @@ struct LoraAdapter {
   // Loads an adapter file and checks it against `base` (architecture, layer count, tensor shapes);
   // a mismatch is a GgufError naming the file and the tensor.
   static LoraAdapter load(const std::filesystem::path& path, const Model& base);
+  // The same for a file already opened or parsed in memory; errors name file.name().
+  static LoraAdapter load(const GgufFile& file, const Model& base);
 };
 
 }  // namespace chatrec::llm::runtime
