@@ -38,6 +38,8 @@ struct BenchSoakArgs {
   int clients = 4;
   std::string data_dir;
   double max_rss_growth = 0.05;  // the bound the summary checks, as a fraction after warm-up
+  // Shares of fast path, interaction writes, chat turns and conversation reads (any scale).
+  std::vector<double> mix = {50, 20, 15, 15};
 };
 
 struct ServerProcess {
@@ -150,16 +152,17 @@ void run_bench(const BenchSoakArgs& a) {
       std::string user = std::to_string(1 + rng() % 943);
       std::string conversation;
       long step = 0;
+      std::discrete_distribution<int> kind(a.mix.begin(), a.mix.end());
       while (!stop.load()) {
-        const int pick = static_cast<int>(rng() % 100);
+        const int pick = kind(rng);
         std::string op;
         const auto t0 = Clock::now();
         httplib::Result r{nullptr, httplib::Error::Unknown};
         const std::string someone = std::to_string(1 + rng() % 943);
-        if (pick < 50) {
+        if (pick == 0) {
           op = "fast path";
           r = http.Get(fmt::format("/api/users/{}/recommendations?k=10", someone).c_str());
-        } else if (pick < 70) {
+        } else if (pick == 1) {
           op = "interaction";
           const json body = {
               {"interactions", json::array({{{"user_id", someone},
@@ -167,7 +170,7 @@ void run_bench(const BenchSoakArgs& a) {
                                              {"item_id", std::to_string(1 + rng() % 1682)},
                                              {"rating", 1 + static_cast<int>(rng() % 5)}}})}};
           r = http.Post("/api/interactions", body.dump(), "application/json");
-        } else if (pick < 85 || conversation.empty()) {
+        } else if (pick == 2 || conversation.empty()) {
           op = "chat turn";
           if (conversation.empty() || step % 20 == 0) {
             user = std::to_string(1 + rng() % 943);
@@ -263,6 +266,10 @@ static Registration bench_soak_registration(97, [](CLI::App& root) {
   cmd->add_option("--minutes", args->minutes, "How long")->capture_default_str();
   cmd->add_option("--clients", args->clients, "Closed-loop client threads")->capture_default_str();
   cmd->add_option("--data-dir", args->data_dir, "Directory holding ml-100k/")
+      ->capture_default_str();
+  cmd->add_option("--mix", args->mix,
+                  "Shares of fast path, interaction writes, chat turns and conversation reads")
+      ->expected(4)
       ->capture_default_str();
   cmd->add_option("--max-rss-growth", args->max_rss_growth,
                   "Bound on the server's memory growth after warm-up (fraction)")
