@@ -21,26 +21,6 @@ namespace {
 
 using namespace chatrec::llm::runtime;
 
-// (n_in, n_out) of a projection as the model computes it.
-std::pair<int, int> shape_of(const ModelConfig& c, int target) {
-  const int q = c.n_head * c.head_dim, kv = c.n_head_kv * c.head_dim;
-  switch (static_cast<LoraTarget>(target)) {
-    case LoraTarget::kQ:
-      return {c.n_embd, q};
-    case LoraTarget::kK:
-    case LoraTarget::kV:
-      return {c.n_embd, kv};
-    case LoraTarget::kO:
-      return {q, c.n_embd};
-    case LoraTarget::kGate:
-    case LoraTarget::kUp:
-      return {c.n_embd, c.n_ff};
-    case LoraTarget::kDown:
-      return {c.n_ff, c.n_embd};
-  }
-  return {0, 0};
-}
-
 bool same_floats(const std::vector<float>& a, const std::vector<float>& b) {
   // memcmp of an empty vector's null data() is undefined, even for zero bytes.
   return a.size() == b.size() &&
@@ -71,7 +51,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       const LoraMatrix& m = layer[static_cast<std::size_t>(t)];
       if (m.empty()) continue;
       ++adapted;
-      const auto [n_in, n_out] = shape_of(c, t);
+      const auto [n_in, n_out] = projection_shape(c, static_cast<LoraTarget>(t));
       FUZZ_CHECK(m.n_in == n_in && m.n_out == n_out && m.rank == adapter->rank);
       FUZZ_CHECK(m.a.size() == static_cast<std::size_t>(m.rank) * static_cast<std::size_t>(n_in));
       FUZZ_CHECK(m.b.size() == static_cast<std::size_t>(n_out) * static_cast<std::size_t>(m.rank));

@@ -16,7 +16,12 @@ constexpr std::array<const char*, kLoraTargets> kSuffixes = {
     "attn_q.weight",   "attn_k.weight", "attn_v.weight",  "attn_output.weight",
     "ffn_gate.weight", "ffn_up.weight", "ffn_down.weight"};
 
-// (n_in, n_out) of a projection.
+std::string tensor_name(int layer, LoraTarget t) {
+  return "blk." + std::to_string(layer) + "." + kSuffixes[static_cast<std::size_t>(t)];
+}
+
+}  // namespace
+
 std::pair<int, int> projection_shape(const ModelConfig& c, LoraTarget t) {
   const int q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
   switch (t) {
@@ -35,12 +40,6 @@ std::pair<int, int> projection_shape(const ModelConfig& c, LoraTarget t) {
   }
   return {0, 0};
 }
-
-std::string tensor_name(int layer, LoraTarget t) {
-  return "blk." + std::to_string(layer) + "." + kSuffixes[static_cast<std::size_t>(t)];
-}
-
-}  // namespace
 
 const char* to_string(LoraTarget target) {
   return kNames[static_cast<std::size_t>(target)];

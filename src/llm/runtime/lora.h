@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace chatrec::llm::runtime {
@@ -24,6 +25,8 @@ enum class LoraTarget { kQ, kK, kV, kO, kGate, kUp, kDown };
 inline constexpr int kLoraTargets = 7;
 const char* to_string(LoraTarget target);           // "q", "k", ..., "down"
 const char* base_tensor_suffix(LoraTarget target);  // "attn_q.weight", ...
+// (n_in, n_out) of the projection as the model computes it: A is rank x n_in, B is n_out x rank.
+std::pair<int, int> projection_shape(const ModelConfig& c, LoraTarget t);
 // Parses a comma-separated list such as "q,k,v,o,gate,up,down" (also "all"); throws
 // std::invalid_argument naming the unknown entry.
 std::vector<LoraTarget> parse_lora_targets(const std::string& list);
