@@ -13,6 +13,7 @@
 #include <random>
 
 #include "chat/cold_start.h"
+#include "cli/bench_stats.h"
 #include "cli/command.h"
 #include "common/progress.h"
 #include "llm/mock_model.h"
@@ -43,12 +44,6 @@ std::vector<std::pair<data::ItemIndex, data::Item>> synthetic(std::size_t first,
     items.emplace_back(static_cast<data::ItemIndex>(i), std::move(item));
   }
   return items;
-}
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0.0;
-  std::sort(v.begin(), v.end());
-  return v[static_cast<std::size_t>(p * static_cast<double>(v.size() - 1))];
 }
 
 void run_bench(const BenchAnnArgs& a) {

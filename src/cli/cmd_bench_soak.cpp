@@ -25,6 +25,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/bench_stats.h"
 #include "cli/command.h"
 
 namespace chatrec::cli {
@@ -125,12 +126,6 @@ struct Window {
   std::map<std::string, long> errors;  // "op status"
   std::vector<double> latency_ms;
 };
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0.0;
-  std::sort(v.begin(), v.end());
-  return v[static_cast<std::size_t>(p * static_cast<double>(v.size() - 1))];
-}
 
 void run_bench(const BenchSoakArgs& a) {
   ServerProcess server = start_server(a);
